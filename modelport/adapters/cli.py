@@ -1,0 +1,137 @@
+"""The ``modelport`` command: serve, models, plugins, pull."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from modelport import __version__
+from modelport.core.config import Config, load_config
+from modelport.core.errors import ModelportError
+from modelport.core.manager import ModelManager
+from modelport.core.plugins import Plugins, load_plugins
+
+__all__ = ["default_config_path", "main"]
+
+
+def default_config_path() -> Path:
+    """``$MODELPORT_CONFIG``, else ``./plugins.toml``, else the packaged default."""
+    env = os.environ.get("MODELPORT_CONFIG")
+    if env:
+        return Path(env)
+    local = Path("plugins.toml")
+    if local.is_file():
+        return local
+    packaged = Path(__file__).resolve().parent.parent / "plugins.toml"
+    if packaged.is_file():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "plugins.toml"
+
+
+def _setup(args: argparse.Namespace) -> tuple[Config, Plugins, ModelManager]:
+    config = load_config(args.config or default_config_path())
+    plugins = load_plugins(disabled=config.plugins.disable)
+    plugins.collect_backends()
+    return config, plugins, ModelManager(config, plugins)
+
+
+def _pull(manager: ModelManager, names: Sequence[str]) -> None:
+    entries = [manager.resolve(n) for n in names] if names else list(manager.entries.values())
+    for entry in entries:
+        if entry.config.source is None:
+            continue
+        state = "cached" if manager.is_pulled(entry) else "pulling"
+        print(f"{entry.name}: {state} {entry.config.source}", file=sys.stderr)
+        path = manager.pull(entry)
+        print(f"{entry.name}: ready at {path}", file=sys.stderr)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .openai.app import create_app
+
+    config, plugins, manager = _setup(args)
+    server = config.server
+    host, port = args.host or server.host, args.port if args.port is not None else server.port
+    logging.basicConfig(level=server.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _pull(manager, [])
+    app = create_app(config, plugins)
+    print(f"modelport {__version__} serving {', '.join(manager.entries)} on http://{host}:{port}/v1",
+          file=sys.stderr, flush=True)
+    uvicorn.run(app, host=host, port=port, log_level=server.log_level, access_log=False)
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    _, _, manager = _setup(args)
+    for entry in manager.entries.values():
+        aliases = f" (aliases: {', '.join(entry.config.aliases)})" if entry.config.aliases else ""
+        pulled = "pulled" if manager.is_pulled(entry) else "not pulled"
+        serves = ", ".join(sorted(entry.capabilities))
+        print(f"{entry.name}{aliases}\n  backend {entry.spec.name}; serves {serves}; "
+              f"source {entry.config.source} [{pulled}]")
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    config = load_config(args.config or default_config_path()) if args.config else None
+    plugins = load_plugins(disabled=config.plugins.disable if config else ())
+    registry = plugins.collect_backends()
+    for name, info in sorted(plugins.info.items()):
+        status = f"FAILED: {info.error}" if info.error else "ok"
+        print(f"{name}: {info.distribution.name} {info.distribution.version} [{status}]")
+        for spec in registry:
+            if registry.plugin_of(spec.name) == name:
+                print(f"  backend {spec.name}: {', '.join(sorted(spec.capabilities))}; "
+                      f"features: {', '.join(sorted(spec.features)) or 'none'}")
+    return 0
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    _, _, manager = _setup(args)
+    _pull(manager, args.names)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="modelport",
+                                     description="Local models behind the OpenAI HTTP API.")
+    parser.add_argument("--version", action="version", version=f"modelport {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.add_argument("--config", help="path to plugins.toml (default: $MODELPORT_CONFIG, "
+                       "./plugins.toml, or the packaged default)")
+        return p
+
+    serve = add("serve", "serve the configured models over the OpenAI HTTP API")
+    serve.add_argument("--host", help="address to bind (default: [server] host)")
+    serve.add_argument("--port", type=int, help="port to bind (default: [server] port)")
+    serve.set_defaults(func=cmd_serve)
+    add("models", "list the configured models").set_defaults(func=cmd_models)
+    add("plugins", "list installed plugins, their distributions and backends").set_defaults(
+        func=cmd_plugins)
+    pull = add("pull", "fetch what the configured models need into the model cache")
+    pull.add_argument("names", nargs="*", help="model names or aliases (default: all)")
+    pull.set_defaults(func=cmd_pull)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ModelportError as exc:
+        print(f"modelport: error: {exc.message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

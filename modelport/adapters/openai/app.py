@@ -1,0 +1,117 @@
+"""The Litestar application: routes, the error table, auth, body limits, lifecycle."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import Any
+
+from litestar import Litestar, Request, Response
+from litestar.config.cors import CORSConfig
+from litestar.exceptions import HTTPException
+from litestar.openapi import OpenAPIConfig
+
+from modelport.core.config import Config
+from modelport.core.errors import ModelportError, PayloadTooLarge, Unauthorized
+from modelport.core.manager import ModelManager
+from modelport.core.plugins import Plugins, load_plugins
+from modelport.core.service import ModelService
+
+from .errors import envelope, error_body, http_error
+from .handlers import ROUTES
+
+__all__ = ["PUBLIC_PATHS", "create_app"]
+
+log = logging.getLogger("modelport.http")
+
+PUBLIC_PATHS = frozenset({"/health"})
+DOCS_PREFIX = "/schema"
+
+
+def _error_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[bytes]:
+    return Response(envelope(body), status_code=status, media_type="application/json",
+                    headers=headers or {})
+
+
+def _on_modelport_error(_: Request, exc: Exception) -> Response[bytes]:  # type: ignore[type-arg]
+    status, body, headers = error_body(exc)
+    return _error_response(status, body, headers)
+
+
+def _on_http_error(_: Request, exc: HTTPException) -> Response[bytes]:  # type: ignore[type-arg]
+    if exc.status_code >= 500:
+        return _on_modelport_error(_, exc)
+    return _error_response(exc.status_code, http_error(exc.status_code, str(exc.detail)),
+                           dict(exc.headers or {}))
+
+
+def _auth_guard(keys: list[str], public_docs: bool) -> Any:
+    async def before_request(request: Request) -> None:  # type: ignore[type-arg]
+        path = request.url.path
+        if path in PUBLIC_PATHS or (public_docs and path.startswith(DOCS_PREFIX)):
+            return
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not any(
+            hmac.compare_digest(token.strip().encode(), k.encode()) for k in keys
+        ):
+            raise Unauthorized("missing or invalid API key; send 'Authorization: Bearer <key>'")
+
+    return before_request
+
+
+def _body_limit(limit: int) -> Any:
+    async def before_request(request: Request) -> None:  # type: ignore[type-arg]
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > limit:
+            raise PayloadTooLarge(f"request body of {length} bytes is over the {limit}-byte limit")
+
+    return before_request
+
+
+def _chain(*hooks: Any) -> Any:
+    async def before_request(request: Request) -> None:  # type: ignore[type-arg]
+        for hook in hooks:
+            await hook(request)
+
+    return before_request
+
+
+def create_app(config: Config, plugins: Plugins | None = None) -> Litestar:
+    """Build the server for ``config``: plugins, registry, model manager, routes."""
+    if plugins is None:
+        plugins = load_plugins(disabled=config.plugins.disable)
+        plugins.collect_backends()
+    manager = ModelManager(config, plugins)
+    service = ModelService(manager)
+    server = config.server
+    hooks = [_body_limit(server.max_body_bytes)]
+    keys = server.resolved_api_keys()
+    if keys:
+        hooks.insert(0, _auth_guard(keys, server.public_docs))
+
+    async def startup(app: Litestar) -> None:
+        await manager.start()
+
+    async def shutdown(app: Litestar) -> None:
+        await manager.close()
+
+    return Litestar(
+        route_handlers=ROUTES,
+        exception_handlers={ModelportError: _on_modelport_error, HTTPException: _on_http_error,
+                            Exception: _on_modelport_error},
+        before_request=_chain(*hooks),
+        on_startup=[startup],
+        on_shutdown=[shutdown],
+        cors_config=CORSConfig(allow_origins=server.cors_origins) if server.cors_origins else None,
+        openapi_config=OpenAPIConfig(title="modelport", version="0.1.0", path=DOCS_PREFIX),
+        request_max_body_size=server.max_body_bytes,
+        state=_state(service, plugins, config),
+        debug=False,
+    )
+
+
+def _state(service: ModelService, plugins: Plugins, config: Config) -> Any:
+    from litestar.datastructures import State
+
+    return State({"service": service, "plugins": plugins, "config": config})

@@ -1,0 +1,143 @@
+"""Thin route handlers: bytes in, wire type → core request → service → wire bytes out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TypeVar
+
+from litestar import Request, Response, get, post
+from litestar.params import FromPath
+from litestar.response import Stream
+
+from modelport.core import types as core
+from modelport.core.generation import Collected, collect
+from modelport.core.manager import ModelEntry
+from modelport.core.service import ModelService
+
+from . import mapping, render, wire
+from .objects import ModelList, ModelObject
+
+__all__ = ["ROUTES"]
+
+T = TypeVar("T")
+JSON = "application/json"
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def _service(request: Request) -> ModelService:  # type: ignore[type-arg]
+    return request.app.state.service  # type: ignore[no-any-return]
+
+
+async def _first(events: AsyncIterator[core.ChatEvent]) -> core.ChatEvent:
+    """Await the first event before answering, so early failures get real statuses."""
+    try:
+        return await anext(events)
+    except BaseException:
+        await events.aclose()  # type: ignore[attr-defined]
+        raise
+
+
+async def _prepend(first: T, rest: AsyncIterator[T]) -> AsyncIterator[T]:
+    try:
+        yield first
+        async for event in rest:
+            yield event
+    finally:
+        await rest.aclose()  # type: ignore[attr-defined]
+
+
+def _meta(prefix: str, model: str, entry: ModelEntry) -> render.Meta:
+    return render.Meta(prefix=prefix, model=model, fingerprint=entry.fingerprint())
+
+
+def _stream(frames: AsyncIterator[bytes]) -> Stream:
+    return Stream(render.sse(frames), media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+@post("/v1/chat/completions", status_code=200)
+async def chat_completions(request: Request) -> Response[bytes] | Stream:  # type: ignore[type-arg]
+    body = mapping.decode(await request.body(), wire.ChatCompletionRequest)
+    req = mapping.chat_request(body)
+    service = _service(request)
+    meta = _meta("chatcmpl", body.model, service.entry(req.model))
+    events = service.chat(req)
+    first = await _first(events)
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        return _stream(render.chat_chunks(meta, _prepend(first, events), include_usage))
+    result = await collect(_prepend(first, events))
+    return Response(render.chat_completion(meta, [result]), media_type=JSON)
+
+
+async def _completion_events(
+    service: ModelService, reqs: list[core.CompletionRequest]
+) -> AsyncIterator[tuple[int, core.ChatEvent]]:
+    for index, req in enumerate(reqs):
+        events = service.complete(req)
+        first = await _first(events)
+        async for event in _prepend(first, events):
+            yield index, event
+
+
+@post("/v1/completions", status_code=200)
+async def completions(request: Request) -> Response[bytes] | Stream:  # type: ignore[type-arg]
+    body = mapping.decode(await request.body(), wire.CompletionRequest)
+    reqs = mapping.completion_requests(body)
+    service = _service(request)
+    meta = _meta("cmpl", body.model, service.entry(body.model))
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        streams = _completion_events(service, reqs)
+        first = await anext(streams)
+        return _stream(render.completion_chunks(meta, _prepend(first, streams),
+                                                include_usage))
+    results: list[Collected] = []
+    for req in reqs:
+        events = service.complete(req)
+        results.append(await collect(_prepend(await _first(events), events)))
+    return Response(render.completion(meta, results), media_type=JSON)
+
+
+@post("/v1/embeddings", status_code=200)
+async def embeddings(request: Request) -> Response[bytes]:  # type: ignore[type-arg]
+    body = mapping.decode(await request.body(), wire.EmbeddingRequest)
+    result = await _service(request).embed(mapping.embed_request(body))
+    return Response(render.embedding_list(body.model, result, body.encoding_format),
+                    media_type=JSON)
+
+
+def _model_object(entry: ModelEntry) -> ModelObject:
+    return ModelObject(
+        id=entry.name,
+        created=entry.created,
+        owned_by=entry.config.owned_by,
+        backend=entry.spec.name,
+        aliases=list(entry.config.aliases),
+        capabilities={
+            "serves": sorted(entry.capabilities),
+            "features": sorted(entry.features),
+            "state": entry.state,
+        },
+    )
+
+
+@get("/v1/models")
+async def list_models(request: Request) -> ModelList:  # type: ignore[type-arg]
+    entries = _service(request).manager.entries.values()
+    return ModelList(data=[_model_object(e) for e in entries])
+
+
+@get("/v1/models/{model:path}")
+async def retrieve_model(request: Request, model: FromPath[str]) -> ModelObject:  # type: ignore[type-arg]
+    return _model_object(_service(request).entry(model.lstrip("/")))
+
+
+@get("/health")
+async def health(request: Request) -> Response[dict[str, object]]:  # type: ignore[type-arg]
+    entries = _service(request).manager.entries.values()
+    models = {e.name: {"state": e.state, "error": e.error} for e in entries}
+    failed = any(e.state == "failed" for e in entries)
+    return Response({"status": "degraded" if failed else "ok", "models": models})
+
+
+ROUTES = [chat_completions, completions, embeddings, list_models, retrieve_model, health]

@@ -1,0 +1,64 @@
+"""The ``gguf`` backend: GGUF models on llama-cpp-python (extra ``modelport[gguf]``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+
+from modelport.core import BackendRegistry, BackendSpec, Capability, Feature, hookimpl
+
+__all__ = ["GgufOptions", "register_backends"]
+
+
+class GgufOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Options of a ``backend = "gguf"`` model in plugins.toml (``[models.options]``)."""
+
+    n_ctx: Annotated[int, msgspec.Meta(gt=0)] = 4096
+    n_threads: Annotated[int, msgspec.Meta(gt=0)] | None = None
+    n_batch: Annotated[int, msgspec.Meta(gt=0)] = 512
+    n_gpu_layers: int = 0
+    seed: int | None = None
+    chat_template: str | None = None
+    embedding: bool = False
+    verbose: bool = False
+
+
+GENERATION_FEATURES = frozenset({
+    Feature.STOP, Feature.SEED, Feature.PENALTIES, Feature.TOP_K, Feature.MIN_P,
+    Feature.ECHO, Feature.TOKEN_INPUT,
+})
+
+
+def _capabilities(options: GgufOptions) -> frozenset[Capability]:
+    if options.embedding:
+        return frozenset({Capability.EMBED})
+    return frozenset({Capability.CHAT, Capability.COMPLETE})
+
+
+def _features(options: GgufOptions) -> frozenset[Feature]:
+    if options.embedding:
+        return frozenset({Feature.TOKEN_INPUT})
+    return GENERATION_FEATURES
+
+
+def _load(ctx: Any) -> object:
+    from .model import GgufModel
+
+    return GgufModel.load(ctx)
+
+
+@hookimpl
+def register_backends(registry: BackendRegistry) -> None:
+    registry.add(
+        BackendSpec(
+            name="gguf",
+            description="GGUF models on llama.cpp (llama-cpp-python)",
+            options=GgufOptions,
+            capabilities=frozenset({Capability.CHAT, Capability.COMPLETE, Capability.EMBED}),
+            features=GENERATION_FEATURES,
+            capabilities_for=_capabilities,
+            features_for=_features,
+            load=_load,
+        )
+    )

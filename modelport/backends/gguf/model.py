@@ -1,0 +1,243 @@
+"""A loaded GGUF model: chat, completions and embeddings on llama-cpp-python."""
+
+from __future__ import annotations
+
+import codecs
+import os
+import random
+import threading
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from modelport.core import (
+    ChatEvent,
+    ChatRequest,
+    CompletionRequest,
+    ContextLengthExceeded,
+    EmbedRequest,
+    EmbedResult,
+    Finish,
+    FinishReason,
+    LoadContext,
+    MissingDependency,
+    Sampling,
+    Started,
+    TextDelta,
+    Usage,
+)
+from modelport.core.chat_template import ChatTemplate
+from modelport.core.errors import ConfigError
+from modelport.core.generation import StopCutter
+from modelport.core.worker import Emit, run_blocking, stream_from_thread
+
+from . import GgufOptions
+
+__all__ = ["GgufModel"]
+
+# llama.cpp's own sampling defaults, used when neither request nor plugins.toml sets one.
+DEFAULTS = Sampling(temperature=0.8, top_p=0.95, top_k=40, min_p=0.05, repeat_penalty=1.0,
+                    frequency_penalty=0.0, presence_penalty=0.0)
+
+
+def _import_llama() -> Any:
+    try:
+        import llama_cpp
+    except ImportError:
+        raise MissingDependency(
+            "backend gguf needs llama-cpp-python: pip install 'modelport[gguf]'"
+        ) from None
+    return llama_cpp
+
+
+class GgufModel:
+    def __init__(self, llm: Any, options: GgufOptions, name: str):
+        self.llm = llm
+        self.options = options
+        self.name = name
+        self.n_ctx: int = llm.n_ctx()
+        self._lock = threading.Lock()
+        self._llama_cpp = _import_llama()
+        self.template = ChatTemplate(
+            options.chat_template or llm.metadata.get("tokenizer.chat_template"),
+            bos_token=self._token_text(llm.token_bos()),
+            eos_token=self._token_text(llm.token_eos()),
+        )
+
+    @classmethod
+    def load(cls, ctx: LoadContext) -> GgufModel:
+        llama_cpp = _import_llama()
+        options: GgufOptions = ctx.options
+        if ctx.path is None or not ctx.path.is_file():
+            raise ConfigError(f"model {ctx.name!r}: GGUF file not found at {ctx.path}")
+        llm = llama_cpp.Llama(
+            model_path=str(ctx.path),
+            n_ctx=options.n_ctx,
+            n_threads=options.n_threads or os.cpu_count() or 1,
+            n_batch=options.n_batch,
+            n_gpu_layers=options.n_gpu_layers,
+            embedding=options.embedding,
+            seed=options.seed if options.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED,
+            verbose=options.verbose,
+        )
+        return cls(llm, options, ctx.name)
+
+    def close(self) -> None:
+        with self._lock:
+            close = getattr(self.llm, "close", None)
+            if close is not None:
+                close()
+
+    # --- tokens ---------------------------------------------------------------------
+
+    def _token_text(self, token: int) -> str:
+        if token < 0:
+            return ""
+        return self.llm.detokenize([token], special=True).decode("utf-8", errors="replace")
+
+    def tokenize(self, text: str, *, special: bool) -> list[int]:
+        bos = self.template.bos_token
+        add_bos = not (special and bos and text.startswith(bos))
+        tokens: list[int] = self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos,
+                                              special=special)
+        return tokens
+
+    def _is_end(self, token: int) -> bool:
+        return bool(self._llama_cpp.llama_vocab_is_eog(self.llm._model.vocab, token))
+
+    # --- capabilities ---------------------------------------------------------------
+
+    async def chat(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
+        prompt = self.template.render(request.messages)
+        tokens = self.tokenize(prompt, special=True)
+        async for event in self._stream(tokens, request.sampling, param="messages"):
+            yield event
+
+    async def complete(self, request: CompletionRequest) -> AsyncIterator[ChatEvent]:
+        if isinstance(request.prompt, str):
+            tokens = self.tokenize(request.prompt, special=False)
+            echo = request.prompt
+        else:
+            tokens = list(request.prompt)
+            echo = self.llm.detokenize(tokens).decode("utf-8", errors="replace")
+        prefix = echo if request.echo else ""
+        async for event in self._stream(tokens, request.sampling, param="prompt", prefix=prefix):
+            yield event
+
+    async def embed(self, request: EmbedRequest) -> EmbedResult:
+        texts = [
+            item if isinstance(item, str)
+            else self.llm.detokenize(list(item)).decode("utf-8", errors="replace")
+            for item in request.inputs
+        ]
+
+        def work() -> EmbedResult:
+            with self._lock:
+                vectors, count = self.llm.embed(texts, normalize=True, return_count=True)
+            return EmbedResult(vectors=[list(map(float, v)) for v in vectors], prompt_tokens=count)
+
+        return await run_blocking(work)
+
+    # --- generation -----------------------------------------------------------------
+
+    def _budget(self, prompt_tokens: int, sampling: Sampling, param: str) -> int:
+        if prompt_tokens >= self.n_ctx:
+            raise ContextLengthExceeded(
+                f"this model's context is {self.n_ctx} tokens; the prompt has {prompt_tokens}",
+                param=param,
+            )
+        room = self.n_ctx - prompt_tokens
+        if sampling.max_tokens is None:
+            return room
+        if sampling.max_tokens > room:
+            raise ContextLengthExceeded(
+                f"this model's context is {self.n_ctx} tokens; you asked for "
+                f"{prompt_tokens + sampling.max_tokens} ({prompt_tokens} in the prompt, "
+                f"{sampling.max_tokens} to generate); lower max_tokens",
+                param="max_tokens",
+            )
+        return sampling.max_tokens
+
+    def _stream(
+        self, tokens: list[int], sampling: Sampling, *, param: str, prefix: str = ""
+    ) -> AsyncIterator[ChatEvent]:
+        s = sampling.with_defaults(DEFAULTS)
+        budget = self._budget(len(tokens), s, param)
+
+        def work(emit: Emit, cancelled: threading.Event) -> None:
+            with self._lock:
+                self._generate(tokens, s, budget, prefix, emit, cancelled)
+
+        return stream_from_thread(work)
+
+    def _generate(
+        self, tokens: Sequence[int], s: Sampling, budget: int, prefix: str,
+        emit: Emit, cancelled: threading.Event,
+    ) -> None:
+        llm = self.llm
+        llm.set_seed(s.seed if s.seed is not None else random.getrandbits(31))
+        emit(Started(prompt_tokens=len(tokens)))
+        if prefix:
+            emit(TextDelta(text=prefix, tokens=0))
+        out = _TextOut(llm, tokens, s.stop, emit)
+        generator = llm.generate(
+            tokens,
+            temp=s.temperature or 0.0,
+            top_p=s.top_p if s.top_p is not None else 1.0,
+            top_k=s.top_k or 0,
+            min_p=s.min_p or 0.0,
+            repeat_penalty=s.repeat_penalty or 1.0,
+            frequency_penalty=s.frequency_penalty or 0.0,
+            presence_penalty=s.presence_penalty or 0.0,
+            reset=True,
+        )
+        reason: FinishReason = "length"
+        try:
+            for token in generator:
+                if cancelled.is_set():
+                    return
+                if self._is_end(token):
+                    reason = "stop"
+                    break
+                if out.feed(token):
+                    reason = "stop"
+                    break
+                if out.generated >= budget:
+                    break
+        finally:
+            generator.close()
+        out.finish(reason)
+
+
+class _TextOut:
+    """Generated tokens → text deltas: incremental UTF-8 decoding, stop sequences cut,
+    and the count of tokens each delta covers."""
+
+    def __init__(self, llm: Any, prompt: Sequence[int], stops: Sequence[str], emit: Emit):
+        self.llm = llm
+        self.emit = emit
+        self.context = list(prompt)
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.cutter = StopCutter(stops)
+        self.generated = 0
+        self.pending = 0
+
+    def feed(self, token: int) -> bool:
+        """Emit the token's text; True once a stop sequence was reached."""
+        self.generated += 1
+        self.pending += 1
+        piece = self.llm.detokenize([token], prev_tokens=self.context)
+        self.context.append(token)
+        text = self.cutter.feed(self.decoder.decode(piece))
+        if text:
+            self.emit(TextDelta(text=text, tokens=self.pending))
+            self.pending = 0
+        return self.cutter.stopped
+
+    def finish(self, reason: FinishReason) -> None:
+        tail = ""
+        if not self.cutter.stopped:
+            tail = self.cutter.feed(self.decoder.decode(b"", final=True)) + self.cutter.flush()
+        if tail or self.pending:
+            self.emit(TextDelta(text=tail, tokens=self.pending))
+        self.emit(Finish(reason=reason, usage=Usage(
+            prompt_tokens=len(self.context) - self.generated, completion_tokens=self.generated)))

@@ -1,0 +1,71 @@
+"""modelport core: capabilities, types, errors, hooks, registry, config, model manager.
+
+Imports no web framework, no wire type and no runtime SDK.
+"""
+
+from .capabilities import Capability, Chat, Complete, Embed, Feature, Image, Respond
+from .errors import (
+    BackendError,
+    ConfigError,
+    ContextLengthExceeded,
+    InvalidRequest,
+    MissingDependency,
+    ModelNotFound,
+    ModelportError,
+    Overloaded,
+    PluginError,
+    Unsupported,
+)
+from .hookspecs import hookimpl
+from .registry import BackendRegistry, BackendSpec, LoadContext, NoOptions
+from .types import (
+    ChatEvent,
+    ChatRequest,
+    CompletionRequest,
+    EmbedRequest,
+    EmbedResult,
+    Finish,
+    FinishReason,
+    Message,
+    Sampling,
+    Started,
+    TextDelta,
+    Usage,
+)
+
+__all__ = [
+    "BackendError",
+    "BackendRegistry",
+    "BackendSpec",
+    "Capability",
+    "Chat",
+    "ChatEvent",
+    "ChatRequest",
+    "Complete",
+    "CompletionRequest",
+    "ConfigError",
+    "ContextLengthExceeded",
+    "Embed",
+    "EmbedRequest",
+    "EmbedResult",
+    "Feature",
+    "Finish",
+    "FinishReason",
+    "Image",
+    "InvalidRequest",
+    "LoadContext",
+    "Message",
+    "MissingDependency",
+    "ModelNotFound",
+    "ModelportError",
+    "NoOptions",
+    "Overloaded",
+    "PluginError",
+    "Respond",
+    "Sampling",
+    "Started",
+    "TextDelta",
+    "Unsupported",
+    "Usage",
+    "hookimpl",
+]

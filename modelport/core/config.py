@@ -1,0 +1,209 @@
+"""plugins.toml: strict Structs, decoded with msgspec; every error names its TOML path."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from .errors import ConfigError
+from .types import Sampling
+
+__all__ = [
+    "Config",
+    "EnvRef",
+    "ModelConfig",
+    "PluginsConfig",
+    "SamplingDefaults",
+    "ServerConfig",
+    "decode_options",
+    "load_config",
+    "parse_duration",
+]
+
+
+class _Section(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
+    """Base of config sections: a misspelled key is an error naming its path, never a
+    silently ignored setting."""
+
+
+class EnvRef(_Section, kw_only=True):
+    """A secret read from the environment: ``{ env = "NAME" }``."""
+
+    env: str
+
+    def value(self) -> str | None:
+        return os.environ.get(self.env) or None
+
+
+Positive = Annotated[int, msgspec.Meta(gt=0)]
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+Duration = Annotated[str, msgspec.Meta(pattern=r"^-1$|^\d+(\.\d+)?(ms|s|m|h)?$")] | float
+
+
+class ServerConfig(_Section, kw_only=True):
+    host: str = "127.0.0.1"
+    port: Port = 8000
+    data_dir: str = "~/.cache/modelport"
+    api_keys: list[str | EnvRef] = []
+    cors_origins: list[str] = []
+    max_body_bytes: Positive = 16 * 1024 * 1024
+    max_loaded_models: Positive = 4
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    public_docs: bool = True
+
+    def resolved_api_keys(self) -> list[str]:
+        keys = [k.value() if isinstance(k, EnvRef) else k for k in self.api_keys]
+        return [k for k in keys if k]
+
+
+class PluginsConfig(_Section, kw_only=True):
+    disable: list[str] = []
+
+
+class SamplingDefaults(_Section, kw_only=True):
+    """A model's default sampling parameters; a request's own values win."""
+
+    temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] | None = None
+    top_p: Annotated[float, msgspec.Meta(gt=0, le=1)] | None = None
+    top_k: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    min_p: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
+    max_tokens: Positive | None = None
+    seed: int | None = None
+    stop: list[str] = []
+    frequency_penalty: Annotated[float, msgspec.Meta(ge=-2, le=2)] | None = None
+    presence_penalty: Annotated[float, msgspec.Meta(ge=-2, le=2)] | None = None
+    repeat_penalty: Annotated[float, msgspec.Meta(gt=0)] | None = None
+
+    def to_sampling(self) -> Sampling:
+        fields = msgspec.structs.asdict(self)
+        fields["stop"] = tuple(self.stop)
+        return Sampling(**fields)
+
+
+class ModelConfig(_Section, kw_only=True):
+    name: Annotated[str, msgspec.Meta(min_length=1)]
+    backend: str
+    source: str | None = None
+    sha256: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-fA-F]{64}$")] | None = None
+    aliases: list[str] = []
+    options: dict[str, Any] = {}
+    defaults: SamplingDefaults = SamplingDefaults()
+    load: Literal["eager", "lazy"] = "lazy"
+    keep_alive: Duration = "-1"
+    parallel: Positive = 1
+    max_queue: Annotated[int, msgspec.Meta(ge=0)] = 64
+    owned_by: str = "modelport"
+
+
+class Config(_Section, kw_only=True):
+    server: ServerConfig = ServerConfig()
+    plugins: PluginsConfig = PluginsConfig()
+    models: list[ModelConfig] = []
+    # Where the file was read from: relative model paths resolve against it.
+    base_dir: str = "."
+
+    def data_path(self) -> Path:
+        return Path(os.path.expanduser(self.server.data_dir))
+
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(value: str | float) -> float | None:
+    """Seconds from ``30``, ``"30s"``, ``"5m"``, ``"1h"``; None (forever) for -1."""
+    if isinstance(value, int | float):
+        return None if value < 0 else float(value)
+    if value.strip() == "-1":
+        return None
+    match = _DURATION.match(value.strip())
+    if match is None:
+        raise ConfigError(f"invalid duration {value!r}; use e.g. 30s, 5m, 1h or -1")
+    return float(match.group(1)) * _UNIT[match.group(2)]
+
+
+def _toml_path(msg: str, prefix: str = "") -> tuple[str, str | None]:
+    """Split msgspec's "... - at `$.a[0].b`" into (message, TOML path)."""
+    text, sep, where = msg.rpartition(" - at `")
+    if not sep:
+        return msg, prefix or None
+    path = where.rstrip("`").removeprefix("$").removeprefix(".")
+    full = ".".join(p for p in (prefix, path) if p).replace(".[", "[")
+    return text, full or None
+
+
+def _allowed(struct: type, path: str) -> str:
+    """' (allowed: a, b)' when the field at ``path`` is a Literal."""
+    info: Any = msgspec.inspect.type_info(struct)
+    for part in re.findall(r"[A-Za-z_]+|\[\d+\]", path):
+        if part.startswith("["):
+            info = getattr(info, "item_type", info)
+            continue
+        while isinstance(info, msgspec.inspect.UnionType):
+            info = next((t for t in info.types if hasattr(t, "fields")), info.types[0])
+        fields = {f.name: f.type for f in getattr(info, "fields", ())}
+        if part not in fields:
+            return ""
+        info = fields[part]
+    types = info.types if isinstance(info, msgspec.inspect.UnionType) else (info,)
+    for t in types:
+        if isinstance(t, msgspec.inspect.LiteralType):
+            return " (allowed: " + ", ".join(map(str, t.values)) + ")"
+    return ""
+
+
+def _decode_error(exc: msgspec.MsgspecError, struct: type, prefix: str = "") -> ConfigError:
+    text, path = _toml_path(str(exc), prefix)
+    allowed = _allowed(struct, path.removeprefix(prefix).lstrip(".")) if path else ""
+    where = f"{path}: " if path else ""
+    return ConfigError(f"plugins.toml: {where}{text}{allowed}", param=path)
+
+
+def decode_config(data: bytes | str, *, base_dir: Path | str = ".") -> Config:
+    try:
+        config = msgspec.toml.decode(data, type=Config)
+    except msgspec.ValidationError as exc:
+        raise _decode_error(exc, Config) from None
+    except msgspec.DecodeError as exc:
+        raise ConfigError(f"plugins.toml is not valid TOML: {exc}") from None
+    _check_names(config)
+    return msgspec.structs.replace(config, base_dir=str(base_dir))
+
+
+def _check_names(config: Config) -> None:
+    seen: dict[str, str] = {}
+    for i, model in enumerate(config.models):
+        for j, name in enumerate([model.name, *model.aliases]):
+            path = f"models[{i}].name" if j == 0 else f"models[{i}].aliases[{j - 1}]"
+            if name in seen:
+                raise ConfigError(
+                    f"plugins.toml: {path}: name {name!r} is already used at {seen[name]}",
+                    param=path,
+                )
+            seen[name] = path
+        try:
+            parse_duration(model.keep_alive)
+        except ConfigError as exc:
+            raise ConfigError(f"plugins.toml: models[{i}].keep_alive: {exc}") from None
+
+
+def load_config(path: str | Path) -> Config:
+    file = Path(path)
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {file}: {exc.strerror}") from None
+    return decode_config(data, base_dir=file.resolve().parent)
+
+
+def decode_options(options: dict[str, Any], struct: type[Any], *, index: int) -> Any:
+    """Decode a model's ``options`` table with its backend's own strict Struct."""
+    prefix = f"models[{index}].options"
+    try:
+        return msgspec.convert(options, struct, strict=True)
+    except msgspec.ValidationError as exc:
+        raise _decode_error(exc, struct, prefix) from None

@@ -1,0 +1,126 @@
+"""Shared generation machinery: stop sequences, event-order checks, collecting a stream."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+
+import msgspec
+
+from .errors import BackendError
+from .types import ChatEvent, Finish, FinishReason, Started, TextDelta, Usage
+
+__all__ = ["Collected", "StopCutter", "checked", "collect", "cut_at_stop"]
+
+
+class StopCutter:
+    """Finds stop sequences in streamed text, holding back any tail that could still
+    grow into one, so no part of a stop sequence is ever emitted."""
+
+    def __init__(self, stops: Sequence[str]):
+        self.stops = [s for s in stops if s]
+        self._hold = max((len(s) for s in self.stops), default=1) - 1
+        self._buffer = ""
+        self.stopped = False
+
+    def feed(self, text: str) -> str:
+        """Text safe to emit now; sets ``stopped`` once a stop sequence appears."""
+        if not self.stops:
+            return text
+        self._buffer += text
+        hits = [i for i in (self._buffer.find(s) for s in self.stops) if i >= 0]
+        if hits:
+            self.stopped = True
+            out, self._buffer = self._buffer[: min(hits)], ""
+            return out
+        keep = self._partial_tail()
+        out = self._buffer[: len(self._buffer) - keep]
+        self._buffer = self._buffer[len(self._buffer) - keep :]
+        return out
+
+    def flush(self) -> str:
+        out, self._buffer = self._buffer, ""
+        return out
+
+    def _partial_tail(self) -> int:
+        """Length of the longest buffer suffix that is a proper prefix of a stop."""
+        buf = self._buffer
+        for size in range(min(self._hold, len(buf)), 0, -1):
+            tail = buf[-size:]
+            if any(s.startswith(tail) for s in self.stops):
+                return size
+        return 0
+
+
+async def cut_at_stop(
+    events: AsyncIterator[ChatEvent], stops: Sequence[str]
+) -> AsyncIterator[ChatEvent]:
+    """Core's stop-sequence fallback for backends without native stop: emits text up
+    to the first stop, then closes the backend's stream (which stops generation)."""
+    cutter = StopCutter(stops)
+    prompt_tokens, generated, pending_tokens = 0, 0, 0
+    try:
+        async for event in events:
+            if isinstance(event, Started):
+                prompt_tokens = event.prompt_tokens
+                yield event
+            elif isinstance(event, TextDelta):
+                generated += event.tokens
+                pending_tokens += event.tokens
+                text = cutter.feed(event.text)
+                if text:
+                    yield TextDelta(text=text, tokens=pending_tokens)
+                    pending_tokens = 0
+                if cutter.stopped:
+                    yield Finish(reason="stop", usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=generated))
+                    return
+            else:
+                rest = cutter.flush()
+                if rest:
+                    yield TextDelta(text=rest, tokens=pending_tokens)
+                yield event
+    finally:
+        await _aclose(events)
+
+
+async def _aclose(events: AsyncIterator[ChatEvent]) -> None:
+    close = getattr(events, "aclose", None)
+    if close is not None:
+        await close()
+
+
+async def checked(events: AsyncIterator[ChatEvent], backend: str) -> AsyncIterator[ChatEvent]:
+    """Enforce the event contract: ``Started`` first, then deltas, then one ``Finish``."""
+    state = "new"
+    try:
+        async for event in events:
+            if state == "new" and not isinstance(event, Started):
+                raise BackendError(f"backend {backend!r} broke the contract: first event "
+                                   f"{type(event).__name__}, expected Started")
+            if state == "finished":
+                raise BackendError(f"backend {backend!r} yielded events after Finish")
+            state = "finished" if isinstance(event, Finish) else "running"
+            yield event
+        if state != "finished":
+            raise BackendError(f"backend {backend!r} ended its stream without Finish")
+    finally:
+        await _aclose(events)
+
+
+class Collected(msgspec.Struct, kw_only=True):
+    text: str
+    reason: FinishReason
+    usage: Usage
+
+
+async def collect(events: AsyncIterator[ChatEvent]) -> Collected:
+    """A non-streaming request: the same events, gathered."""
+    parts: list[str] = []
+    finish: Finish | None = None
+    async for event in events:
+        if isinstance(event, TextDelta):
+            parts.append(event.text)
+        elif isinstance(event, Finish):
+            finish = event
+    if finish is None:
+        raise BackendError("generation ended without Finish")
+    return Collected(text="".join(parts), reason=finish.reason, usage=finish.usage)

@@ -1,0 +1,251 @@
+"""The model manager: names and aliases, sources, loading, slots, keep-alive, LRU."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from .capabilities import Capability, Feature
+from .config import Config, ModelConfig, decode_options, parse_duration
+from .errors import (
+    ConfigError,
+    InvalidRequest,
+    ModelLoadFailed,
+    ModelNotFound,
+    ModelportError,
+    Overloaded,
+    PluginError,
+)
+from .plugins import Plugins
+from .registry import BackendSpec, Distribution, LoadContext
+from .sources import Progress, cached_path, fetch
+
+__all__ = ["ModelEntry", "ModelManager"]
+
+log = logging.getLogger("modelport.models")
+
+RETRY_FAILED_AFTER = 30.0
+
+
+class ModelEntry:
+    """One configured model and its runtime state."""
+
+    def __init__(self, index: int, config: ModelConfig, spec: BackendSpec, options: Any,
+                 distribution: Distribution):
+        self.index = index
+        self.config = config
+        self.spec = spec
+        self.options = options
+        self.distribution = distribution
+        self.capabilities: frozenset[Capability] = spec.model_capabilities(options)
+        self.features: frozenset[Feature] = spec.model_features(options)
+        self.defaults = config.defaults.to_sampling()
+        self.keep_alive = parse_duration(config.keep_alive)
+        self.created = int(time.time())
+        self.path: Path | None = None
+        self.model: object | None = None
+        self.state = "unloaded"
+        self.error: str | None = None
+        self.failed_at = 0.0
+        self.last_used = 0.0
+        self.active = 0
+        self.waiting = 0
+        self.slots = asyncio.Semaphore(config.parallel)
+        self.load_lock = asyncio.Lock()
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def fingerprint(self) -> str:
+        """Identifies backend + model file, for ``system_fingerprint``."""
+        import hashlib
+
+        ident = f"{self.spec.name}:{self.path or self.config.source}:{self.distribution}"
+        return "fp_" + hashlib.sha256(ident.encode()).hexdigest()[:12]
+
+
+class ModelManager:
+    def __init__(self, config: Config, plugins: Plugins):
+        self.config = config
+        self.plugins = plugins
+        self.registry = plugins.registry
+        self.cache_dir = config.data_path() / "models"
+        self.base_dir = Path(config.base_dir)
+        self.entries: dict[str, ModelEntry] = {}
+        self._names: dict[str, ModelEntry] = {}
+        self._reaper: asyncio.Task[None] | None = None
+        for i, model in enumerate(config.models):
+            entry = self._entry(i, model)
+            self.entries[model.name] = entry
+            for name in [model.name, *model.aliases]:
+                self._names[name] = entry
+
+    def _entry(self, index: int, model: ModelConfig) -> ModelEntry:
+        spec = self.registry.get(model.backend)
+        if spec is None:
+            failed = self.plugins.failed(model.backend)
+            if failed is not None:
+                raise PluginError(
+                    f"models[{index}] ({model.name!r}) uses backend {model.backend!r}, whose "
+                    f"plugin from {failed.distribution} failed to load: {failed.error}"
+                )
+            available = ", ".join(self.registry.names()) or "none installed"
+            raise ConfigError(
+                f"plugins.toml: models[{index}].backend: unknown backend {model.backend!r} "
+                f"(allowed: {available})",
+                param=f"models[{index}].backend",
+            )
+        if spec.needs_source and not model.source:
+            raise ConfigError(
+                f"plugins.toml: models[{index}].source: backend {spec.name!r} needs a source "
+                "(a path, pypi:, hf: or https:// URL)",
+                param=f"models[{index}].source",
+            )
+        options = decode_options(model.options, spec.options, index=index)
+        return ModelEntry(index, model, spec, options, self.registry.origin(spec.name))
+
+    # --- names ----------------------------------------------------------------------
+
+    def resolve(self, name: str) -> ModelEntry:
+        entry = self._names.get(name)
+        if entry is None:
+            available = ", ".join(self.entries) or "none configured"
+            raise ModelNotFound(
+                f"model {name!r} not found; available: {available}", param="model"
+            )
+        return entry
+
+    def require(self, name: str, capability: Capability) -> ModelEntry:
+        entry = self.resolve(name)
+        if capability not in entry.capabilities:
+            serves = ", ".join(sorted(entry.capabilities))
+            raise InvalidRequest(
+                f"model {name!r} does not serve {capability}; it serves: {serves}",
+                param="model", code="model_not_supported",
+            )
+        return entry
+
+    # --- sources and loading ----------------------------------------------------------
+
+    def is_pulled(self, entry: ModelEntry) -> bool:
+        if not entry.config.source:
+            return True
+        return cached_path(entry.config.source, self.cache_dir, self.base_dir).exists()
+
+    def pull(self, entry: ModelEntry, progress: Progress | None = None) -> Path | None:
+        """Fetch the model's source into the cache (blocking)."""
+        if entry.config.source is None:
+            return None
+        entry.path = fetch(entry.config.source, self.cache_dir, self.base_dir,
+                           sha256=entry.config.sha256, progress=progress)
+        return entry.path
+
+    async def start(self) -> None:
+        """Pull every model's source, load the eager ones, start the keep-alive reaper."""
+        for entry in self.entries.values():
+            if entry.config.load == "eager":
+                try:
+                    await self._ensure_loaded(entry)
+                except ModelLoadFailed as exc:
+                    log.error("model %r failed to load: %s", entry.name, exc.message)
+        self._reaper = asyncio.create_task(self._reap_idle(), name="modelport-keep-alive")
+
+    async def _ensure_loaded(self, entry: ModelEntry) -> object:
+        if entry.model is not None:
+            return entry.model
+        async with entry.load_lock:
+            if entry.model is not None:
+                return entry.model
+            if entry.state == "failed" and time.monotonic() - entry.failed_at < RETRY_FAILED_AFTER:
+                raise ModelLoadFailed(f"model {entry.name!r} is unavailable: {entry.error}")
+            entry.state = "loading"
+            try:
+                entry.model = await asyncio.to_thread(self._load_blocking, entry)
+            except Exception as exc:
+                entry.state, entry.failed_at = "failed", time.monotonic()
+                if isinstance(exc, ModelportError):
+                    entry.error = exc.message
+                else:
+                    log.exception("loading model %r failed", entry.name)
+                    entry.error = f"{type(exc).__name__}: {exc}"
+                raise ModelLoadFailed(f"model {entry.name!r} failed to load: {entry.error}") from exc
+            entry.state, entry.error = "loaded", None
+            entry.last_used = time.monotonic()
+            await self._evict_lru(keep=entry)
+            return entry.model
+
+    def _load_blocking(self, entry: ModelEntry) -> object:
+        path = self.pull(entry)
+        started = time.monotonic()
+        model = entry.spec.load(
+            LoadContext(name=entry.name, path=path, options=entry.options, defaults=entry.defaults)
+        )
+        log.info("loaded model %r (%s) in %.1fs", entry.name, entry.spec.name,
+                 time.monotonic() - started)
+        return model
+
+    async def unload(self, entry: ModelEntry) -> None:
+        model, entry.model = entry.model, None
+        entry.state = "unloaded"
+        close = getattr(model, "close", None)
+        if close is not None:
+            await asyncio.to_thread(close)
+        log.info("unloaded model %r", entry.name)
+
+    async def _evict_lru(self, keep: ModelEntry) -> None:
+        cap = self.config.server.max_loaded_models
+        loaded = [e for e in self.entries.values() if e.model is not None]
+        idle = sorted((e for e in loaded if e is not keep and e.active == 0),
+                      key=lambda e: e.last_used)
+        while len(loaded) > cap and idle:
+            victim = idle.pop(0)
+            loaded.remove(victim)
+            await self.unload(victim)
+
+    async def _reap_idle(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            now = time.monotonic()
+            for entry in self.entries.values():
+                if (entry.model is not None and entry.keep_alive is not None
+                        and entry.active == 0 and entry.waiting == 0
+                        and now - entry.last_used > entry.keep_alive):
+                    await self.unload(entry)
+
+    # --- serving --------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def use(self, entry: ModelEntry) -> AsyncIterator[Any]:
+        """Hold one of the model's slots (waiting in its bounded queue) while in use."""
+        if entry.slots.locked() and entry.waiting >= entry.config.max_queue:
+            raise Overloaded(
+                f"model {entry.name!r} is busy: {entry.waiting} requests already queued",
+                retry_after=1.0,
+            )
+        entry.waiting += 1
+        try:
+            await entry.slots.acquire()
+        finally:
+            entry.waiting -= 1
+        entry.active += 1
+        try:
+            yield await self._ensure_loaded(entry)
+        finally:
+            entry.active -= 1
+            entry.last_used = time.monotonic()
+            entry.slots.release()
+
+    async def close(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+        for entry in self.entries.values():
+            if entry.model is not None:
+                await self.unload(entry)

@@ -1,0 +1,114 @@
+"""Backend specs and the registry plugins add them to."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from .capabilities import Capability, Feature
+from .errors import PluginError
+from .types import Sampling
+
+__all__ = ["BackendRegistry", "BackendSpec", "Distribution", "LoadContext", "NoOptions"]
+
+
+class NoOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Options of a backend that takes none: any key in plugins.toml is an error."""
+
+
+class LoadContext(msgspec.Struct, kw_only=True, frozen=True):
+    """What a backend's loader gets: the model's name, the local path its source
+    resolved to (None when it has no source) and its decoded options."""
+
+    name: str
+    path: Path | None
+    options: Any
+    defaults: Sampling = Sampling()
+
+
+class BackendSpec(msgspec.Struct, kw_only=True, frozen=True):
+    """A backend: its name (the ``backend =`` key in plugins.toml), the Struct that
+    decodes its options, the capabilities it serves, the request features it honours,
+    and a blocking loader that returns the loaded model object."""
+
+    name: str
+    load: Callable[[LoadContext], object]
+    capabilities: frozenset[Capability]
+    features: frozenset[Feature] = frozenset()
+    options: type[msgspec.Struct] = NoOptions
+    description: str = ""
+    # Narrow capabilities/features from a model's options (e.g. an embedding-only GGUF).
+    capabilities_for: Callable[[Any], frozenset[Capability]] | None = None
+    features_for: Callable[[Any], frozenset[Feature]] | None = None
+    # Whether the model needs a ``source`` (a file or directory) to load.
+    needs_source: bool = True
+
+    def model_capabilities(self, options: Any) -> frozenset[Capability]:
+        return self.capabilities_for(options) if self.capabilities_for else self.capabilities
+
+    def model_features(self, options: Any) -> frozenset[Feature]:
+        return self.features_for(options) if self.features_for else self.features
+
+
+class Distribution(msgspec.Struct, frozen=True):
+    """The installed distribution a plugin came from."""
+
+    name: str
+    version: str
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version}"
+
+
+UNKNOWN_DISTRIBUTION = Distribution("<unregistered>", "")
+
+
+class BackendRegistry:
+    """Backends by name, each with the distribution that registered it."""
+
+    def __init__(self) -> None:
+        self._specs: dict[str, BackendSpec] = {}
+        self._origin: dict[str, Distribution] = {}
+        self._plugin: dict[str, str] = {}
+        self.current = UNKNOWN_DISTRIBUTION
+        self.current_plugin = ""
+
+    def add(self, spec: BackendSpec) -> None:
+        if not isinstance(spec, BackendSpec):
+            raise PluginError(
+                f"plugin {self.current_plugin!r} ({self.current}) passed "
+                f"{type(spec).__name__} to registry.add(); expected BackendSpec"
+            )
+        if not spec.name or not spec.capabilities:
+            raise PluginError(
+                f"backend from {self.current} needs a name and at least one capability"
+            )
+        if spec.name in self._specs:
+            raise PluginError(
+                f"backend {spec.name!r} is registered twice: by {self._origin[spec.name]} "
+                f"and by {self.current}; uninstall one or disable it in plugins.toml [plugins]"
+            )
+        self._specs[spec.name] = spec
+        self._origin[spec.name] = self.current
+        self._plugin[spec.name] = self.current_plugin
+
+    def get(self, name: str) -> BackendSpec | None:
+        return self._specs.get(name)
+
+    def origin(self, name: str) -> Distribution:
+        return self._origin[name]
+
+    def plugin_of(self, name: str) -> str:
+        return self._plugin[name]
+
+    def names(self) -> list[str]:
+        return sorted(self._specs)
+
+    def __iter__(self) -> Iterator[BackendSpec]:
+        return iter(self._specs[n] for n in self.names())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs

@@ -1,0 +1,210 @@
+"""Core request, event and result types: what adapters hand to backends and get back.
+
+Every type here is a frozen, keyword-only msgspec Struct: values, not objects with
+behaviour, cheap to build and safe to share between the event loop and worker threads.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+__all__ = [
+    "ChatEvent",
+    "ChatRequest",
+    "CompletionEvent",
+    "CompletionRequest",
+    "ContentPart",
+    "EmbedRequest",
+    "EmbedResult",
+    "Finish",
+    "FinishReason",
+    "ImagePart",
+    "Message",
+    "ResponseFormat",
+    "Role",
+    "Sampling",
+    "Started",
+    "TextDelta",
+    "TextPart",
+    "Tool",
+    "ToolCall",
+    "ToolChoice",
+    "Usage",
+]
+
+
+class _Value(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Base of core types: immutable (shared across threads) and keyword-only (readable
+    construction, and new fields with defaults never break positional callers)."""
+
+
+# --- messages ---------------------------------------------------------------------
+
+
+class TextPart(_Value, kw_only=True, tag="text", tag_field="type"):
+    text: str
+
+
+class ImagePart(_Value, kw_only=True, tag="image_url", tag_field="type"):
+    """An image given by URL (https or data URI); fetched by core, never by a backend."""
+
+    url: str
+    detail: Literal["auto", "low", "high"] = "auto"
+
+
+ContentPart = TextPart | ImagePart
+Role = Literal["system", "developer", "user", "assistant", "tool"]
+
+
+class ToolCall(_Value, kw_only=True):
+    id: str
+    name: str
+    arguments: str
+
+
+class Message(_Value, kw_only=True):
+    role: Role
+    content: str | tuple[ContentPart, ...] | None = None
+    name: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+
+    def text(self) -> str:
+        """The message's text: the string, or its text parts joined."""
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(p.text for p in self.content if isinstance(p, TextPart))
+
+
+class Tool(_Value, kw_only=True):
+    """A function the model may call; ``parameters`` is a JSON Schema object."""
+
+    name: str
+    description: str | None = None
+    parameters: dict[str, object] = msgspec.field(default_factory=dict)
+    strict: bool = False
+
+
+class ToolChoice(_Value, kw_only=True):
+    mode: Literal["none", "auto", "required", "function"] = "auto"
+    function: str | None = None
+
+
+class ResponseFormat(_Value, kw_only=True):
+    type: Literal["text", "json_object", "json_schema"] = "text"
+    name: str | None = None
+    schema: dict[str, object] | None = None
+    strict: bool = False
+
+
+# --- sampling ---------------------------------------------------------------------
+
+
+class Sampling(_Value, kw_only=True):
+    """Sampling parameters. ``None`` means "not given": the model's defaults from
+    plugins.toml fill it, then the backend's own default."""
+
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    min_p: float | None = None
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    repeat_penalty: float | None = None
+    logit_bias: dict[int, float] | None = None
+    logprobs: bool = False
+    top_logprobs: int | None = None
+    n: int = 1
+
+    def with_defaults(self, defaults: Sampling) -> Sampling:
+        """Fill every field not given here from ``defaults`` (request wins)."""
+        changes: dict[str, object] = {}
+        for field in self.__struct_fields__:
+            mine = getattr(self, field)
+            theirs = getattr(defaults, field)
+            if (mine is None or mine == ()) and theirs not in (None, ()):
+                changes[field] = theirs
+        return msgspec.structs.replace(self, **changes) if changes else self
+
+
+# --- requests ---------------------------------------------------------------------
+
+
+class ChatRequest(_Value, kw_only=True):
+    model: str
+    messages: tuple[Message, ...]
+    sampling: Sampling = Sampling()
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice = ToolChoice()
+    parallel_tool_calls: bool = True
+    response_format: ResponseFormat = ResponseFormat()
+    user: str | None = None
+
+
+class CompletionRequest(_Value, kw_only=True):
+    model: str
+    prompt: str | tuple[int, ...]
+    sampling: Sampling = Sampling()
+    echo: bool = False
+    suffix: str | None = None
+    best_of: int | None = None
+    user: str | None = None
+
+
+class EmbedRequest(_Value, kw_only=True):
+    model: str
+    inputs: tuple[str, ...] | tuple[tuple[int, ...], ...]
+    dimensions: int | None = None
+    user: str | None = None
+
+
+class EmbedResult(_Value, kw_only=True):
+    vectors: list[list[float]]
+    prompt_tokens: int
+
+
+# --- generation events ------------------------------------------------------------
+
+
+class Usage(_Value, kw_only=True):
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
+
+
+class Started(_Value, kw_only=True, tag="started", tag_field="kind"):
+    """First event of every generation: the prompt was accepted and evaluated."""
+
+    prompt_tokens: int
+
+
+class TextDelta(_Value, kw_only=True, tag="text", tag_field="kind"):
+    """Generated text; ``tokens`` is how many generated tokens it covers (0 when the
+    text is held back from earlier tokens, e.g. an incomplete UTF-8 sequence)."""
+
+    text: str
+    tokens: int = 1
+
+
+class Finish(_Value, kw_only=True, tag="finish", tag_field="kind"):
+    """Last event of every generation, exactly once."""
+
+    reason: FinishReason
+    usage: Usage
+
+
+ChatEvent = Started | TextDelta | Finish
+CompletionEvent = Started | TextDelta | Finish

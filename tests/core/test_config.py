@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from helpers import ROOT
+from modelport.core.config import decode_config, decode_options, load_config, parse_duration
+from modelport.core.errors import ConfigError
+from modelport.backends.gguf import GgufOptions
+
+
+def test_repository_config_decodes() -> None:
+    config = load_config(ROOT / "plugins.toml")
+    names = [m.name for m in config.models]
+    assert names == ["smollm2", "all-minilm"]
+    assert config.models[0].aliases == ["smollm2:135m"]
+    assert Path(config.base_dir) == ROOT
+
+
+@pytest.mark.parametrize(("toml", "path", "fragment"), [
+    ('[server]\nprot = 1\n', "server", "unknown field `prot`"),
+    ('[server]\nport = 70000\n', "server.port", "<= 65535"),
+    ('[server]\nlog_level = "loud"\n', "server.log_level", "allowed: debug, error, info, warning"),
+    ('[[models]]\nname = "a"\nbackend = "gguf"\nload = "soon"\n', "models[0].load",
+     "allowed: eager, lazy"),
+    ('[[models]]\nbackend = "gguf"\n', "models[0]", "missing required field `name`"),
+    ('[[models]]\nname = "a"\nbackend = "x"\n[models.defaults]\ntemperature = 9\n',
+     "models[0].defaults.temperature", "<= 2"),
+    ('[[models]]\nname = "a"\nbackend = "x"\n[[models]]\nname = "b"\nbackend = "x"\n'
+     'aliases = ["a"]\n', "models[1].aliases[0]", "already used at models[0].name"),
+    ('[[models]]\nname = "a"\nbackend = "x"\nkeep_alive = "soon"\n', "models[0].keep_alive",
+     "matching regex"),
+])
+def test_errors_name_the_toml_path(toml: str, path: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        decode_config(toml)
+    assert info.value.param == path
+    assert path in info.value.message
+    assert fragment in info.value.message
+
+
+def test_not_toml() -> None:
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        decode_config("[server\n")
+
+
+def test_backend_options_decoded_strictly() -> None:
+    opts = decode_options({"n_ctx": 1024}, GgufOptions, index=2)
+    assert opts.n_ctx == 1024
+    with pytest.raises(ConfigError) as info:
+        decode_options({"n_ctxx": 1024}, GgufOptions, index=2)
+    assert info.value.param == "models[2].options"
+    assert "unknown field `n_ctxx`" in info.value.message
+    with pytest.raises(ConfigError) as info:
+        decode_options({"n_ctx": "big"}, GgufOptions, index=0)
+    assert info.value.param == "models[0].options.n_ctx"
+
+
+def test_durations() -> None:
+    assert parse_duration("5m") == 300
+    assert parse_duration("1.5h") == 5400
+    assert parse_duration(30) == 30
+    assert parse_duration("-1") is None
+    assert parse_duration(-1) is None
+
+
+def test_api_keys_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = decode_config('[server]\napi_keys = ["literal", { env = "MP_TEST_KEY" }]\n')
+    monkeypatch.delenv("MP_TEST_KEY", raising=False)
+    assert config.server.resolved_api_keys() == ["literal"]
+    monkeypatch.setenv("MP_TEST_KEY", "secret")
+    assert config.server.resolved_api_keys() == ["literal", "secret"]

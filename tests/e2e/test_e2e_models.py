@@ -1,0 +1,46 @@
+"""/v1/models, /v1/models/{id} and /health through the real server."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import openai
+import pytest
+
+from helpers import assert_valid
+
+pytestmark = pytest.mark.e2e
+
+
+def test_list_models(client: openai.OpenAI, base_url: str) -> None:
+    models = client.models.list()
+    ids = [m.id for m in models.data]
+    assert ids == ["smollm2", "all-minilm"]
+    for m in models.data:
+        assert m.object == "model"
+        assert m.owned_by == "modelport"
+        assert abs(m.created - time.time()) < 24 * 3600
+    raw = httpx.get(base_url + "/v1/models").json()
+    assert_valid("ListModelsResponse", raw)
+
+
+def test_retrieve_model_shows_contract(client: openai.OpenAI, base_url: str) -> None:
+    model = client.models.retrieve("smollm2")
+    assert model.id == "smollm2"
+    raw = httpx.get(base_url + "/v1/models/smollm2").json()
+    assert_valid("Model", raw)
+    assert raw["capabilities"]["serves"] == ["chat", "complete"]
+    assert "seed" in raw["capabilities"]["features"]
+    assert "tools" not in raw["capabilities"]["features"]
+    assert raw["backend"] == "gguf"
+    alias = httpx.get(base_url + "/v1/models/smollm2:135m").json()
+    assert alias["id"] == "smollm2"
+    emb = httpx.get(base_url + "/v1/models/all-minilm").json()
+    assert emb["capabilities"]["serves"] == ["embed"]
+
+
+def test_health(base_url: str) -> None:
+    body = httpx.get(base_url + "/health").json()
+    assert body["status"] == "ok"
+    assert body["models"]["smollm2"]["state"] == "loaded"
