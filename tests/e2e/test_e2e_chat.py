@@ -9,7 +9,11 @@ from helpers import assert_valid
 
 pytestmark = pytest.mark.e2e
 
-FRANCE = [{"role": "user", "content": "What is the capital of France?"}]
+STORY = [{"role": "user", "content": "Write a long story about a dragon."}]
+FRANCE = [
+    {"role": "system", "content": "You are a helpful assistant. Answer briefly."},
+    {"role": "user", "content": "What is the capital of France?"},
+]
 
 
 def test_capital_of_france(client: openai.OpenAI) -> None:
@@ -57,7 +61,7 @@ def test_streaming_matches_non_streaming(client: openai.OpenAI) -> None:
 
 def test_stream_include_usage(client: openai.OpenAI) -> None:
     chunks = list(client.chat.completions.create(
-        model="smollm2", messages=FRANCE, max_tokens=8, stream=True,
+        model="smollm2", messages=STORY, max_tokens=8, stream=True, temperature=0,
         stream_options={"include_usage": True}))
     last = chunks[-1]
     assert last.choices == []
@@ -68,7 +72,8 @@ def test_stream_include_usage(client: openai.OpenAI) -> None:
 
 
 def test_max_tokens_gives_length(client: openai.OpenAI) -> None:
-    resp = client.chat.completions.create(model="smollm2", messages=FRANCE, max_tokens=3)
+    resp = client.chat.completions.create(model="smollm2", messages=STORY, max_tokens=3,
+                                          temperature=0)
     assert resp.choices[0].finish_reason == "length"
     assert resp.usage.completion_tokens == 3
 

@@ -67,6 +67,7 @@ def test_completion_stop_and_stream(client: openai.OpenAI) -> None:
 
 
 def test_completion_length(client: openai.OpenAI) -> None:
-    resp = client.completions.create(model="smollm2", prompt=PROMPT, max_tokens=2)
+    resp = client.completions.create(model="smollm2", prompt=PROMPT, max_tokens=2,
+                                     temperature=0)
     assert resp.choices[0].finish_reason == "length"
     assert resp.usage.completion_tokens == 2

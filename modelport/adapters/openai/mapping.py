@@ -21,7 +21,7 @@ _decoders: dict[type, msgspec.json.Decoder[Any]] = {}
 # msgspec messages → OpenAI's error codes.
 _CODES = [
     (re.compile(r"missing required field"), "missing_required_parameter"),
-    (re.compile(r"^Expected `\w+`, got"), "invalid_type"),
+    (re.compile(r"^Expected `[^`]+`, got"), "invalid_type"),
     (re.compile(r"Expected `array` of length >= 1"), "empty_array"),
     (re.compile(r"Expected `array` of length <="), "array_above_max_length"),
     (re.compile(r"Expected `str` of length <="), "string_above_max_length"),
@@ -53,6 +53,9 @@ def decode(body: bytes, type_: type[T]) -> T:
                              code=code) from None
     except msgspec.DecodeError as exc:
         raise InvalidRequest(f"request body is not valid JSON: {exc}", code="invalid_json") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest(f"request body is not valid UTF-8: {exc.reason} at byte {exc.start}",
+                             code="invalid_json") from None
 
 
 # --- chat -------------------------------------------------------------------------

@@ -115,7 +115,7 @@ def _completion_chunk(meta: Meta, choices: list[CompletionChoice], include_usage
                       usage: UsageOut | None = None) -> bytes:
     return frame(Completion(
         id=meta.id, created=meta.created, model=meta.model, system_fingerprint=meta.fingerprint,
-        choices=choices, usage=usage if include_usage else msgspec.UNSET,
+        choices=choices, usage=usage if usage is not None else msgspec.UNSET,
     ))
 
 
