@@ -33,11 +33,26 @@ class ServerProcess:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log = Path(os.environ.get("TMPDIR", "/tmp")) / f"modelport-test-{self.port}.log"
-        cmd = [sys.executable, "-m", "modelport.adapters.cli", "serve", "--config", str(config),
-               "--host", "127.0.0.1", "--port", str(self.port)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "modelport.adapters.cli",
+            "serve",
+            "--config",
+            str(config),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
         self._out = open(self.log, "wb")
-        self.proc = subprocess.Popen(cmd, stdout=self._out, stderr=subprocess.STDOUT,
-                                     env={**os.environ, **(env or {})}, cwd=ROOT)
+        self.proc = subprocess.Popen(
+            cmd,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            cwd=ROOT,
+        )
         self._wait(timeout)
 
     def _wait(self, timeout: float) -> None:
@@ -94,8 +109,10 @@ def spec_errors(name: str, instance: Any) -> list[str]:
     """Validation errors of ``instance`` against ``#/components/schemas/<name>``."""
     schema = {"$ref": f"#/components/schemas/{name}", "components": _components()}
     validator = Draft202012Validator(schema)
-    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
-            for e in validator.iter_errors(instance)]
+    return [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in validator.iter_errors(instance)
+    ]
 
 
 def assert_valid(name: str, instance: Any) -> None:

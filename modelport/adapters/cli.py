@@ -58,12 +58,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config, plugins, manager = _setup(args)
     server = config.server
     host, port = args.host or server.host, args.port if args.port is not None else server.port
-    logging.basicConfig(level=server.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=server.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     _pull(manager, [])
     app = create_app(config, plugins)
-    print(f"modelport {__version__} serving {', '.join(manager.entries)} on http://{host}:{port}/v1",
-          file=sys.stderr, flush=True)
+    print(
+        f"modelport {__version__} serving {', '.join(manager.entries)} on http://{host}:{port}/v1",
+        file=sys.stderr,
+        flush=True,
+    )
     uvicorn.run(app, host=host, port=port, log_level=server.log_level, access_log=False)
     return 0
 
@@ -74,8 +78,10 @@ def cmd_models(args: argparse.Namespace) -> int:
         aliases = f" (aliases: {', '.join(entry.config.aliases)})" if entry.config.aliases else ""
         pulled = "pulled" if manager.is_pulled(entry) else "not pulled"
         serves = ", ".join(sorted(entry.capabilities))
-        print(f"{entry.name}{aliases}\n  backend {entry.spec.name}; serves {serves}; "
-              f"source {entry.config.source} [{pulled}]")
+        print(
+            f"{entry.name}{aliases}\n  backend {entry.spec.name}; serves {serves}; "
+            f"source {entry.config.source} [{pulled}]"
+        )
     return 0
 
 
@@ -88,8 +94,10 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         print(f"{name}: {info.distribution.name} {info.distribution.version} [{status}]")
         for spec in registry:
             if registry.plugin_of(spec.name) == name:
-                print(f"  backend {spec.name}: {', '.join(sorted(spec.capabilities))}; "
-                      f"features: {', '.join(sorted(spec.features)) or 'none'}")
+                print(
+                    f"  backend {spec.name}: {', '.join(sorted(spec.capabilities))}; "
+                    f"features: {', '.join(sorted(spec.features)) or 'none'}"
+                )
     return 0
 
 
@@ -100,15 +108,19 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="modelport",
-                                     description="Local models behind the OpenAI HTTP API.")
+    parser = argparse.ArgumentParser(
+        prog="modelport", description="Local models behind the OpenAI HTTP API."
+    )
     parser.add_argument("--version", action="version", version=f"modelport {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(name: str, help_: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=help_)
-        p.add_argument("--config", help="path to plugins.toml (default: $MODELPORT_CONFIG, "
-                       "./plugins.toml, or the packaged default)")
+        p.add_argument(
+            "--config",
+            help="path to plugins.toml (default: $MODELPORT_CONFIG, "
+            "./plugins.toml, or the packaged default)",
+        )
         return p
 
     serve = add("serve", "serve the configured models over the OpenAI HTTP API")
@@ -117,7 +129,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
     add("models", "list the configured models").set_defaults(func=cmd_models)
     add("plugins", "list installed plugins, their distributions and backends").set_defaults(
-        func=cmd_plugins)
+        func=cmd_plugins
+    )
     pull = add("pull", "fetch what the configured models need into the model cache")
     pull.add_argument("names", nargs="*", help="model names or aliases (default: all)")
     pull.set_defaults(func=cmd_pull)

@@ -11,8 +11,14 @@ import enum
 from collections.abc import AsyncIterator
 from typing import Protocol, runtime_checkable
 
-from .types import ChatEvent, ChatRequest, CompletionEvent, CompletionRequest, EmbedRequest
-from .types import EmbedResult
+from .types import (
+    ChatEvent,
+    ChatRequest,
+    CompletionEvent,
+    CompletionRequest,
+    EmbedRequest,
+    EmbedResult,
+)
 
 __all__ = [
     "Capability",

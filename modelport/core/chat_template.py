@@ -64,8 +64,11 @@ def _message_dict(msg: Message) -> dict[str, Any]:
         out["name"] = msg.name
     if msg.tool_calls:
         out["tool_calls"] = [
-            {"id": c.id, "type": "function",
-             "function": {"name": c.name, "arguments": _arguments(c.arguments)}}
+            {
+                "id": c.id,
+                "type": "function",
+                "function": {"name": c.name, "arguments": _arguments(c.arguments)},
+            }
             for c in msg.tool_calls
         ]
     if msg.tool_call_id:
@@ -116,5 +119,6 @@ class ChatTemplate:
         try:
             return self._template.render(**context)
         except (_TemplateError, jinja2.TemplateError) as exc:
-            raise InvalidRequest(f"the model's chat template refused the messages: {exc}",
-                                 param="messages") from None
+            raise InvalidRequest(
+                f"the model's chat template refused the messages: {exc}", param="messages"
+            ) from None

@@ -30,7 +30,7 @@ class _Section(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=
     silently ignored setting."""
 
 
-class EnvRef(_Section, kw_only=True):
+class EnvRef(_Section, frozen=True, kw_only=True):
     """A secret read from the environment: ``{ env = "NAME" }``."""
 
     env: str
@@ -44,7 +44,7 @@ Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 Duration = Annotated[str, msgspec.Meta(pattern=r"^-1$|^\d+(\.\d+)?(ms|s|m|h)?$")] | float
 
 
-class ServerConfig(_Section, kw_only=True):
+class ServerConfig(_Section, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     port: Port = 8000
     data_dir: str = "~/.cache/modelport"
@@ -60,11 +60,11 @@ class ServerConfig(_Section, kw_only=True):
         return [k for k in keys if k]
 
 
-class PluginsConfig(_Section, kw_only=True):
+class PluginsConfig(_Section, frozen=True, kw_only=True):
     disable: list[str] = []
 
 
-class SamplingDefaults(_Section, kw_only=True):
+class SamplingDefaults(_Section, frozen=True, kw_only=True):
     """A model's default sampling parameters; a request's own values win."""
 
     temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] | None = None
@@ -84,7 +84,7 @@ class SamplingDefaults(_Section, kw_only=True):
         return Sampling(**fields)
 
 
-class ModelConfig(_Section, kw_only=True):
+class ModelConfig(_Section, frozen=True, kw_only=True):
     name: Annotated[str, msgspec.Meta(min_length=1)]
     backend: str
     source: str | None = None
@@ -99,7 +99,7 @@ class ModelConfig(_Section, kw_only=True):
     owned_by: str = "modelport"
 
 
-class Config(_Section, kw_only=True):
+class Config(_Section, frozen=True, kw_only=True):
     server: ServerConfig = ServerConfig()
     plugins: PluginsConfig = PluginsConfig()
     models: list[ModelConfig] = []

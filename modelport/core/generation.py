@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 
 import msgspec
 
@@ -53,7 +53,7 @@ class StopCutter:
 
 async def cut_at_stop(
     events: AsyncIterator[ChatEvent], stops: Sequence[str]
-) -> AsyncIterator[ChatEvent]:
+) -> AsyncGenerator[ChatEvent, None]:
     """Core's stop-sequence fallback for backends without native stop: emits text up
     to the first stop, then closes the backend's stream (which stops generation)."""
     cutter = StopCutter(stops)
@@ -71,7 +71,10 @@ async def cut_at_stop(
                     yield TextDelta(text=text, tokens=pending_tokens)
                     pending_tokens = 0
                 if cutter.stopped:
-                    yield Finish(reason="stop", usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=generated))
+                    yield Finish(
+                        reason="stop",
+                        usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=generated),
+                    )
                     return
             else:
                 rest = cutter.flush()
@@ -88,14 +91,18 @@ async def _aclose(events: AsyncIterator[ChatEvent]) -> None:
         await close()
 
 
-async def checked(events: AsyncIterator[ChatEvent], backend: str) -> AsyncIterator[ChatEvent]:
+async def checked(
+    events: AsyncIterator[ChatEvent], backend: str
+) -> AsyncGenerator[ChatEvent, None]:
     """Enforce the event contract: ``Started`` first, then deltas, then one ``Finish``."""
     state = "new"
     try:
         async for event in events:
             if state == "new" and not isinstance(event, Started):
-                raise BackendError(f"backend {backend!r} broke the contract: first event "
-                                   f"{type(event).__name__}, expected Started")
+                raise BackendError(
+                    f"backend {backend!r} broke the contract: first event "
+                    f"{type(event).__name__}, expected Started"
+                )
             if state == "finished":
                 raise BackendError(f"backend {backend!r} yielded events after Finish")
             state = "finished" if isinstance(event, Finish) else "running"

@@ -35,8 +35,14 @@ RETRY_FAILED_AFTER = 30.0
 class ModelEntry:
     """One configured model and its runtime state."""
 
-    def __init__(self, index: int, config: ModelConfig, spec: BackendSpec, options: Any,
-                 distribution: Distribution):
+    def __init__(
+        self,
+        index: int,
+        config: ModelConfig,
+        spec: BackendSpec,
+        options: Any,
+        distribution: Distribution,
+    ):
         self.index = index
         self.config = config
         self.spec = spec
@@ -116,9 +122,7 @@ class ModelManager:
         entry = self._names.get(name)
         if entry is None:
             available = ", ".join(self.entries) or "none configured"
-            raise ModelNotFound(
-                f"model {name!r} not found; available: {available}", param="model"
-            )
+            raise ModelNotFound(f"model {name!r} not found; available: {available}", param="model")
         return entry
 
     def require(self, name: str, capability: Capability) -> ModelEntry:
@@ -127,7 +131,8 @@ class ModelManager:
             serves = ", ".join(sorted(entry.capabilities))
             raise InvalidRequest(
                 f"model {name!r} does not serve {capability}; it serves: {serves}",
-                param="model", code="model_not_supported",
+                param="model",
+                code="model_not_supported",
             )
         return entry
 
@@ -142,8 +147,13 @@ class ModelManager:
         """Fetch the model's source into the cache (blocking)."""
         if entry.config.source is None:
             return None
-        entry.path = fetch(entry.config.source, self.cache_dir, self.base_dir,
-                           sha256=entry.config.sha256, progress=progress)
+        entry.path = fetch(
+            entry.config.source,
+            self.cache_dir,
+            self.base_dir,
+            sha256=entry.config.sha256,
+            progress=progress,
+        )
         return entry.path
 
     async def start(self) -> None:
@@ -174,7 +184,9 @@ class ModelManager:
                 else:
                     log.exception("loading model %r failed", entry.name)
                     entry.error = f"{type(exc).__name__}: {exc}"
-                raise ModelLoadFailed(f"model {entry.name!r} failed to load: {entry.error}") from exc
+                raise ModelLoadFailed(
+                    f"model {entry.name!r} failed to load: {entry.error}"
+                ) from exc
             entry.state, entry.error = "loaded", None
             entry.last_used = time.monotonic()
             await self._evict_lru(keep=entry)
@@ -186,8 +198,9 @@ class ModelManager:
         model = entry.spec.load(
             LoadContext(name=entry.name, path=path, options=entry.options, defaults=entry.defaults)
         )
-        log.info("loaded model %r (%s) in %.1fs", entry.name, entry.spec.name,
-                 time.monotonic() - started)
+        log.info(
+            "loaded model %r (%s) in %.1fs", entry.name, entry.spec.name, time.monotonic() - started
+        )
         return model
 
     async def unload(self, entry: ModelEntry) -> None:
@@ -201,8 +214,9 @@ class ModelManager:
     async def _evict_lru(self, keep: ModelEntry) -> None:
         cap = self.config.server.max_loaded_models
         loaded = [e for e in self.entries.values() if e.model is not None]
-        idle = sorted((e for e in loaded if e is not keep and e.active == 0),
-                      key=lambda e: e.last_used)
+        idle = sorted(
+            (e for e in loaded if e is not keep and e.active == 0), key=lambda e: e.last_used
+        )
         while len(loaded) > cap and idle:
             victim = idle.pop(0)
             loaded.remove(victim)
@@ -213,9 +227,13 @@ class ModelManager:
             await asyncio.sleep(1.0)
             now = time.monotonic()
             for entry in self.entries.values():
-                if (entry.model is not None and entry.keep_alive is not None
-                        and entry.active == 0 and entry.waiting == 0
-                        and now - entry.last_used > entry.keep_alive):
+                if (
+                    entry.model is not None
+                    and entry.keep_alive is not None
+                    and entry.active == 0
+                    and entry.waiting == 0
+                    and now - entry.last_used > entry.keep_alive
+                ):
                     await self.unload(entry)
 
     # --- serving --------------------------------------------------------------------

@@ -20,8 +20,14 @@ from .embeddings import truncate_dimensions
 from .errors import BackendError
 from .generation import checked, cut_at_stop
 from .manager import ModelEntry, ModelManager
-from .types import ChatEvent, ChatRequest, CompletionEvent, CompletionRequest, EmbedRequest
-from .types import EmbedResult
+from .types import (
+    ChatEvent,
+    ChatRequest,
+    CompletionEvent,
+    CompletionRequest,
+    EmbedRequest,
+    EmbedResult,
+)
 
 __all__ = ["ModelService"]
 
@@ -62,7 +68,7 @@ class ModelService:
     def _guard(
         self, events: AsyncIterator[Any], entry: ModelEntry, stop: tuple[str, ...]
     ) -> AsyncGenerator[Any, None]:
-        guarded = checked(events, entry.spec.name)
+        guarded: AsyncGenerator[Any, None] = checked(events, entry.spec.name)
         if stop and Feature.STOP not in entry.features:
             guarded = cut_at_stop(guarded, stop)
         return guarded
@@ -81,4 +87,3 @@ class ModelService:
             vectors = truncate_dimensions(result.vectors, request.dimensions)
             result = EmbedResult(vectors=vectors, prompt_tokens=result.prompt_tokens)
         return result
-

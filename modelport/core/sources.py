@@ -32,7 +32,9 @@ from .errors import MissingDependency, SourceError
 __all__ = ["Progress", "cached_path", "fetch", "stderr_progress"]
 
 Progress = Callable[[str, int, int | None], None]
-_PYPI = re.compile(r"^pypi:(?P<dist>[A-Za-z0-9._-]+)(?:==(?P<version>[A-Za-z0-9.+!-]+))?/(?P<path>.+)$")
+_PYPI = re.compile(
+    r"^pypi:(?P<dist>[A-Za-z0-9._-]+)(?:==(?P<version>[A-Za-z0-9.+!-]+))?/(?P<path>.+)$"
+)
 
 
 def stderr_progress(label: str, done: int, total: int | None) -> None:
@@ -86,7 +88,9 @@ def fetch(
     if source.startswith(("https://", "http://")):
         return _fetch_url(source, target, sha256=sha256, progress=progress)
     if "://" in source:
-        raise SourceError(f"unsupported source scheme in {source!r}; use a path, pypi:, hf: or https://")
+        raise SourceError(
+            f"unsupported source scheme in {source!r}; use a path, pypi:, hf: or https://"
+        )
     if not target.exists():
         raise SourceError(f"model file {target} does not exist (source {source!r})")
     if sha256 and target.is_file():
@@ -111,8 +115,17 @@ def _fetch_pypi(source: str, target: Path) -> Path:
     dist, version, inner = m.group("dist"), m.group("version"), m.group("path").strip("/")
     requirement = f"{dist}=={version}" if version else dist
     with tempfile.TemporaryDirectory(prefix="modelport-pip-") as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--dest", tmp, requirement]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--dest",
+            tmp,
+            requirement,
+        ]
         sys.stderr.write(f"fetching {requirement} with pip download --no-deps ...\n")
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
@@ -169,14 +182,12 @@ def _fetch_hf(spec: str, target: Path) -> Path:
     repo, filename = "/".join(parts[:2]), "/".join(parts[2:])
     try:
         path = hf_hub_download(repo_id=repo, filename=filename, cache_dir=str(target))
-    except Exception as exc:  # noqa: BLE001 - the hub client raises many types
+    except Exception as exc:
         raise SourceError(f"hf:{spec}: download failed: {exc}") from exc
     return Path(path)
 
 
-def _fetch_url(
-    url: str, target: Path, *, sha256: str | None, progress: Progress | None
-) -> Path:
+def _fetch_url(url: str, target: Path, *, sha256: str | None, progress: Progress | None) -> Path:
     if target.exists():
         if sha256:
             _verify(target, sha256)
@@ -189,7 +200,9 @@ def _fetch_url(
         with httpx.stream("GET", url, follow_redirects=True, timeout=60.0) as resp:
             if resp.status_code != 200:
                 raise SourceError(f"GET {url} answered HTTP {resp.status_code}")
-            total = int(resp.headers["content-length"]) if "content-length" in resp.headers else None
+            total = (
+                int(resp.headers["content-length"]) if "content-length" in resp.headers else None
+            )
             done, last = 0, 0.0
             with open(partial, "wb") as out:
                 for chunk in resp.iter_bytes(1 << 20):

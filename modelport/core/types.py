@@ -43,11 +43,11 @@ class _Value(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 # --- messages ---------------------------------------------------------------------
 
 
-class TextPart(_Value, kw_only=True, tag="text", tag_field="type"):
+class TextPart(_Value, frozen=True, kw_only=True, tag="text", tag_field="type"):
     text: str
 
 
-class ImagePart(_Value, kw_only=True, tag="image_url", tag_field="type"):
+class ImagePart(_Value, frozen=True, kw_only=True, tag="image_url", tag_field="type"):
     """An image given by URL (https or data URI); fetched by core, never by a backend."""
 
     url: str
@@ -58,13 +58,13 @@ ContentPart = TextPart | ImagePart
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 
 
-class ToolCall(_Value, kw_only=True):
+class ToolCall(_Value, frozen=True, kw_only=True):
     id: str
     name: str
     arguments: str
 
 
-class Message(_Value, kw_only=True):
+class Message(_Value, frozen=True, kw_only=True):
     role: Role
     content: str | tuple[ContentPart, ...] | None = None
     name: str | None = None
@@ -80,7 +80,7 @@ class Message(_Value, kw_only=True):
         return "".join(p.text for p in self.content if isinstance(p, TextPart))
 
 
-class Tool(_Value, kw_only=True):
+class Tool(_Value, frozen=True, kw_only=True):
     """A function the model may call; ``parameters`` is a JSON Schema object."""
 
     name: str
@@ -89,12 +89,12 @@ class Tool(_Value, kw_only=True):
     strict: bool = False
 
 
-class ToolChoice(_Value, kw_only=True):
+class ToolChoice(_Value, frozen=True, kw_only=True):
     mode: Literal["none", "auto", "required", "function"] = "auto"
     function: str | None = None
 
 
-class ResponseFormat(_Value, kw_only=True):
+class ResponseFormat(_Value, frozen=True, kw_only=True):
     type: Literal["text", "json_object", "json_schema"] = "text"
     name: str | None = None
     schema: dict[str, object] | None = None
@@ -104,7 +104,7 @@ class ResponseFormat(_Value, kw_only=True):
 # --- sampling ---------------------------------------------------------------------
 
 
-class Sampling(_Value, kw_only=True):
+class Sampling(_Value, frozen=True, kw_only=True):
     """Sampling parameters. ``None`` means "not given": the model's defaults from
     plugins.toml fill it, then the backend's own default."""
 
@@ -137,7 +137,7 @@ class Sampling(_Value, kw_only=True):
 # --- requests ---------------------------------------------------------------------
 
 
-class ChatRequest(_Value, kw_only=True):
+class ChatRequest(_Value, frozen=True, kw_only=True):
     model: str
     messages: tuple[Message, ...]
     sampling: Sampling = Sampling()
@@ -148,7 +148,7 @@ class ChatRequest(_Value, kw_only=True):
     user: str | None = None
 
 
-class CompletionRequest(_Value, kw_only=True):
+class CompletionRequest(_Value, frozen=True, kw_only=True):
     model: str
     prompt: str | tuple[int, ...]
     sampling: Sampling = Sampling()
@@ -158,14 +158,14 @@ class CompletionRequest(_Value, kw_only=True):
     user: str | None = None
 
 
-class EmbedRequest(_Value, kw_only=True):
+class EmbedRequest(_Value, frozen=True, kw_only=True):
     model: str
     inputs: tuple[str, ...] | tuple[tuple[int, ...], ...]
     dimensions: int | None = None
     user: str | None = None
 
 
-class EmbedResult(_Value, kw_only=True):
+class EmbedResult(_Value, frozen=True, kw_only=True):
     vectors: list[list[float]]
     prompt_tokens: int
 
@@ -173,7 +173,7 @@ class EmbedResult(_Value, kw_only=True):
 # --- generation events ------------------------------------------------------------
 
 
-class Usage(_Value, kw_only=True):
+class Usage(_Value, frozen=True, kw_only=True):
     prompt_tokens: int
     completion_tokens: int
 
@@ -185,13 +185,13 @@ class Usage(_Value, kw_only=True):
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
 
 
-class Started(_Value, kw_only=True, tag="started", tag_field="kind"):
+class Started(_Value, frozen=True, kw_only=True, tag="started", tag_field="kind"):
     """First event of every generation: the prompt was accepted and evaluated."""
 
     prompt_tokens: int
 
 
-class TextDelta(_Value, kw_only=True, tag="text", tag_field="kind"):
+class TextDelta(_Value, frozen=True, kw_only=True, tag="text", tag_field="kind"):
     """Generated text; ``tokens`` is how many generated tokens it covers (0 when the
     text is held back from earlier tokens, e.g. an incomplete UTF-8 sequence)."""
 
@@ -199,7 +199,7 @@ class TextDelta(_Value, kw_only=True, tag="text", tag_field="kind"):
     tokens: int = 1
 
 
-class Finish(_Value, kw_only=True, tag="finish", tag_field="kind"):
+class Finish(_Value, frozen=True, kw_only=True, tag="finish", tag_field="kind"):
     """Last event of every generation, exactly once."""
 
     reason: FinishReason

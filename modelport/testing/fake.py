@@ -69,8 +69,10 @@ class FakeModel:
                     await asyncio.sleep(self.options.delay)
                 yield TextDelta(text=word)
             reason = "length" if limit < len(words) else "stop"
-            yield Finish(reason=reason, usage=Usage(prompt_tokens=len(prompt.split()),
-                                                    completion_tokens=limit))
+            yield Finish(
+                reason=reason,
+                usage=Usage(prompt_tokens=len(prompt.split()), completion_tokens=limit),
+            )
         finally:
             self.active -= 1
 
@@ -80,8 +82,11 @@ class FakeModel:
         return self._generate(prompt, request.sampling.max_tokens)
 
     def complete(self, request: CompletionRequest) -> AsyncIterator[ChatEvent]:
-        prompt = request.prompt if isinstance(request.prompt, str) else " ".join(
-            map(str, request.prompt))
+        prompt = (
+            request.prompt
+            if isinstance(request.prompt, str)
+            else " ".join(map(str, request.prompt))
+        )
         return self._generate(prompt, request.sampling.max_tokens)
 
     async def embed(self, request: EmbedRequest) -> EmbedResult:
@@ -97,12 +102,14 @@ class FakePlugin:
 
     @hookimpl
     def register_backends(self, registry: BackendRegistry) -> None:
-        registry.add(BackendSpec(
-            name="fake",
-            description="deterministic fake backend for adapter tests",
-            options=FakeOptions,
-            capabilities=frozenset({Capability.CHAT, Capability.COMPLETE, Capability.EMBED}),
-            features=frozenset({Feature.TOKEN_INPUT}),
-            load=FakeModel.load,
-            needs_source=False,
-        ))
+        registry.add(
+            BackendSpec(
+                name="fake",
+                description="deterministic fake backend for adapter tests",
+                options=FakeOptions,
+                capabilities=frozenset({Capability.CHAT, Capability.COMPLETE, Capability.EMBED}),
+                features=frozenset({Feature.TOKEN_INPUT}),
+                load=FakeModel.load,
+                needs_source=False,
+            )
+        )

@@ -44,12 +44,19 @@ def _frames(text: str) -> list[str]:
 
 
 def test_error_envelope_shape_is_pinned(http: TestClient) -> None:
-    resp = http.post("/v1/chat/completions", json={"model": "nope", "messages": [
-        {"role": "user", "content": "x"}]})
+    resp = http.post(
+        "/v1/chat/completions",
+        json={"model": "nope", "messages": [{"role": "user", "content": "x"}]},
+    )
     assert resp.status_code == 404
-    assert resp.json() == {"error": {
-        "message": "model 'nope' not found; available: fake, broken",
-        "type": "invalid_request_error", "param": "model", "code": "model_not_found"}}
+    assert resp.json() == {
+        "error": {
+            "message": "model 'nope' not found; available: fake, broken",
+            "type": "invalid_request_error",
+            "param": "model",
+            "code": "model_not_found",
+        }
+    }
 
 
 def test_error_table_covers_every_core_error() -> None:
@@ -60,9 +67,15 @@ def test_error_table_covers_every_core_error() -> None:
 
 
 def test_stream_frames_and_done(http: TestClient) -> None:
-    resp = http.post("/v1/chat/completions", json={
-        "model": "fake", "stream": True, "stream_options": {"include_usage": True},
-        "messages": [{"role": "user", "content": "one two three"}]})
+    resp = http.post(
+        "/v1/chat/completions",
+        json={
+            "model": "fake",
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "messages": [{"role": "user", "content": "one two three"}],
+        },
+    )
     assert resp.status_code == 200
     assert resp.headers["content-type"].startswith("text/event-stream")
     frames = _frames(resp.text)
@@ -71,14 +84,18 @@ def test_stream_frames_and_done(http: TestClient) -> None:
     assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
     text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
     assert text == "one two three"
-    assert chunks[-1]["usage"] == {"prompt_tokens": 3, "completion_tokens": 3,
-                                   "total_tokens": 6}
+    assert chunks[-1]["usage"] == {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6}
 
 
 def test_core_stop_fallback_for_backends_without_native_stop(http: TestClient) -> None:
-    resp = http.post("/v1/chat/completions", json={
-        "model": "fake", "stop": ["thr"],
-        "messages": [{"role": "user", "content": "one two three four"}]}).json()
+    resp = http.post(
+        "/v1/chat/completions",
+        json={
+            "model": "fake",
+            "stop": ["thr"],
+            "messages": [{"role": "user", "content": "one two three four"}],
+        },
+    ).json()
     assert resp["choices"][0]["message"]["content"] == "one two "
     assert resp["choices"][0]["finish_reason"] == "stop"
     assert resp["usage"]["completion_tokens"] == 3
@@ -102,13 +119,13 @@ def test_api_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MP_KEY", "sesame")
     plugins = load_plugins(entry_points=False, extra=[("fake", FakePlugin())])
     plugins.collect_backends()
-    config = decode_config('[server]\napi_keys = [{ env = "MP_KEY" }]\n'
-                           '[[models]]\nname = "fake"\nbackend = "fake"\n')
+    config = decode_config(
+        '[server]\napi_keys = [{ env = "MP_KEY" }]\n[[models]]\nname = "fake"\nbackend = "fake"\n'
+    )
     with TestClient(create_app(config, plugins)) as http:
         assert http.get("/health").status_code == 200
         resp = http.get("/v1/models")
         assert resp.status_code == 401
         assert resp.json()["error"]["type"] == "authentication_error"
         assert http.get("/v1/models", headers={"Authorization": "Bearer wrong"}).status_code == 401
-        assert http.get("/v1/models",
-                        headers={"Authorization": "Bearer sesame"}).status_code == 200
+        assert http.get("/v1/models", headers={"Authorization": "Bearer sesame"}).status_code == 200

@@ -11,81 +11,128 @@ from modelport.core.errors import InvalidRequest, Unsupported
 
 
 def _chat(body: dict) -> core.ChatRequest:
-    return mapping.chat_request(mapping.decode(msgspec.json.encode(body),
-                                               wire.ChatCompletionRequest))
+    return mapping.chat_request(
+        mapping.decode(msgspec.json.encode(body), wire.ChatCompletionRequest)
+    )
 
 
 def test_chat_golden() -> None:
-    req = _chat({
-        "model": "m",
-        "messages": [
-            {"role": "system", "content": "be brief"},
-            {"role": "user", "content": [{"type": "text", "text": "hi "},
-                                         {"type": "text", "text": "there"}]},
-            {"role": "assistant", "content": None, "tool_calls": [
-                {"id": "call_1", "type": "function",
-                 "function": {"name": "f", "arguments": "{\"a\": 1}"}}]},
-            {"role": "tool", "tool_call_id": "call_1", "content": "42"},
-        ],
-        "temperature": 0.5, "max_tokens": 10, "max_completion_tokens": 7, "stop": "x",
-        "seed": 3, "top_k": 5, "unknown": True,
-    })
+    req = _chat(
+        {
+            "model": "m",
+            "messages": [
+                {"role": "system", "content": "be brief"},
+                {
+                    "role": "user",
+                    "content": [{"type": "text", "text": "hi "}, {"type": "text", "text": "there"}],
+                },
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {"name": "f", "arguments": '{"a": 1}'},
+                        }
+                    ],
+                },
+                {"role": "tool", "tool_call_id": "call_1", "content": "42"},
+            ],
+            "temperature": 0.5,
+            "max_tokens": 10,
+            "max_completion_tokens": 7,
+            "stop": "x",
+            "seed": 3,
+            "top_k": 5,
+            "unknown": True,
+        }
+    )
     assert msgspec.json.decode(msgspec.json.encode(req)) == {
         "model": "m",
         "messages": [
             {"role": "system", "content": "be brief"},
-            {"role": "user", "content": [{"type": "text", "text": "hi "},
-                                         {"type": "text", "text": "there"}]},
-            {"role": "assistant", "tool_calls": [{"id": "call_1", "name": "f",
-                                                  "arguments": "{\"a\": 1}"}]},
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "hi "}, {"type": "text", "text": "there"}],
+            },
+            {
+                "role": "assistant",
+                "tool_calls": [{"id": "call_1", "name": "f", "arguments": '{"a": 1}'}],
+            },
             {"role": "tool", "content": "42", "tool_call_id": "call_1"},
         ],
-        "sampling": {"max_tokens": 7, "temperature": 0.5, "top_k": 5, "seed": 3,
-                     "stop": ["x"]},
-        "tool_choice": {}, "response_format": {},
+        "sampling": {"max_tokens": 7, "temperature": 0.5, "top_k": 5, "seed": 3, "stop": ["x"]},
+        "tool_choice": {},
+        "response_format": {},
     }
     assert req.messages[1].text() == "hi there"
 
 
 def test_tools_and_formats_map() -> None:
-    req = _chat({
-        "model": "m", "messages": [{"role": "user", "content": "x"}],
-        "tools": [{"type": "function", "function": {"name": "get", "parameters": {
-            "type": "object"}, "strict": True}}],
-        "tool_choice": {"type": "function", "function": {"name": "get"}},
-        "response_format": {"type": "json_schema", "json_schema": {
-            "name": "s", "schema": {"type": "object"}, "strict": True}},
-        "logit_bias": {"50256": -100},
-    })
+    req = _chat(
+        {
+            "model": "m",
+            "messages": [{"role": "user", "content": "x"}],
+            "tools": [
+                {
+                    "type": "function",
+                    "function": {"name": "get", "parameters": {"type": "object"}, "strict": True},
+                }
+            ],
+            "tool_choice": {"type": "function", "function": {"name": "get"}},
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "s", "schema": {"type": "object"}, "strict": True},
+            },
+            "logit_bias": {"50256": -100},
+        }
+    )
     assert req.tools == (core.Tool(name="get", parameters={"type": "object"}, strict=True),)
     assert req.tool_choice == core.ToolChoice(mode="function", function="get")
     assert req.response_format.type == "json_schema" and req.response_format.strict
     assert req.sampling.logit_bias == {50256: -100.0}
 
 
-@pytest.mark.parametrize(("body", "param"), [
-    ({"audio": {}}, "audio"),
-    ({"modalities": ["text", "audio"]}, "modalities"),
-    ({"store": True}, "store"),
-    ({"messages": [{"role": "function", "name": "f", "content": "x"}]}, "messages[0].role"),
-    ({"messages": [{"role": "user", "content": [
-        {"type": "input_audio", "input_audio": {"data": "", "format": "wav"}}]}]},
-     "messages[0].content[0]"),
-])
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"audio": {}}, "audio"),
+        ({"modalities": ["text", "audio"]}, "modalities"),
+        ({"store": True}, "store"),
+        ({"messages": [{"role": "function", "name": "f", "content": "x"}]}, "messages[0].role"),
+        (
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "input_audio", "input_audio": {"data": "", "format": "wav"}}
+                        ],
+                    }
+                ]
+            },
+            "messages[0].content[0]",
+        ),
+    ],
+)
 def test_unhonoured_fields_are_refused(body: dict, param: str) -> None:
     with pytest.raises(Unsupported) as info:
         _chat({"model": "m", "messages": [{"role": "user", "content": "x"}], **body})
     assert info.value.param == param
 
 
-@pytest.mark.parametrize(("body", "param", "code"), [
-    ({"top_logprobs": 3}, "top_logprobs", "invalid_value"),
-    ({"tool_choice": "required"}, "tool_choice", "invalid_value"),
-    ({"logit_bias": {"abc": 1}}, "logit_bias", "invalid_value"),
-    ({"top_p": 1.5}, "top_p", "value_above_maximum"),
-    ({"n": 0}, "n", "value_below_minimum"),
-    ({"messages": [{"role": "user"}]}, "messages[0].content", "missing_required_parameter"),
-])
+@pytest.mark.parametrize(
+    ("body", "param", "code"),
+    [
+        ({"top_logprobs": 3}, "top_logprobs", "invalid_value"),
+        ({"tool_choice": "required"}, "tool_choice", "invalid_value"),
+        ({"logit_bias": {"abc": 1}}, "logit_bias", "invalid_value"),
+        ({"top_p": 1.5}, "top_p", "value_above_maximum"),
+        ({"n": 0}, "n", "value_below_minimum"),
+        ({"messages": [{"role": "user"}]}, "messages[0].content", "missing_required_parameter"),
+    ],
+)
 def test_invalid_values(body: dict, param: str, code: str) -> None:
     with pytest.raises(InvalidRequest) as info:
         _chat({"model": "m", "messages": [{"role": "user", "content": "x"}], **body})

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from helpers import ROOT
+from modelport.backends.gguf import GgufOptions
 from modelport.core.config import decode_config, decode_options, load_config, parse_duration
 from modelport.core.errors import ConfigError
-from modelport.backends.gguf import GgufOptions
 
 
 def test_repository_config_decodes() -> None:
@@ -18,20 +18,40 @@ def test_repository_config_decodes() -> None:
     assert Path(config.base_dir) == ROOT
 
 
-@pytest.mark.parametrize(("toml", "path", "fragment"), [
-    ('[server]\nprot = 1\n', "server", "unknown field `prot`"),
-    ('[server]\nport = 70000\n', "server.port", "<= 65535"),
-    ('[server]\nlog_level = "loud"\n', "server.log_level", "allowed: debug, error, info, warning"),
-    ('[[models]]\nname = "a"\nbackend = "gguf"\nload = "soon"\n', "models[0].load",
-     "allowed: eager, lazy"),
-    ('[[models]]\nbackend = "gguf"\n', "models[0]", "missing required field `name`"),
-    ('[[models]]\nname = "a"\nbackend = "x"\n[models.defaults]\ntemperature = 9\n',
-     "models[0].defaults.temperature", "<= 2"),
-    ('[[models]]\nname = "a"\nbackend = "x"\n[[models]]\nname = "b"\nbackend = "x"\n'
-     'aliases = ["a"]\n', "models[1].aliases[0]", "already used at models[0].name"),
-    ('[[models]]\nname = "a"\nbackend = "x"\nkeep_alive = "soon"\n', "models[0].keep_alive",
-     "matching regex"),
-])
+@pytest.mark.parametrize(
+    ("toml", "path", "fragment"),
+    [
+        ("[server]\nprot = 1\n", "server", "unknown field `prot`"),
+        ("[server]\nport = 70000\n", "server.port", "<= 65535"),
+        (
+            '[server]\nlog_level = "loud"\n',
+            "server.log_level",
+            "allowed: debug, error, info, warning",
+        ),
+        (
+            '[[models]]\nname = "a"\nbackend = "gguf"\nload = "soon"\n',
+            "models[0].load",
+            "allowed: eager, lazy",
+        ),
+        ('[[models]]\nbackend = "gguf"\n', "models[0]", "missing required field `name`"),
+        (
+            '[[models]]\nname = "a"\nbackend = "x"\n[models.defaults]\ntemperature = 9\n',
+            "models[0].defaults.temperature",
+            "<= 2",
+        ),
+        (
+            '[[models]]\nname = "a"\nbackend = "x"\n[[models]]\nname = "b"\nbackend = "x"\n'
+            'aliases = ["a"]\n',
+            "models[1].aliases[0]",
+            "already used at models[0].name",
+        ),
+        (
+            '[[models]]\nname = "a"\nbackend = "x"\nkeep_alive = "soon"\n',
+            "models[0].keep_alive",
+            "matching regex",
+        ),
+    ],
+)
 def test_errors_name_the_toml_path(toml: str, path: str, fragment: str) -> None:
     with pytest.raises(ConfigError) as info:
         decode_config(toml)

@@ -47,8 +47,9 @@ async def _events(words: list[str], closed: list[bool]) -> AsyncIterator[object]
 
 async def test_cut_at_stop_closes_the_backend_stream() -> None:
     closed: list[bool] = []
-    out = await collect(cut_at_stop(_events(["one ", "two ", "thr", "ee ", "four"], closed),
-                                    ["three"]))
+    out = await collect(
+        cut_at_stop(_events(["one ", "two ", "thr", "ee ", "four"], closed), ["three"])
+    )
     assert out.text == "one two "
     assert out.reason == "stop"
     assert out.usage == Usage(prompt_tokens=3, completion_tokens=4)

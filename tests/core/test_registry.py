@@ -12,8 +12,12 @@ from modelport.core.plugins import load_plugins
 
 
 def _spec(name: str) -> BackendSpec:
-    return BackendSpec(name=name, capabilities=frozenset({Capability.EMBED}),
-                       load=lambda ctx: object(), needs_source=False)
+    return BackendSpec(
+        name=name,
+        capabilities=frozenset({Capability.EMBED}),
+        load=lambda ctx: object(),
+        needs_source=False,
+    )
 
 
 class Plugin:
@@ -43,8 +47,9 @@ def test_temporary_plugin_registers_a_backend() -> None:
 
 
 def test_duplicate_names_name_both_distributions() -> None:
-    plugins = load_plugins(entry_points=False,
-                           extra=[("first", Plugin("same")), ("second", Plugin("same"))])
+    plugins = load_plugins(
+        entry_points=False, extra=[("first", Plugin("same")), ("second", Plugin("same"))]
+    )
     with pytest.raises(PluginError) as info:
         plugins.collect_backends()
     assert "first" in info.value.message and "second" in info.value.message
@@ -95,8 +100,9 @@ def _install_fake_distribution(root: Path, module_source: str) -> None:
     (root / "modelport_broken.py").write_text(module_source)
 
 
-def test_broken_entry_point_is_skipped_until_used(tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_broken_entry_point_is_skipped_until_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _install_fake_distribution(tmp_path, "raise ImportError('its runtime is missing')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     plugins = load_plugins()

@@ -34,13 +34,17 @@ def http_root(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         httpd.server_close()
 
 
-def test_url_download_with_sha256_and_progress(http_root: tuple[str, Path],
-                                               tmp_path: Path) -> None:
+def test_url_download_with_sha256_and_progress(http_root: tuple[str, Path], tmp_path: Path) -> None:
     url, _ = http_root
     seen: list[tuple[int, int | None]] = []
     digest = hashlib.sha256(PAYLOAD).hexdigest()
-    path = fetch(f"{url}/model.gguf", tmp_path / "cache", tmp_path, sha256=digest,
-                 progress=lambda label, done, total: seen.append((done, total)))
+    path = fetch(
+        f"{url}/model.gguf",
+        tmp_path / "cache",
+        tmp_path,
+        sha256=digest,
+        progress=lambda label, done, total: seen.append((done, total)),
+    )
     assert path.read_bytes() == PAYLOAD
     assert seen[-1] == (len(PAYLOAD), len(PAYLOAD))
     assert path == cached_path(f"{url}/model.gguf", tmp_path / "cache", tmp_path)
@@ -56,8 +60,13 @@ def test_cached_download_needs_no_network(http_root: tuple[str, Path], tmp_path:
 def test_sha256_mismatch_keeps_nothing(http_root: tuple[str, Path], tmp_path: Path) -> None:
     url, _ = http_root
     with pytest.raises(SourceError, match="sha256 mismatch"):
-        fetch(f"{url}/model.gguf", tmp_path / "cache", tmp_path, sha256="0" * 64,
-              progress=lambda *a: None)
+        fetch(
+            f"{url}/model.gguf",
+            tmp_path / "cache",
+            tmp_path,
+            sha256="0" * 64,
+            progress=lambda *a: None,
+        )
     assert not any((tmp_path / "cache").rglob("*model.gguf*"))
 
 
@@ -95,8 +104,9 @@ def test_default_models_came_from_pypi() -> None:
     assert (minilm / "config.json").is_file()
 
 
-def test_cli_pull_over_http(http_root: tuple[str, Path], tmp_path: Path,
-                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_pull_over_http(
+    http_root: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from modelport.adapters.cli import main
 
     url, _ = http_root
@@ -109,4 +119,4 @@ def test_cli_pull_over_http(http_root: tuple[str, Path], tmp_path: Path,
     assert main(["pull", "--config", str(config), "m"]) == 0
     err = capsys.readouterr().err
     assert "m: ready at" in err
-    assert list((tmp_path / "data" / "models" / "url").iterdir())[0].read_bytes() == PAYLOAD
+    assert next((tmp_path / "data" / "models" / "url").iterdir()).read_bytes() == PAYLOAD

@@ -17,8 +17,9 @@ FRANCE = [
 
 
 def test_capital_of_france(client: openai.OpenAI) -> None:
-    resp = client.chat.completions.create(model="smollm2", messages=FRANCE, temperature=0,
-                                          max_tokens=40)
+    resp = client.chat.completions.create(
+        model="smollm2", messages=FRANCE, temperature=0, max_tokens=40
+    )
     assert "Paris" in resp.choices[0].message.content
     assert resp.choices[0].finish_reason in ("stop", "length")
     assert resp.model == "smollm2"
@@ -37,18 +38,23 @@ def test_alias_and_roles(client: openai.OpenAI) -> None:
         {"role": "assistant", "content": "Paris."},
         {"role": "user", "content": "And of Italy?"},
     ]
-    resp = client.chat.completions.create(model="smollm2:135m", messages=messages,
-                                          temperature=0, max_completion_tokens=10)
+    resp = client.chat.completions.create(
+        model="smollm2:135m", messages=messages, temperature=0, max_completion_tokens=10
+    )
     assert resp.model == "smollm2:135m"
     assert resp.choices[0].message.role == "assistant"
     assert resp.choices[0].message.content
 
 
 def test_streaming_matches_non_streaming(client: openai.OpenAI) -> None:
-    whole = client.chat.completions.create(model="smollm2", messages=FRANCE, temperature=0,
-                                           max_tokens=24)
-    chunks = list(client.chat.completions.create(model="smollm2", messages=FRANCE,
-                                                 temperature=0, max_tokens=24, stream=True))
+    whole = client.chat.completions.create(
+        model="smollm2", messages=FRANCE, temperature=0, max_tokens=24
+    )
+    chunks = list(
+        client.chat.completions.create(
+            model="smollm2", messages=FRANCE, temperature=0, max_tokens=24, stream=True
+        )
+    )
     for chunk in chunks:
         assert_valid("CreateChatCompletionStreamResponse", chunk.model_dump(exclude_unset=True))
     assert chunks[0].choices[0].delta.role == "assistant"
@@ -60,9 +66,16 @@ def test_streaming_matches_non_streaming(client: openai.OpenAI) -> None:
 
 
 def test_stream_include_usage(client: openai.OpenAI) -> None:
-    chunks = list(client.chat.completions.create(
-        model="smollm2", messages=STORY, max_tokens=8, stream=True, temperature=0,
-        stream_options={"include_usage": True}))
+    chunks = list(
+        client.chat.completions.create(
+            model="smollm2",
+            messages=STORY,
+            max_tokens=8,
+            stream=True,
+            temperature=0,
+            stream_options={"include_usage": True},
+        )
+    )
     last = chunks[-1]
     assert last.choices == []
     assert last.usage.completion_tokens == 8
@@ -72,30 +85,38 @@ def test_stream_include_usage(client: openai.OpenAI) -> None:
 
 
 def test_max_tokens_gives_length(client: openai.OpenAI) -> None:
-    resp = client.chat.completions.create(model="smollm2", messages=STORY, max_tokens=3,
-                                          temperature=0)
+    resp = client.chat.completions.create(
+        model="smollm2", messages=STORY, max_tokens=3, temperature=0
+    )
     assert resp.choices[0].finish_reason == "length"
     assert resp.usage.completion_tokens == 3
 
 
 def test_stop_sequence(client: openai.OpenAI) -> None:
     messages = [{"role": "user", "content": "Count from 1 to 10, separated by commas."}]
-    full = client.chat.completions.create(model="smollm2", messages=messages, temperature=0,
-                                          max_tokens=40).choices[0].message.content
+    full = (
+        client.chat.completions.create(
+            model="smollm2", messages=messages, temperature=0, max_tokens=40
+        )
+        .choices[0]
+        .message.content
+    )
     assert "4" in full
     stop = "4"
-    resp = client.chat.completions.create(model="smollm2", messages=messages, temperature=0,
-                                          max_tokens=40, stop=[stop, "never-there"])
+    resp = client.chat.completions.create(
+        model="smollm2", messages=messages, temperature=0, max_tokens=40, stop=[stop, "never-there"]
+    )
     text = resp.choices[0].message.content
     assert resp.choices[0].finish_reason == "stop"
     assert stop not in text
     assert full.startswith(text)
     streamed = "".join(
         c.choices[0].delta.content or ""
-        for c in client.chat.completions.create(model="smollm2", messages=messages,
-                                                temperature=0, max_tokens=40, stop=stop,
-                                                stream=True)
-        if c.choices)
+        for c in client.chat.completions.create(
+            model="smollm2", messages=messages, temperature=0, max_tokens=40, stop=stop, stream=True
+        )
+        if c.choices
+    )
     assert streamed == text
 
 
@@ -103,9 +124,17 @@ def test_seed_reproducible_at_temperature(client: openai.OpenAI) -> None:
     messages = [{"role": "user", "content": "Write a short poem about the sea."}]
 
     def run(seed: int) -> str:
-        return client.chat.completions.create(
-            model="smollm2", messages=messages, temperature=1.0, seed=seed, max_tokens=30,
-        ).choices[0].message.content
+        return (
+            client.chat.completions.create(
+                model="smollm2",
+                messages=messages,
+                temperature=1.0,
+                seed=seed,
+                max_tokens=30,
+            )
+            .choices[0]
+            .message.content
+        )
 
     first, second, other = run(1234), run(1234), run(99)
     assert first == second
@@ -113,14 +142,53 @@ def test_seed_reproducible_at_temperature(client: openai.OpenAI) -> None:
 
 
 def test_penalties_accepted(client: openai.OpenAI) -> None:
-    resp = client.chat.completions.create(model="smollm2", messages=FRANCE, max_tokens=5,
-                                          frequency_penalty=0.5, presence_penalty=0.5)
+    resp = client.chat.completions.create(
+        model="smollm2", messages=FRANCE, max_tokens=5, frequency_penalty=0.5, presence_penalty=0.5
+    )
     assert resp.choices[0].message.content is not None
 
 
 def test_multi_turn_prompt_reuse_stays_correct(client: openai.OpenAI) -> None:
-    first = client.chat.completions.create(model="smollm2", messages=FRANCE, temperature=0,
-                                           max_tokens=20).choices[0].message.content
-    again = client.chat.completions.create(model="smollm2", messages=FRANCE, temperature=0,
-                                           max_tokens=20).choices[0].message.content
+    first = (
+        client.chat.completions.create(
+            model="smollm2", messages=FRANCE, temperature=0, max_tokens=20
+        )
+        .choices[0]
+        .message.content
+    )
+    again = (
+        client.chat.completions.create(
+            model="smollm2", messages=FRANCE, temperature=0, max_tokens=20
+        )
+        .choices[0]
+        .message.content
+    )
     assert first == again
+
+
+def test_client_disconnect_frees_the_slot(base_url: str, client: openai.OpenAI) -> None:
+    import time
+
+    import httpx
+
+    body = {
+        "model": "smollm2",
+        "messages": STORY,
+        "max_tokens": 2000,
+        "stream": True,
+        "temperature": 0,
+    }
+    with httpx.stream("POST", base_url + "/v1/chat/completions", json=body) as resp:
+        lines = resp.iter_lines()
+        for _ in range(3):
+            next(lines)
+        active = httpx.get(base_url + "/health").json()["models"]["smollm2"]["active"]
+        assert active == 1
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if httpx.get(base_url + "/health").json()["models"]["smollm2"]["active"] == 0:
+            break
+        time.sleep(0.05)
+    assert httpx.get(base_url + "/health").json()["models"]["smollm2"]["active"] == 0
+    resp = client.chat.completions.create(model="smollm2", messages=FRANCE, max_tokens=2)
+    assert resp.usage.completion_tokens <= 2

@@ -22,8 +22,7 @@ def _valid_completion(obj: dict) -> None:
 
 
 def test_completion(client: openai.OpenAI) -> None:
-    resp = client.completions.create(model="smollm2", prompt=PROMPT, max_tokens=8,
-                                     temperature=0)
+    resp = client.completions.create(model="smollm2", prompt=PROMPT, max_tokens=8, temperature=0)
     assert resp.object == "text_completion"
     assert resp.choices[0].text
     assert resp.usage.completion_tokens <= 8
@@ -31,11 +30,13 @@ def test_completion(client: openai.OpenAI) -> None:
 
 
 def test_completion_batch_of_prompts(client: openai.OpenAI) -> None:
-    resp = client.completions.create(model="smollm2", prompt=[PROMPT, "1, 2, 3,"],
-                                     max_tokens=4, temperature=0)
+    resp = client.completions.create(
+        model="smollm2", prompt=[PROMPT, "1, 2, 3,"], max_tokens=4, temperature=0
+    )
     assert [c.index for c in resp.choices] == [0, 1]
-    single = client.completions.create(model="smollm2", prompt="1, 2, 3,", max_tokens=4,
-                                       temperature=0)
+    single = client.completions.create(
+        model="smollm2", prompt="1, 2, 3,", max_tokens=4, temperature=0
+    )
     assert resp.choices[1].text == single.choices[0].text
 
 
@@ -45,20 +46,30 @@ def test_completion_token_prompt(client: openai.OpenAI) -> None:
 
 
 def test_echo(client: openai.OpenAI) -> None:
-    resp = client.completions.create(model="smollm2", prompt=PROMPT, max_tokens=4, echo=True,
-                                     temperature=0)
+    resp = client.completions.create(
+        model="smollm2", prompt=PROMPT, max_tokens=4, echo=True, temperature=0
+    )
     assert resp.choices[0].text.startswith(PROMPT)
     assert len(resp.choices[0].text) > len(PROMPT)
 
 
 def test_completion_stop_and_stream(client: openai.OpenAI) -> None:
-    whole = client.completions.create(model="smollm2", prompt="1, 2, 3, 4,", max_tokens=20,
-                                      temperature=0, stop=["7"])
+    whole = client.completions.create(
+        model="smollm2", prompt="1, 2, 3, 4,", max_tokens=20, temperature=0, stop=["7"]
+    )
     assert whole.choices[0].finish_reason == "stop"
     assert "7" not in whole.choices[0].text
-    chunks = list(client.completions.create(model="smollm2", prompt="1, 2, 3, 4,",
-                                            max_tokens=20, temperature=0, stop=["7"],
-                                            stream=True, stream_options={"include_usage": True}))
+    chunks = list(
+        client.completions.create(
+            model="smollm2",
+            prompt="1, 2, 3, 4,",
+            max_tokens=20,
+            temperature=0,
+            stop=["7"],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     for chunk in chunks:
         _valid_completion(chunk.model_dump(exclude_unset=True))
     text = "".join(c.choices[0].text for c in chunks if c.choices)
@@ -67,7 +78,6 @@ def test_completion_stop_and_stream(client: openai.OpenAI) -> None:
 
 
 def test_completion_length(client: openai.OpenAI) -> None:
-    resp = client.completions.create(model="smollm2", prompt=PROMPT, max_tokens=2,
-                                     temperature=0)
+    resp = client.completions.create(model="smollm2", prompt=PROMPT, max_tokens=2, temperature=0)
     assert resp.choices[0].finish_reason == "length"
     assert resp.usage.completion_tokens == 2

@@ -19,11 +19,14 @@ def _cos(a: list[float], b: list[float]) -> float:
 
 
 def test_paraphrases_are_closer(client: openai.OpenAI) -> None:
-    resp = client.embeddings.create(model="all-minilm", input=[
-        "A man is playing a guitar.",
-        "Someone strums a guitar.",
-        "The stock market fell sharply today.",
-    ])
+    resp = client.embeddings.create(
+        model="all-minilm",
+        input=[
+            "A man is playing a guitar.",
+            "Someone strums a guitar.",
+            "The stock market fell sharply today.",
+        ],
+    )
     vecs = [d.embedding for d in resp.data]
     assert [d.index for d in resp.data] == [0, 1, 2]
     assert all(len(v) == 384 for v in vecs)
@@ -44,8 +47,7 @@ def test_base64_equals_float(base_url: str) -> None:
 
     body = {"model": "all-minilm", "input": ["hello world", "goodbye"]}
     floats = httpx.post(base_url + "/v1/embeddings", json=body).json()
-    b64 = httpx.post(base_url + "/v1/embeddings",
-                     json={**body, "encoding_format": "base64"}).json()
+    b64 = httpx.post(base_url + "/v1/embeddings", json={**body, "encoding_format": "base64"}).json()
     for f, b in zip(floats["data"], b64["data"], strict=True):
         decoded = np.frombuffer(base64.b64decode(b["embedding"]), dtype="<f4")
         assert np.allclose(decoded, f["embedding"], atol=1e-7)
@@ -54,15 +56,21 @@ def test_base64_equals_float(base_url: str) -> None:
 def test_sdk_base64_default_roundtrip(client: openai.OpenAI) -> None:
     # The openai SDK asks for base64 by default and decodes it itself.
     vec = client.embeddings.create(model="all-minilm", input="hello world").data[0].embedding
-    explicit = client.embeddings.create(model="all-minilm", input="hello world",
-                                        encoding_format="float").data[0].embedding
+    explicit = (
+        client.embeddings.create(model="all-minilm", input="hello world", encoding_format="float")
+        .data[0]
+        .embedding
+    )
     assert np.allclose(vec, explicit, atol=1e-6)
 
 
 def test_dimensions_truncate_and_renormalise(client: openai.OpenAI) -> None:
     full = client.embeddings.create(model="all-minilm", input="hello world").data[0].embedding
-    short = client.embeddings.create(model="all-minilm", input="hello world",
-                                     dimensions=64).data[0].embedding
+    short = (
+        client.embeddings.create(model="all-minilm", input="hello world", dimensions=64)
+        .data[0]
+        .embedding
+    )
     assert len(short) == 64
     assert math.isclose(np.linalg.norm(short), 1.0, rel_tol=1e-5)
     head = np.array(full[:64])

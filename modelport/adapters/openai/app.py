@@ -28,9 +28,12 @@ PUBLIC_PATHS = frozenset({"/health"})
 DOCS_PREFIX = "/schema"
 
 
-def _error_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[bytes]:
-    return Response(envelope(body), status_code=status, media_type="application/json",
-                    headers=headers or {})
+def _error_response(
+    status: int, body: Any, headers: dict[str, str] | None = None
+) -> Response[bytes]:
+    return Response(
+        envelope(body), status_code=status, media_type="application/json", headers=headers or {}
+    )
 
 
 def _on_modelport_error(_: Request, exc: Exception) -> Response[bytes]:  # type: ignore[type-arg]
@@ -41,8 +44,9 @@ def _on_modelport_error(_: Request, exc: Exception) -> Response[bytes]:  # type:
 def _on_http_error(_: Request, exc: HTTPException) -> Response[bytes]:  # type: ignore[type-arg]
     if exc.status_code >= 500:
         return _on_modelport_error(_, exc)
-    return _error_response(exc.status_code, http_error(exc.status_code, str(exc.detail)),
-                           dict(exc.headers or {}))
+    return _error_response(
+        exc.status_code, http_error(exc.status_code, str(exc.detail)), dict(exc.headers or {})
+    )
 
 
 def _auth_guard(keys: list[str], public_docs: bool) -> Any:
@@ -98,8 +102,11 @@ def create_app(config: Config, plugins: Plugins | None = None) -> Litestar:
 
     return Litestar(
         route_handlers=ROUTES,
-        exception_handlers={ModelportError: _on_modelport_error, HTTPException: _on_http_error,
-                            Exception: _on_modelport_error},
+        exception_handlers={
+            ModelportError: _on_modelport_error,
+            HTTPException: _on_http_error,
+            Exception: _on_modelport_error,
+        },
         before_request=_chain(*hooks),
         on_startup=[startup],
         on_shutdown=[shutdown],

@@ -53,16 +53,28 @@ def error_body(exc: BaseException) -> tuple[int, ErrorBody, dict[str, str]]:
                     headers["Retry-After"] = str(max(1, round(exc.retry_after)))
                 if status >= 500:
                     log.error("%s: %s", type(exc).__name__, exc.message)
-                return status, ErrorBody(message=exc.message, type=type_, param=exc.param,
-                                         code=exc.code), headers
+                return (
+                    status,
+                    ErrorBody(message=exc.message, type=type_, param=exc.param, code=exc.code),
+                    headers,
+                )
     log.error("unhandled error", exc_info=exc)
-    return 500, ErrorBody(message="internal server error; see the server log",
-                          type="server_error", param=None, code="internal_error"), {}
+    return (
+        500,
+        ErrorBody(
+            message="internal server error; see the server log",
+            type="server_error",
+            param=None,
+            code="internal_error",
+        ),
+        {},
+    )
 
 
 def http_error(status: int, detail: str) -> ErrorBody:
-    type_, code = HTTP_TYPES.get(status, ("server_error" if status >= 500 else
-                                          "invalid_request_error", f"http_{status}"))
+    type_, code = HTTP_TYPES.get(
+        status, ("server_error" if status >= 500 else "invalid_request_error", f"http_{status}")
+    )
     return ErrorBody(message=detail, type=type_, param=None, code=code)
 
 

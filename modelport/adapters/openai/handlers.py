@@ -89,8 +89,7 @@ async def completions(request: Request) -> Response[bytes] | Stream:  # type: ig
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         streams = _completion_events(service, reqs)
         first = await anext(streams)
-        return _stream(render.completion_chunks(meta, _prepend(first, streams),
-                                                include_usage))
+        return _stream(render.completion_chunks(meta, _prepend(first, streams), include_usage))
     results: list[Collected] = []
     for req in reqs:
         events = service.complete(req)
@@ -102,8 +101,9 @@ async def completions(request: Request) -> Response[bytes] | Stream:  # type: ig
 async def embeddings(request: Request) -> Response[bytes]:  # type: ignore[type-arg]
     body = mapping.decode(await request.body(), wire.EmbeddingRequest)
     result = await _service(request).embed(mapping.embed_request(body))
-    return Response(render.embedding_list(body.model, result, body.encoding_format),
-                    media_type=JSON)
+    return Response(
+        render.embedding_list(body.model, result, body.encoding_format), media_type=JSON
+    )
 
 
 def _model_object(entry: ModelEntry) -> ModelObject:
@@ -135,7 +135,10 @@ async def retrieve_model(request: Request, model: FromPath[str]) -> ModelObject:
 @get("/health")
 async def health(request: Request) -> Response[dict[str, object]]:  # type: ignore[type-arg]
     entries = _service(request).manager.entries.values()
-    models = {e.name: {"state": e.state, "error": e.error} for e in entries}
+    models = {
+        e.name: {"state": e.state, "error": e.error, "active": e.active, "queued": e.waiting}
+        for e in entries
+    }
     failed = any(e.state == "failed" for e in entries)
     return Response({"status": "degraded" if failed else "ok", "models": models})
 

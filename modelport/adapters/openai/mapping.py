@@ -49,13 +49,18 @@ def decode(body: bytes, type_: type[T]) -> T:
         if missing:
             path = f"{path}.{missing.group(1)}".lstrip(".")
         code = next((c for pattern, c in _CODES if pattern.search(text)), "invalid_value")
-        raise InvalidRequest(f"{text} - at `{path or '$'}`", param=path or None,
-                             code=code) from None
+        raise InvalidRequest(
+            f"{text} - at `{path or '$'}`", param=path or None, code=code
+        ) from None
     except msgspec.DecodeError as exc:
-        raise InvalidRequest(f"request body is not valid JSON: {exc}", code="invalid_json") from None
+        raise InvalidRequest(
+            f"request body is not valid JSON: {exc}", code="invalid_json"
+        ) from None
     except UnicodeDecodeError as exc:
-        raise InvalidRequest(f"request body is not valid UTF-8: {exc.reason} at byte {exc.start}",
-                             code="invalid_json") from None
+        raise InvalidRequest(
+            f"request body is not valid UTF-8: {exc.reason} at byte {exc.start}",
+            code="invalid_json",
+        ) from None
 
 
 # --- chat -------------------------------------------------------------------------
@@ -75,8 +80,9 @@ def _refuse_unhonoured(req: wire.ChatCompletionRequest) -> None:
     }
     for param, is_set in refused.items():
         if is_set:
-            raise Unsupported(f"'{param}' is not supported by modelport's chat completions",
-                              param=param)
+            raise Unsupported(
+                f"'{param}' is not supported by modelport's chat completions", param=param
+            )
 
 
 def _text_content(content: str | list[wire.TextPart]) -> str | tuple[core.ContentPart, ...]:
@@ -96,8 +102,10 @@ def _user_content(content: str | list[wire.UserPart], i: int) -> str | tuple[cor
             parts.append(core.ImagePart(url=part.image_url.url, detail=part.image_url.detail))
         else:
             kind = "input_audio" if isinstance(part, wire.InputAudioPart) else "file"
-            raise Unsupported(f"content parts of type '{kind}' are not supported",
-                              param=f"messages[{i}].content[{j}]")
+            raise Unsupported(
+                f"content parts of type '{kind}' are not supported",
+                param=f"messages[{i}].content[{j}]",
+            )
     return tuple(parts)
 
 
@@ -110,24 +118,29 @@ def _assistant(msg: wire.AssistantMessage, i: int) -> core.Message:
         core.ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments)
         for c in (msg.tool_calls or [])
     )
-    return core.Message(role="assistant", content=text or None, tool_calls=calls,
-                        name=msg.name or None)
+    return core.Message(
+        role="assistant", content=text or None, tool_calls=calls, name=msg.name or None
+    )
 
 
 def _message(msg: wire.Message, i: int) -> core.Message:
     if isinstance(msg, wire.SystemMessage | wire.DeveloperMessage):
-        role = "system" if isinstance(msg, wire.SystemMessage) else "developer"
+        role: core.Role = "system" if isinstance(msg, wire.SystemMessage) else "developer"
         return core.Message(role=role, content=_text_content(msg.content), name=msg.name or None)
     if isinstance(msg, wire.UserMessage):
-        return core.Message(role="user", content=_user_content(msg.content, i),
-                            name=msg.name or None)
+        return core.Message(
+            role="user", content=_user_content(msg.content, i), name=msg.name or None
+        )
     if isinstance(msg, wire.AssistantMessage):
         return _assistant(msg, i)
     if isinstance(msg, wire.ToolMessage):
-        return core.Message(role="tool", content=_text_content(msg.content),
-                            tool_call_id=msg.tool_call_id)
-    raise Unsupported("the deprecated 'function' role is not supported; use 'tool' messages",
-                      param=f"messages[{i}].role")
+        return core.Message(
+            role="tool", content=_text_content(msg.content), tool_call_id=msg.tool_call_id
+        )
+    raise Unsupported(
+        "the deprecated 'function' role is not supported; use 'tool' messages",
+        param=f"messages[{i}].role",
+    )
 
 
 def _logit_bias(bias: dict[str, float] | None) -> dict[int, float] | None:
@@ -136,8 +149,11 @@ def _logit_bias(bias: dict[str, float] | None) -> dict[int, float] | None:
     out: dict[int, float] = {}
     for key, value in bias.items():
         if not key.lstrip("-").isdigit() or int(key) < 0:
-            raise InvalidRequest(f"logit_bias keys must be token ids, got {key!r}",
-                                 param="logit_bias", code="invalid_value")
+            raise InvalidRequest(
+                f"logit_bias keys must be token ids, got {key!r}",
+                param="logit_bias",
+                code="invalid_value",
+            )
         out[int(key)] = value
     return out
 
@@ -150,12 +166,16 @@ def _stops(stop: str | list[str] | None) -> tuple[str, ...]:
 
 def _check_stream_options(req: wire._Sampling) -> None:
     if req.stream_options is not None and not req.stream:
-        raise InvalidRequest("stream_options is only allowed when stream is true",
-                             param="stream_options", code="invalid_value")
+        raise InvalidRequest(
+            "stream_options is only allowed when stream is true",
+            param="stream_options",
+            code="invalid_value",
+        )
 
 
-def _sampling(req: wire._Sampling, max_tokens: int | None, logprobs: bool,
-              top_logprobs: int | None) -> core.Sampling:
+def _sampling(
+    req: wire._Sampling, max_tokens: int | None, logprobs: bool, top_logprobs: int | None
+) -> core.Sampling:
     return core.Sampling(
         max_tokens=max_tokens,
         temperature=req.temperature,
@@ -189,21 +209,27 @@ def _response_format(fmt: wire.ResponseFormat | None) -> core.ResponseFormat:
         return core.ResponseFormat(type="json_object")
     spec = fmt.json_schema
     schema = spec.schema if isinstance(spec.schema, dict) else {}
-    return core.ResponseFormat(type="json_schema", name=spec.name, schema=schema,
-                               strict=bool(spec.strict))
+    return core.ResponseFormat(
+        type="json_schema", name=spec.name, schema=schema, strict=bool(spec.strict)
+    )
 
 
 def chat_request(req: wire.ChatCompletionRequest) -> core.ChatRequest:
     _refuse_unhonoured(req)
     _check_stream_options(req)
     if req.top_logprobs is not None and not req.logprobs:
-        raise InvalidRequest("top_logprobs needs logprobs set to true", param="top_logprobs",
-                             code="invalid_value")
+        raise InvalidRequest(
+            "top_logprobs needs logprobs set to true", param="top_logprobs", code="invalid_value"
+        )
     if req.tool_choice not in (None, "none") and not req.tools:
         raise InvalidRequest("tool_choice needs tools", param="tool_choice", code="invalid_value")
     tools = tuple(
-        core.Tool(name=t.function.name, description=t.function.description or None,
-                  parameters=t.function.parameters or {}, strict=bool(t.function.strict))
+        core.Tool(
+            name=t.function.name,
+            description=t.function.description or None,
+            parameters=t.function.parameters or {},
+            strict=bool(t.function.strict),
+        )
         for t in (req.tools or [])
     )
     max_tokens = req.max_completion_tokens or req.max_tokens
@@ -223,8 +249,10 @@ def chat_request(req: wire.ChatCompletionRequest) -> core.ChatRequest:
 
 
 def _is_tokens(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(
-        isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in value
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in value)
     )
 
 
@@ -242,7 +270,9 @@ def _prompts(prompt: str | list[Any], param: str = "prompt") -> list[str | tuple
         return [tuple(p) for p in prompt]
     raise InvalidRequest(
         f"{param} must be a string, a list of strings, a list of token ids (non-negative "
-        "integers) or a list of such lists", param=param, code="invalid_type",
+        "integers) or a list of such lists",
+        param=param,
+        code="invalid_type",
     )
 
 
@@ -252,14 +282,23 @@ def completion_requests(req: wire.CompletionRequest) -> list[core.CompletionRequ
     if req.best_of is not None and req.best_of < (req.n or 1):
         raise InvalidRequest("best_of must be at least n", param="best_of", code="invalid_value")
     if req.max_tokens == 0 and not req.echo:
-        raise InvalidRequest("max_tokens 0 is only meaningful with echo", param="max_tokens",
-                             code="value_below_minimum")
+        raise InvalidRequest(
+            "max_tokens 0 is only meaningful with echo",
+            param="max_tokens",
+            code="value_below_minimum",
+        )
     logprobs = req.logprobs is not None
     sampling = _sampling(req, req.max_tokens, logprobs, req.logprobs if logprobs else None)
     return [
-        core.CompletionRequest(model=req.model, prompt=p, sampling=sampling,
-                               echo=bool(req.echo), suffix=req.suffix, best_of=req.best_of,
-                               user=req.user)
+        core.CompletionRequest(
+            model=req.model,
+            prompt=p,
+            sampling=sampling,
+            echo=bool(req.echo),
+            suffix=req.suffix,
+            best_of=req.best_of,
+            user=req.user,
+        )
         for p in _prompts(req.prompt)
     ]
 
@@ -272,18 +311,23 @@ MAX_EMBED_INPUTS = 2048
 def embed_request(req: wire.EmbeddingRequest) -> core.EmbedRequest:
     inputs = _prompts(req.input, "input")
     if len(inputs) > MAX_EMBED_INPUTS:
-        raise InvalidRequest(f"at most {MAX_EMBED_INPUTS} inputs per request", param="input",
-                             code="array_above_max_length")
+        raise InvalidRequest(
+            f"at most {MAX_EMBED_INPUTS} inputs per request",
+            param="input",
+            code="array_above_max_length",
+        )
     for i, item in enumerate(inputs):
         if isinstance(item, str) and not item:
             where = "input" if isinstance(req.input, str) else f"input[{i}]"
-            raise InvalidRequest("embedding input must not be an empty string", param=where,
-                                 code="empty_string")
+            raise InvalidRequest(
+                "embedding input must not be an empty string", param=where, code="empty_string"
+            )
     if all(isinstance(x, str) for x in inputs):
         core_inputs: Any = tuple(inputs)
     elif all(isinstance(x, tuple) for x in inputs):
         core_inputs = tuple(inputs)
     else:  # pragma: no cover - _prompts never mixes kinds
         raise InvalidRequest("input mixes strings and token arrays", param="input")
-    return core.EmbedRequest(model=req.model, inputs=core_inputs, dimensions=req.dimensions,
-                             user=req.user)
+    return core.EmbedRequest(
+        model=req.model, inputs=core_inputs, dimensions=req.dimensions, user=req.user
+    )

@@ -87,8 +87,8 @@ class ToolCallDelta(_Out, kw_only=True):
 
 class Delta(_Out, kw_only=True):
     role: Literal["assistant"] | UnsetType = UNSET
-    content: str | None | UnsetType = UNSET
-    refusal: None | UnsetType = UNSET
+    content: str | UnsetType | None = UNSET
+    refusal: UnsetType | None = UNSET
     tool_calls: list[ToolCallDelta] | UnsetType = UNSET
 
 
@@ -106,7 +106,7 @@ class ChatCompletionChunk(_Out, kw_only=True):
     model: str
     system_fingerprint: str
     choices: list[ChunkChoice]
-    usage: UsageOut | None | UnsetType = UNSET
+    usage: UsageOut | UnsetType | None = UNSET
 
 
 class CompletionChoice(_Out, kw_only=True):
@@ -123,7 +123,7 @@ class Completion(_Out, kw_only=True):
     model: str
     system_fingerprint: str
     choices: list[CompletionChoice]
-    usage: UsageOut | None | UnsetType = UNSET
+    usage: UsageOut | UnsetType | None = UNSET
 
 
 class Embedding(_Out, kw_only=True):

@@ -95,7 +95,7 @@ class AssistantMessage(_Wire, kw_only=True, tag="assistant", tag_field="role"):
     refusal: str | None = None
     name: str | UnsetType = UNSET
     tool_calls: list[ToolCall] | UnsetType = UNSET
-    function_call: FunctionCall | None | UnsetType = UNSET
+    function_call: FunctionCall | UnsetType | None = UNSET
 
 
 class ToolMessage(_Wire, kw_only=True, tag="tool", tag_field="role"):
@@ -109,7 +109,11 @@ class FunctionMessage(_Wire, kw_only=True, tag="function", tag_field="role"):
 
 
 Message = (
-    SystemMessage | DeveloperMessage | UserMessage | AssistantMessage | ToolMessage
+    SystemMessage
+    | DeveloperMessage
+    | UserMessage
+    | AssistantMessage
+    | ToolMessage
     | FunctionMessage
 )
 
@@ -170,9 +174,10 @@ Temperature = Annotated[float, Meta(ge=0, le=2)]
 TopP = Annotated[float, Meta(ge=0, le=1)]
 Penalty = Annotated[float, Meta(ge=-2, le=2)]
 MaxTokens = Annotated[int, Meta(ge=1)]
-Stop = Annotated[str, Meta(max_length=256)] | Annotated[
-    list[Annotated[str, Meta(max_length=256)]], Meta(max_length=16)
-]
+Stop = (
+    Annotated[str, Meta(max_length=256)]
+    | Annotated[list[Annotated[str, Meta(max_length=256)]], Meta(max_length=16)]
+)
 Bias = dict[str, Annotated[float, Meta(ge=-100, le=100)]]
 Choices = Annotated[int, Meta(ge=1, le=128)]
 

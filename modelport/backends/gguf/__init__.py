@@ -24,10 +24,17 @@ class GgufOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     verbose: bool = False
 
 
-GENERATION_FEATURES = frozenset({
-    Feature.STOP, Feature.SEED, Feature.PENALTIES, Feature.TOP_K, Feature.MIN_P,
-    Feature.ECHO, Feature.TOKEN_INPUT,
-})
+GENERATION_FEATURES = frozenset(
+    {
+        Feature.STOP,
+        Feature.SEED,
+        Feature.PENALTIES,
+        Feature.TOP_K,
+        Feature.MIN_P,
+        Feature.ECHO,
+        Feature.TOKEN_INPUT,
+    }
+)
 
 
 def _capabilities(options: GgufOptions) -> frozenset[Capability]:

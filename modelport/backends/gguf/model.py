@@ -35,8 +35,15 @@ from . import GgufOptions
 __all__ = ["GgufModel"]
 
 # llama.cpp's own sampling defaults, used when neither request nor plugins.toml sets one.
-DEFAULTS = Sampling(temperature=0.8, top_p=0.95, top_k=40, min_p=0.05, repeat_penalty=1.0,
-                    frequency_penalty=0.0, presence_penalty=0.0)
+DEFAULTS = Sampling(
+    temperature=0.8,
+    top_p=0.95,
+    top_k=40,
+    min_p=0.05,
+    repeat_penalty=1.0,
+    frequency_penalty=0.0,
+    presence_penalty=0.0,
+)
 
 
 def _import_llama() -> Any:
@@ -97,8 +104,9 @@ class GgufModel:
     def tokenize(self, text: str, *, special: bool) -> list[int]:
         bos = self.template.bos_token
         add_bos = not (special and bos and text.startswith(bos))
-        tokens: list[int] = self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos,
-                                              special=special)
+        tokens: list[int] = self.llm.tokenize(
+            text.encode("utf-8"), add_bos=add_bos, special=special
+        )
         return tokens
 
     def _is_end(self, token: int) -> bool:
@@ -125,7 +133,8 @@ class GgufModel:
 
     async def embed(self, request: EmbedRequest) -> EmbedResult:
         texts = [
-            item if isinstance(item, str)
+            item
+            if isinstance(item, str)
             else self.llm.detokenize(list(item)).decode("utf-8", errors="replace")
             for item in request.inputs
         ]
@@ -170,8 +179,13 @@ class GgufModel:
         return stream_from_thread(work)
 
     def _generate(
-        self, tokens: Sequence[int], s: Sampling, budget: int, prefix: str,
-        emit: Emit, cancelled: threading.Event,
+        self,
+        tokens: Sequence[int],
+        s: Sampling,
+        budget: int,
+        prefix: str,
+        emit: Emit,
+        cancelled: threading.Event,
     ) -> None:
         llm = self.llm
         llm.set_seed(s.seed if s.seed is not None else random.getrandbits(31))
@@ -239,5 +253,12 @@ class _TextOut:
             tail = self.cutter.feed(self.decoder.decode(b"", final=True)) + self.cutter.flush()
         if tail or self.pending:
             self.emit(TextDelta(text=tail, tokens=self.pending))
-        self.emit(Finish(reason=reason, usage=Usage(
-            prompt_tokens=len(self.context) - self.generated, completion_tokens=self.generated)))
+        self.emit(
+            Finish(
+                reason=reason,
+                usage=Usage(
+                    prompt_tokens=len(self.context) - self.generated,
+                    completion_tokens=self.generated,
+                ),
+            )
+        )

@@ -63,13 +63,14 @@ class StEmbedder:
     def _texts(self, request: EmbedRequest) -> list[str]:
         tokenizer = self.model.tokenizer
         return [
-            item if isinstance(item, str) else tokenizer.decode(list(item), skip_special_tokens=True)
+            item
+            if isinstance(item, str)
+            else tokenizer.decode(list(item), skip_special_tokens=True)
             for item in request.inputs
         ]
 
     def _count_tokens(self, texts: list[str]) -> int:
-        encoded = self.model.tokenizer(texts, truncation=True,
-                                       max_length=self.model.max_seq_length)
+        encoded = self.model.tokenizer(texts, truncation=True, max_length=self.model.max_seq_length)
         return sum(len(ids) for ids in encoded["input_ids"])
 
     async def embed(self, request: EmbedRequest) -> EmbedResult:
