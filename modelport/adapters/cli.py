@@ -107,6 +107,13 @@ def cmd_pull(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_convert(args: argparse.Namespace) -> int:
+    from .convert import convert_models
+
+    _, _, manager = _setup(args)
+    return convert_models(manager, args.names)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="modelport", description="Local models behind the OpenAI HTTP API."
@@ -134,6 +141,14 @@ def _parser() -> argparse.ArgumentParser:
     pull = add("pull", "fetch what the configured models need into the model cache")
     pull.add_argument("names", nargs="*", help="model names or aliases (default: all)")
     pull.set_defaults(func=cmd_pull)
+    convert = add(
+        "convert",
+        "convert models whose backend derives files from their source (such as ONNX "
+        "twins) into the model cache now, instead of on first use",
+    )
+    convert.add_argument("names", nargs="*", help="model names or aliases (default: every "
+                         "model that needs converting)")
+    convert.set_defaults(func=cmd_convert)
     return parser
 
 

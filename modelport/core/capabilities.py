@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import AsyncIterator
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from .types import (
     ChatEvent,
@@ -19,6 +19,9 @@ from .types import (
     EmbedRequest,
     EmbedResult,
 )
+
+if TYPE_CHECKING:  # images.py imports Feature from this module
+    from .images import ImageRequest, ImageResult
 
 __all__ = [
     "Capability",
@@ -42,8 +45,9 @@ class Capability(enum.StrEnum):
 class Feature(enum.StrEnum):
     """Request features a backend may honour natively.
 
-    Core provides fallbacks for ``STOP`` (stop sequences cut in core) and ``DIMENSIONS``
-    (truncate and renormalise), so those need no declaration to work.
+    Core provides fallbacks for ``STOP`` (stop sequences cut in core), ``N`` (fan-out into
+    single generations) and ``DIMENSIONS`` (truncate and renormalise), so those need no
+    declaration to work.
     """
 
     STOP = "stop"
@@ -88,8 +92,12 @@ class Embed(Protocol):
 
 @runtime_checkable
 class Image(Protocol):
-    async def generate_image(self, request: object) -> object:
-        """Image generation; request and result types arrive with the images endpoint."""
+    async def generate_image(self, request: ImageRequest) -> ImageResult:
+        """``request.n`` PNG images of ``request.size``; image ``i`` from seed ``seed + i``.
+
+        Core has already checked the request against the model's contract and filled in
+        the size and seed. A backend without ``Feature.N`` gets ``n == 1`` only.
+        """
         ...
 
 

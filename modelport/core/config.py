@@ -13,6 +13,7 @@ from .errors import ConfigError
 from .types import Sampling
 
 __all__ = [
+    "BatchingConfig",
     "Config",
     "EnvRef",
     "ModelConfig",
@@ -84,6 +85,21 @@ class SamplingDefaults(_Section, frozen=True, kw_only=True):
         return Sampling(**fields)
 
 
+class BatchingConfig(_Section, frozen=True, kw_only=True):
+    """Dynamic batching of a model's embedding requests (``[models.batching]``): concurrent
+    requests are merged into one call to the backend (see ``modelport.core.batching``)."""
+
+    enabled: bool = True
+    # How long a request that arrives while others are in flight waits for company; a
+    # request that finds the model idle never waits.
+    window: Duration = "5ms"
+    # The most inputs in one batch; a single larger request still runs, on its own.
+    max_inputs: Positive = 64
+
+    def window_seconds(self) -> float:
+        return parse_duration(self.window) or 0.0
+
+
 class ModelConfig(_Section, frozen=True, kw_only=True):
     name: Annotated[str, msgspec.Meta(min_length=1)]
     backend: str
@@ -97,6 +113,7 @@ class ModelConfig(_Section, frozen=True, kw_only=True):
     parallel: Positive = 1
     max_queue: Annotated[int, msgspec.Meta(ge=0)] = 64
     owned_by: str = "modelport"
+    batching: BatchingConfig = BatchingConfig()
 
 
 class Config(_Section, frozen=True, kw_only=True):

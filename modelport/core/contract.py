@@ -30,8 +30,6 @@ def _sampling_needs(s: Sampling) -> Iterator[tuple[Feature, str]]:
         yield Feature.MIN_P, "min_p"
     if s.logit_bias:
         yield Feature.LOGIT_BIAS, "logit_bias"
-    if s.n > 1:
-        yield Feature.N, "n"
 
 
 def _refuse(needs: Iterator[tuple[Feature, str]], features: frozenset[Feature], model: str) -> None:

@@ -7,9 +7,9 @@ from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 import msgspec
 
 from .errors import BackendError
-from .types import ChatEvent, Finish, FinishReason, Started, TextDelta, Usage
+from .types import ChatEvent, Finish, FinishReason, Started, TextDelta, TokenLogprob, Usage
 
-__all__ = ["Collected", "StopCutter", "checked", "collect", "cut_at_stop"]
+__all__ = ["Collected", "StopCutter", "checked", "collect", "collect_choices", "cut_at_stop"]
 
 
 class StopCutter:
@@ -117,17 +117,35 @@ class Collected(msgspec.Struct, kw_only=True):
     text: str
     reason: FinishReason
     usage: Usage
+    logprobs: list[TokenLogprob] = msgspec.field(default_factory=list)
 
 
 async def collect(events: AsyncIterator[ChatEvent]) -> Collected:
     """A non-streaming request: the same events, gathered."""
     parts: list[str] = []
+    logprobs: list[TokenLogprob] = []
     finish: Finish | None = None
     async for event in events:
         if isinstance(event, TextDelta):
             parts.append(event.text)
+            logprobs.extend(event.logprobs)
         elif isinstance(event, Finish):
             finish = event
     if finish is None:
         raise BackendError("generation ended without Finish")
-    return Collected(text="".join(parts), reason=finish.reason, usage=finish.usage)
+    return Collected(
+        text="".join(parts), reason=finish.reason, usage=finish.usage, logprobs=logprobs
+    )
+
+
+async def collect_choices(choices: AsyncIterator[tuple[int, ChatEvent]]) -> list[Collected]:
+    """Gather (index, event) streams into one ``Collected`` per choice, in index order."""
+    streams: dict[int, list[ChatEvent]] = {}
+    async for index, event in choices:
+        streams.setdefault(index, []).append(event)
+
+    async def replay(events: list[ChatEvent]) -> AsyncIterator[ChatEvent]:
+        for event in events:
+            yield event
+
+    return [await collect(replay(streams[i])) for i in sorted(streams)]

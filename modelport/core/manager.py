@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .capabilities import Capability, Feature
 from .config import Config, ModelConfig, decode_options, parse_duration
@@ -23,6 +23,9 @@ from .errors import (
 )
 from .plugins import Plugins
 from .registry import BackendSpec, Distribution, LoadContext
+
+if TYPE_CHECKING:
+    from .batching import EmbedBatcher
 from .sources import Progress, cached_path, fetch
 
 __all__ = ["ModelEntry", "ModelManager"]
@@ -63,6 +66,8 @@ class ModelEntry:
         self.waiting = 0
         self.slots = asyncio.Semaphore(config.parallel)
         self.load_lock = asyncio.Lock()
+        # Gathers concurrent embedding requests into batches; the service creates it.
+        self.embed_batcher: EmbedBatcher | None = None
 
     @property
     def name(self) -> str:
@@ -192,12 +197,28 @@ class ModelManager:
             await self._evict_lru(keep=entry)
             return entry.model
 
+    def load_context(self, entry: ModelEntry, path: Path | None) -> LoadContext:
+        return LoadContext(
+            name=entry.name,
+            path=path,
+            options=entry.options,
+            defaults=entry.defaults,
+            cache_dir=self.cache_dir,
+        )
+
+    def prepare(self, entry: ModelEntry) -> Path | None:
+        """Pull the source and run the backend's ``prepare`` step (blocking): what the
+        first load would otherwise do, such as converting the model. None when the
+        backend has nothing to prepare."""
+        path = self.pull(entry)
+        if entry.spec.prepare is None:
+            return None
+        return entry.spec.prepare(self.load_context(entry, path))
+
     def _load_blocking(self, entry: ModelEntry) -> object:
         path = self.pull(entry)
         started = time.monotonic()
-        model = entry.spec.load(
-            LoadContext(name=entry.name, path=path, options=entry.options, defaults=entry.defaults)
-        )
+        model = entry.spec.load(self.load_context(entry, path))
         log.info(
             "loaded model %r (%s) in %.1fs", entry.name, entry.spec.name, time.monotonic() - started
         )

@@ -27,6 +27,9 @@ class LoadContext(msgspec.Struct, kw_only=True, frozen=True):
     path: Path | None
     options: Any
     defaults: Sampling = Sampling()
+    # The model cache: where a backend keeps files it derives from a source (converted
+    # or compiled weights), in a folder of its own; None when there is no cache.
+    cache_dir: Path | None = None
 
 
 class BackendSpec(msgspec.Struct, kw_only=True, frozen=True):
@@ -45,6 +48,10 @@ class BackendSpec(msgspec.Struct, kw_only=True, frozen=True):
     features_for: Callable[[Any], frozenset[Feature]] | None = None
     # Whether the model needs a ``source`` (a file or directory) to load.
     needs_source: bool = True
+    # Blocking, cached preparation that a loader would otherwise do on first load, such
+    # as converting the source to the backend's format; ``modelport convert`` runs it
+    # ahead of time. Returns the prepared path, or None when the model needs nothing.
+    prepare: Callable[[LoadContext], Path | None] | None = None
 
     def model_capabilities(self, options: Any) -> frozenset[Capability]:
         return self.capabilities_for(options) if self.capabilities_for else self.capabilities

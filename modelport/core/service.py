@@ -9,16 +9,25 @@ an adapter commits to a status code.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any, cast
 
 import msgspec
 
-from .capabilities import Capability, Chat, Complete, Embed, Feature
+from .batching import EmbedBatcher
+from .capabilities import Capability, Chat, Complete, Embed, Feature, Image
 from .contract import check_chat, check_completion, check_embed
 from .embeddings import truncate_dimensions
 from .errors import BackendError
 from .generation import checked, cut_at_stop
+from .images import (
+    ImageRequest,
+    ImageResult,
+    image_contract,
+    merge_results,
+    prepare_image_request,
+    split_per_image,
+)
 from .manager import ModelEntry, ModelManager
 from .types import (
     ChatEvent,
@@ -38,6 +47,25 @@ class ModelService:
 
     def entry(self, name: str) -> ModelEntry:
         return self.manager.resolve(name)
+
+    async def choices(
+        self, requests: Sequence[ChatRequest | CompletionRequest]
+    ) -> AsyncIterator[tuple[int, ChatEvent]]:
+        """Every choice of every request, as (choice index, event), in index order.
+
+        ``n > 1`` fans out in core into ``n`` single generations (seeds ``seed + i``, so a
+        seeded request stays reproducible); a backend that keeps the prompt's evaluation
+        (the gguf backend reuses its KV cache prefix) shares it between them.
+        """
+        index = 0
+        for request in requests:
+            for single in _fan_out(request):
+                stream = (self.chat(single) if isinstance(single, ChatRequest)
+                          else self.complete(single))
+                async with contextlib.aclosing(stream):
+                    async for event in stream:
+                        yield index, event
+                index += 1
 
     async def chat(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
         entry = self.manager.require(request.model, Capability.CHAT)
@@ -74,10 +102,13 @@ class ModelService:
         return guarded
 
     async def embed(self, request: EmbedRequest) -> EmbedResult:
+        """Embeddings, through the model's batcher: concurrent requests share one call."""
         entry = self.manager.require(request.model, Capability.EMBED)
         check_embed(request, entry.features)
-        async with self.manager.use(entry) as model:
-            result = await cast(Embed, model).embed(request)
+        if entry.config.batching.enabled:
+            result = await self._embed_batcher(entry).embed(request)
+        else:
+            result = await self._embed_now(entry, request)
         if len(result.vectors) != len(request.inputs):
             raise BackendError(
                 f"backend {entry.spec.name!r} returned {len(result.vectors)} vectors "
@@ -87,3 +118,59 @@ class ModelService:
             vectors = truncate_dimensions(result.vectors, request.dimensions)
             result = EmbedResult(vectors=vectors, prompt_tokens=result.prompt_tokens)
         return result
+
+    async def _embed_now(self, entry: ModelEntry, request: EmbedRequest) -> EmbedResult:
+        async with self.manager.use(entry) as model:
+            return await cast(Embed, model).embed(request)
+
+    def _embed_batcher(self, entry: ModelEntry) -> EmbedBatcher:
+        if entry.embed_batcher is None:
+            batching = entry.config.batching
+            entry.embed_batcher = EmbedBatcher(
+                lambda request: self._embed_now(entry, request),
+                max_inputs=batching.max_inputs,
+                window=batching.window_seconds(),
+                max_pending=max(entry.config.max_queue, entry.config.parallel),
+                workers=entry.config.parallel,
+                native_dimensions=Feature.DIMENSIONS in entry.features,
+                model=entry.name,
+            )
+        return entry.embed_batcher
+
+    async def generate_image(self, request: ImageRequest) -> ImageResult:
+        """Images for ``request``, checked against the model's contract before it queues.
+
+        A backend that cannot batch (no ``Feature.N``) gets one ``n=1`` request per image,
+        all within one slot; seeds follow the same ``seed + i`` rule either way.
+        """
+        entry = self.manager.require(request.model, Capability.IMAGE)
+        request = prepare_image_request(request, entry.features, image_contract(entry.options))
+        async with self.manager.use(entry) as model:
+            if request.n == 1 or Feature.N in entry.features:
+                parts = [request]
+            else:
+                parts = split_per_image(request)
+            results = [await self._one_image_call(cast(Image, model), entry, p) for p in parts]
+        return merge_results(results) if len(results) > 1 else results[0]
+
+    async def _one_image_call(
+        self, model: Image, entry: ModelEntry, request: ImageRequest
+    ) -> ImageResult:
+        result = await model.generate_image(request)
+        if len(result.images) != request.n:
+            raise BackendError(
+                f"backend {entry.spec.name!r} returned {len(result.images)} images "
+                f"for n={request.n}"
+            )
+        return result
+
+
+def _fan_out(request: ChatRequest | CompletionRequest) -> list[Any]:
+    sampling = request.sampling
+    if sampling.n == 1:
+        return [request]
+    return [
+        msgspec.structs.replace(request, sampling=msgspec.structs.replace(
+            sampling, n=1, seed=None if sampling.seed is None else sampling.seed + i))
+        for i in range(sampling.n)
+    ]

@@ -28,9 +28,11 @@ __all__ = [
     "Started",
     "TextDelta",
     "TextPart",
+    "TokenLogprob",
     "Tool",
     "ToolCall",
     "ToolChoice",
+    "TopLogprob",
     "Usage",
 ]
 
@@ -168,6 +170,9 @@ class EmbedRequest(_Value, frozen=True, kw_only=True):
 class EmbedResult(_Value, frozen=True, kw_only=True):
     vectors: list[list[float]]
     prompt_tokens: int
+    # Tokens of each input, when the backend knows them: core's batcher uses them to give
+    # every request of a batch its exact usage (else it shares ``prompt_tokens`` out).
+    input_tokens: list[int] | None = None
 
 
 # --- generation events ------------------------------------------------------------
@@ -185,6 +190,21 @@ class Usage(_Value, frozen=True, kw_only=True):
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
 
 
+class TopLogprob(_Value, frozen=True, kw_only=True):
+    token: str
+    logprob: float
+    bytes: tuple[int, ...] | None = None
+
+
+class TokenLogprob(_Value, frozen=True, kw_only=True):
+    """The log-probability of one generated token and of the most likely alternatives."""
+
+    token: str
+    logprob: float
+    bytes: tuple[int, ...] | None = None
+    top: tuple[TopLogprob, ...] = ()
+
+
 class Started(_Value, frozen=True, kw_only=True, tag="started", tag_field="kind"):
     """First event of every generation: the prompt was accepted and evaluated."""
 
@@ -197,6 +217,7 @@ class TextDelta(_Value, frozen=True, kw_only=True, tag="text", tag_field="kind")
 
     text: str
     tokens: int = 1
+    logprobs: tuple[TokenLogprob, ...] = ()
 
 
 class Finish(_Value, frozen=True, kw_only=True, tag="finish", tag_field="kind"):

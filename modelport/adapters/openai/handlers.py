@@ -9,12 +9,12 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Stream
 
-from modelport.core import types as core
-from modelport.core.generation import Collected, collect
+from modelport.core.generation import collect_choices
 from modelport.core.manager import ModelEntry
 from modelport.core.service import ModelService
 
 from . import mapping, render, wire
+from .images import IMAGE_ROUTES
 from .objects import ModelList, ModelObject
 
 __all__ = ["ROUTES"]
@@ -28,7 +28,7 @@ def _service(request: Request) -> ModelService:  # type: ignore[type-arg]
     return request.app.state.service  # type: ignore[no-any-return]
 
 
-async def _first(events: AsyncIterator[core.ChatEvent]) -> core.ChatEvent:
+async def _first(events: AsyncIterator[T]) -> T:
     """Await the first event before answering, so early failures get real statuses."""
     try:
         return await anext(events)
@@ -60,23 +60,16 @@ async def chat_completions(request: Request) -> Response[bytes] | Stream:  # typ
     req = mapping.chat_request(body)
     service = _service(request)
     meta = _meta("chatcmpl", body.model, service.entry(req.model))
-    events = service.chat(req)
-    first = await _first(events)
+    choices = service.choices([req])
+    first = await _first(choices)
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return _stream(render.chat_chunks(meta, _prepend(first, events), include_usage))
-    result = await collect(_prepend(first, events))
-    return Response(render.chat_completion(meta, [result]), media_type=JSON)
-
-
-async def _completion_events(
-    service: ModelService, reqs: list[core.CompletionRequest]
-) -> AsyncIterator[tuple[int, core.ChatEvent]]:
-    for index, req in enumerate(reqs):
-        events = service.complete(req)
-        first = await _first(events)
-        async for event in _prepend(first, events):
-            yield index, event
+        frames = render.chat_chunks(meta, _prepend(first, choices), include_usage,
+                                    logprobs=req.sampling.logprobs)
+        return _stream(frames)
+    results = await collect_choices(_prepend(first, choices))
+    return Response(render.chat_completion(meta, results, logprobs=req.sampling.logprobs),
+                    media_type=JSON)
 
 
 @post("/v1/completions", status_code=200)
@@ -85,16 +78,17 @@ async def completions(request: Request) -> Response[bytes] | Stream:  # type: ig
     reqs = mapping.completion_requests(body)
     service = _service(request)
     meta = _meta("cmpl", body.model, service.entry(body.model))
+    choices = service.choices(reqs)
+    first = await _first(choices)
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        streams = _completion_events(service, reqs)
-        first = await anext(streams)
-        return _stream(render.completion_chunks(meta, _prepend(first, streams), include_usage))
-    results: list[Collected] = []
-    for req in reqs:
-        events = service.complete(req)
-        results.append(await collect(_prepend(await _first(events), events)))
-    return Response(render.completion(meta, results), media_type=JSON)
+        frames = render.completion_chunks(meta, _prepend(first, choices), include_usage,
+                                          n=body.n or 1, logprobs=body.logprobs is not None)
+        return _stream(frames)
+    results = await collect_choices(_prepend(first, choices))
+    body_bytes = render.completion(meta, results, n=body.n or 1,
+                                   logprobs=body.logprobs is not None)
+    return Response(body_bytes, media_type=JSON)
 
 
 @post("/v1/embeddings", status_code=200)
@@ -144,3 +138,4 @@ async def health(request: Request) -> Response[dict[str, object]]:  # type: igno
 
 
 ROUTES = [chat_completions, completions, embeddings, list_models, retrieve_model, health]
+ROUTES += IMAGE_ROUTES

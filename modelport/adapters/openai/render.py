@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 
@@ -68,125 +69,136 @@ def usage_out(usage: core.Usage) -> UsageOut:
     )
 
 
-def _sum(usages: Iterable[core.Usage]) -> core.Usage:
-    items = list(usages)
-    return core.Usage(
-        prompt_tokens=sum(u.prompt_tokens for u in items),
-        completion_tokens=sum(u.completion_tokens for u in items),
-    )
-
-
 def frame(obj: object) -> bytes:
     return b"data: " + _encoder.encode(obj) + b"\n\n"
 
 
-def chat_completion(meta: Meta, results: list[Collected]) -> bytes:
+def _chat_logprobs(items: Iterable[core.TokenLogprob]) -> dict[str, Any]:
+    return {"content": [
+        {"token": t.token, "logprob": t.logprob, "bytes": list(t.bytes or ()),
+         "top_logprobs": [{"token": a.token, "logprob": a.logprob, "bytes": list(a.bytes or ())}
+                          for a in t.top]}
+        for t in items
+    ], "refusal": None}
+
+
+def _completion_logprobs(items: Iterable[core.TokenLogprob], offset: int) -> dict[str, Any]:
+    tokens, logprobs, tops, offsets = [], [], [], []
+    for t in items:
+        tokens.append(t.token)
+        logprobs.append(t.logprob)
+        tops.append({a.token: a.logprob for a in t.top})
+        offsets.append(offset)
+        offset += len(t.token)
+    return {"tokens": tokens, "token_logprobs": logprobs, "top_logprobs": tops,
+            "text_offset": offsets}
+
+
+def _total(results: list[Collected], prompts: list[int]) -> UsageOut:
+    prompt = sum(prompts)
+    completion = sum(r.usage.completion_tokens for r in results)
+    return UsageOut(prompt_tokens=prompt, completion_tokens=completion,
+                    total_tokens=prompt + completion)
+
+
+def _prompts(results: list[Collected], n: int) -> list[int]:
+    return [r.usage.prompt_tokens for i, r in enumerate(results) if i % n == 0]
+
+
+def chat_completion(meta: Meta, results: list[Collected], *, logprobs: bool = False) -> bytes:
     choices = [
-        ChatChoice(index=i, message=ChatMessage(content=r.text), finish_reason=r.reason)
+        ChatChoice(index=i, message=ChatMessage(content=r.text), finish_reason=r.reason,
+                   logprobs=_chat_logprobs(r.logprobs) if logprobs else None)
         for i, r in enumerate(results)
     ]
-    return _encoder.encode(
-        ChatCompletion(
-            id=meta.id,
-            created=meta.created,
-            model=meta.model,
-            system_fingerprint=meta.fingerprint,
-            choices=choices,
-            usage=usage_out(_sum(r.usage for r in results)),
-        )
-    )
+    return _encoder.encode(ChatCompletion(
+        id=meta.id, created=meta.created, model=meta.model,
+        system_fingerprint=meta.fingerprint, choices=choices,
+        usage=_total(results, [results[0].usage.prompt_tokens]),
+    ))
 
 
-def completion(meta: Meta, results: list[Collected]) -> bytes:
+def completion(meta: Meta, results: list[Collected], *, n: int = 1,
+               logprobs: bool = False) -> bytes:
     choices = [
-        CompletionChoice(text=r.text, index=i, finish_reason=r.reason)
+        CompletionChoice(text=r.text, index=i, finish_reason=r.reason,
+                         logprobs=_completion_logprobs(r.logprobs, 0) if logprobs else None)
         for i, r in enumerate(results)
     ]
-    return _encoder.encode(
-        Completion(
-            id=meta.id,
-            created=meta.created,
-            model=meta.model,
-            system_fingerprint=meta.fingerprint,
-            choices=choices,
-            usage=usage_out(_sum(r.usage for r in results)),
-        )
-    )
+    return _encoder.encode(Completion(
+        id=meta.id, created=meta.created, model=meta.model,
+        system_fingerprint=meta.fingerprint, choices=choices,
+        usage=_total(results, _prompts(results, n)),
+    ))
 
 
-def _chat_chunk(
-    meta: Meta, choices: list[ChunkChoice], include_usage: bool, usage: UsageOut | None = None
-) -> bytes:
-    return frame(
-        ChatCompletionChunk(
-            id=meta.id,
-            created=meta.created,
-            model=meta.model,
-            system_fingerprint=meta.fingerprint,
-            choices=choices,
-            usage=usage if include_usage else msgspec.UNSET,
-        )
-    )
+def _chat_chunk(meta: Meta, choices: list[ChunkChoice], include_usage: bool,
+                usage: UsageOut | None = None) -> bytes:
+    return frame(ChatCompletionChunk(
+        id=meta.id, created=meta.created, model=meta.model,
+        system_fingerprint=meta.fingerprint, choices=choices,
+        usage=usage if include_usage else msgspec.UNSET,
+    ))
 
 
-async def chat_chunks(
-    meta: Meta, events: AsyncIterator[core.ChatEvent], include_usage: bool
-) -> AsyncIterator[bytes]:
-    """SSE frames of one chat choice: role, content deltas, finish, then usage."""
-    yield _chat_chunk(
-        meta, [ChunkChoice(index=0, delta=Delta(role="assistant", content=""))], include_usage
-    )
-    async for event in events:
-        if isinstance(event, core.TextDelta) and event.text:
-            yield _chat_chunk(
-                meta, [ChunkChoice(index=0, delta=Delta(content=event.text))], include_usage
-            )
+async def chat_chunks(meta: Meta, choices: AsyncIterator[tuple[int, core.ChatEvent]],
+                      include_usage: bool, *, logprobs: bool = False
+                      ) -> AsyncIterator[bytes]:
+    """SSE frames: per choice a role chunk, content deltas and a finish chunk; then usage."""
+    prompt, completion_tokens = 0, 0
+    async for index, event in choices:
+        if isinstance(event, core.Started):
+            prompt = prompt or event.prompt_tokens
+            delta = Delta(role="assistant", content="")
+            yield _chat_chunk(meta, [ChunkChoice(index=index, delta=delta)], include_usage)
+        elif isinstance(event, core.TextDelta) and (event.text or event.logprobs):
+            lp = _chat_logprobs(event.logprobs) if logprobs else None
+            choice = ChunkChoice(index=index, delta=Delta(content=event.text), logprobs=lp)
+            yield _chat_chunk(meta, [choice], include_usage)
         elif isinstance(event, core.Finish):
-            yield _chat_chunk(
-                meta,
-                [ChunkChoice(index=0, delta=Delta(), finish_reason=event.reason)],
-                include_usage,
-            )
-            if include_usage:
-                yield _chat_chunk(meta, [], True, usage_out(event.usage))
-
-
-def _completion_chunk(
-    meta: Meta, choices: list[CompletionChoice], include_usage: bool, usage: UsageOut | None = None
-) -> bytes:
-    return frame(
-        Completion(
-            id=meta.id,
-            created=meta.created,
-            model=meta.model,
-            system_fingerprint=meta.fingerprint,
-            choices=choices,
-            usage=usage if usage is not None else msgspec.UNSET,
-        )
-    )
-
-
-async def completion_chunks(
-    meta: Meta, streams: AsyncIterator[tuple[int, core.ChatEvent]], include_usage: bool
-) -> AsyncIterator[bytes]:
-    """SSE frames for completions; ``streams`` yields (choice index, event)."""
-    total: list[core.Usage] = []
-    async for index, event in streams:
-        if isinstance(event, core.TextDelta) and event.text:
-            yield _completion_chunk(
-                meta,
-                [CompletionChoice(text=event.text, index=index, finish_reason=None)],
-                include_usage,
-            )
-        elif isinstance(event, core.Finish):
-            total.append(event.usage)
-            yield _completion_chunk(
-                meta,
-                [CompletionChoice(text="", index=index, finish_reason=event.reason)],
-                include_usage,
-            )
+            completion_tokens += event.usage.completion_tokens
+            choice = ChunkChoice(index=index, delta=Delta(), finish_reason=event.reason)
+            yield _chat_chunk(meta, [choice], include_usage)
     if include_usage:
-        yield _completion_chunk(meta, [], True, usage_out(_sum(total)))
+        usage = UsageOut(prompt_tokens=prompt, completion_tokens=completion_tokens,
+                         total_tokens=prompt + completion_tokens)
+        yield _chat_chunk(meta, [], True, usage)
+
+
+def _completion_chunk(meta: Meta, choices: list[CompletionChoice],
+                      usage: UsageOut | None = None) -> bytes:
+    return frame(Completion(
+        id=meta.id, created=meta.created, model=meta.model,
+        system_fingerprint=meta.fingerprint, choices=choices,
+        usage=usage if usage is not None else msgspec.UNSET,
+    ))
+
+
+async def completion_chunks(meta: Meta, choices: AsyncIterator[tuple[int, core.ChatEvent]],
+                            include_usage: bool, *, n: int = 1, logprobs: bool = False
+                            ) -> AsyncIterator[bytes]:
+    """SSE frames for completions; ``choices`` yields (choice index, event)."""
+    prompts: list[int] = []
+    completion_tokens, offset = 0, 0
+    async for index, event in choices:
+        if isinstance(event, core.Started):
+            offset = 0
+            if index % n == 0:
+                prompts.append(event.prompt_tokens)
+        elif isinstance(event, core.TextDelta) and (event.text or event.logprobs):
+            lp = _completion_logprobs(event.logprobs, offset) if logprobs else None
+            offset += len(event.text)
+            yield _completion_chunk(meta, [CompletionChoice(
+                text=event.text, index=index, finish_reason=None, logprobs=lp)])
+        elif isinstance(event, core.Finish):
+            completion_tokens += event.usage.completion_tokens
+            yield _completion_chunk(meta, [CompletionChoice(
+                text="", index=index, finish_reason=event.reason)])
+    if include_usage:
+        prompt = sum(prompts)
+        yield _completion_chunk(meta, [], UsageOut(
+            prompt_tokens=prompt, completion_tokens=completion_tokens,
+            total_tokens=prompt + completion_tokens))
 
 
 async def sse(frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

@@ -33,6 +33,8 @@ GENERATION_FEATURES = frozenset(
         Feature.MIN_P,
         Feature.ECHO,
         Feature.TOKEN_INPUT,
+        Feature.LOGPROBS,
+        Feature.LOGIT_BIAS,
     }
 )
 

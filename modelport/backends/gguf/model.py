@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import codecs
+import contextlib
 import os
-import random
 import threading
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -16,21 +15,21 @@ from modelport.core import (
     ContextLengthExceeded,
     EmbedRequest,
     EmbedResult,
-    Finish,
     FinishReason,
+    InvalidRequest,
     LoadContext,
     MissingDependency,
     Sampling,
     Started,
     TextDelta,
-    Usage,
 )
 from modelport.core.chat_template import ChatTemplate
 from modelport.core.errors import ConfigError
-from modelport.core.generation import StopCutter
 from modelport.core.worker import Emit, run_blocking, stream_from_thread
 
 from . import GgufOptions
+from .engine import Engine
+from .text import TextOut
 
 __all__ = ["GgufModel"]
 
@@ -64,6 +63,7 @@ class GgufModel:
         self.n_ctx: int = llm.n_ctx()
         self._lock = threading.Lock()
         self._llama_cpp = _import_llama()
+        self.engine = Engine(llm, self._llama_cpp._internals)
         self.template = ChatTemplate(
             options.chat_template or llm.metadata.get("tokenizer.chat_template"),
             bos_token=self._token_text(llm.token_bos()),
@@ -117,8 +117,11 @@ class GgufModel:
     async def chat(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
         prompt = self.template.render(request.messages)
         tokens = self.tokenize(prompt, special=True)
-        async for event in self._stream(tokens, request.sampling, param="messages"):
-            yield event
+        events = self._stream(tokens, request.sampling, param="messages")
+        # aclosing: closing this stream must stop the worker now, not when GC finalises it.
+        async with contextlib.aclosing(events):
+            async for event in events:
+                yield event
 
     async def complete(self, request: CompletionRequest) -> AsyncIterator[ChatEvent]:
         if isinstance(request.prompt, str):
@@ -128,8 +131,10 @@ class GgufModel:
             tokens = list(request.prompt)
             echo = self.llm.detokenize(tokens).decode("utf-8", errors="replace")
         prefix = echo if request.echo else ""
-        async for event in self._stream(tokens, request.sampling, param="prompt", prefix=prefix):
-            yield event
+        events = self._stream(tokens, request.sampling, param="prompt", prefix=prefix)
+        async with contextlib.aclosing(events):
+            async for event in events:
+                yield event
 
     async def embed(self, request: EmbedRequest) -> EmbedResult:
         texts = [
@@ -166,10 +171,21 @@ class GgufModel:
             )
         return sampling.max_tokens
 
+    def _check_tokens(self, tokens: Sequence[int], param: str) -> None:
+        vocab = self.engine.n_vocab
+        bad = next((t for t in tokens if not 0 <= t < vocab), None)
+        if bad is not None:
+            raise InvalidRequest(f"token id {bad} is outside this model's vocabulary "
+                                 f"(0..{vocab - 1})", param=param, code="invalid_value")
+
     def _stream(
         self, tokens: list[int], sampling: Sampling, *, param: str, prefix: str = ""
     ) -> AsyncIterator[ChatEvent]:
         s = sampling.with_defaults(DEFAULTS)
+        self._check_tokens(tokens, param)
+        self._check_tokens(list(s.logit_bias or ()), "logit_bias")
+        if not tokens:
+            raise InvalidRequest("the prompt is empty", param=param, code="empty_string")
         budget = self._budget(len(tokens), s, param)
 
         def work(emit: Emit, cancelled: threading.Event) -> None:
@@ -187,78 +203,27 @@ class GgufModel:
         emit: Emit,
         cancelled: threading.Event,
     ) -> None:
-        llm = self.llm
-        llm.set_seed(s.seed if s.seed is not None else random.getrandbits(31))
         emit(Started(prompt_tokens=len(tokens)))
         if prefix:
             emit(TextDelta(text=prefix, tokens=0))
-        out = _TextOut(llm, tokens, s.stop, emit)
-        generator = llm.generate(
-            tokens,
-            temp=s.temperature or 0.0,
-            top_p=s.top_p if s.top_p is not None else 1.0,
-            top_k=s.top_k or 0,
-            min_p=s.min_p or 0.0,
-            repeat_penalty=s.repeat_penalty or 1.0,
-            frequency_penalty=s.frequency_penalty or 0.0,
-            presence_penalty=s.presence_penalty or 0.0,
-            reset=True,
-        )
+        out = TextOut(self.llm, tokens, s.stop, emit)
+        sampler = self.engine.sampler(s)
+        top = (s.top_logprobs or 0) if s.logprobs else None
+        steps = self.engine.generate(tokens, sampler, logprobs=top)
         reason: FinishReason = "length"
         try:
-            for token in generator:
+            for step in steps:
                 if cancelled.is_set():
                     return
-                if self._is_end(token):
+                if self._is_end(step.token):
                     reason = "stop"
                     break
-                if out.feed(token):
+                if out.feed(step):
                     reason = "stop"
                     break
                 if out.generated >= budget:
                     break
         finally:
-            generator.close()
+            steps.close()
+            sampler.close()
         out.finish(reason)
-
-
-class _TextOut:
-    """Generated tokens → text deltas: incremental UTF-8 decoding, stop sequences cut,
-    and the count of tokens each delta covers."""
-
-    def __init__(self, llm: Any, prompt: Sequence[int], stops: Sequence[str], emit: Emit):
-        self.llm = llm
-        self.emit = emit
-        self.context = list(prompt)
-        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self.cutter = StopCutter(stops)
-        self.generated = 0
-        self.pending = 0
-
-    def feed(self, token: int) -> bool:
-        """Emit the token's text; True once a stop sequence was reached."""
-        self.generated += 1
-        self.pending += 1
-        piece = self.llm.detokenize([token], prev_tokens=self.context)
-        self.context.append(token)
-        text = self.cutter.feed(self.decoder.decode(piece))
-        if text:
-            self.emit(TextDelta(text=text, tokens=self.pending))
-            self.pending = 0
-        return self.cutter.stopped
-
-    def finish(self, reason: FinishReason) -> None:
-        tail = ""
-        if not self.cutter.stopped:
-            tail = self.cutter.feed(self.decoder.decode(b"", final=True)) + self.cutter.flush()
-        if tail or self.pending:
-            self.emit(TextDelta(text=tail, tokens=self.pending))
-        self.emit(
-            Finish(
-                reason=reason,
-                usage=Usage(
-                    prompt_tokens=len(self.context) - self.generated,
-                    completion_tokens=self.generated,
-                ),
-            )
-        )

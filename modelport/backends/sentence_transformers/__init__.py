@@ -69,9 +69,9 @@ class StEmbedder:
             for item in request.inputs
         ]
 
-    def _count_tokens(self, texts: list[str]) -> int:
+    def _count_tokens(self, texts: list[str]) -> list[int]:
         encoded = self.model.tokenizer(texts, truncation=True, max_length=self.model.max_seq_length)
-        return sum(len(ids) for ids in encoded["input_ids"])
+        return [len(ids) for ids in encoded["input_ids"]]
 
     async def embed(self, request: EmbedRequest) -> EmbedResult:
         texts = self._texts(request)
@@ -86,7 +86,11 @@ class StEmbedder:
                     show_progress_bar=False,
                 )
                 tokens = self._count_tokens(texts)
-            return EmbedResult(vectors=vectors.astype("float32").tolist(), prompt_tokens=tokens)
+            return EmbedResult(
+                vectors=vectors.astype("float32").tolist(),
+                prompt_tokens=sum(tokens),
+                input_tokens=tokens,
+            )
 
         return await run_blocking(work)
 

@@ -1,0 +1,143 @@
+"""``ChatConformance`` and ``CompleteConformance``: the generation contract per capability."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar, cast
+
+import msgspec
+import pytest
+
+from modelport.core.capabilities import Capability, Chat, Complete, Feature
+from modelport.core.service import ModelService
+from modelport.core.types import (
+    ChatRequest,
+    CompletionRequest,
+    ImagePart,
+    Message,
+    ResponseFormat,
+    TextPart,
+    Tool,
+)
+
+from ._checks import drain, run
+from ._generation import SAMPLING_PROBES, FeatureProbe, GenerationConformance, sampling_of
+from ._subject import MODEL_NAME, LoadedModel, service_for
+
+__all__ = ["ChatConformance", "CompleteConformance"]
+
+# A 1x1 transparent PNG: an image part that needs no network.
+PIXEL = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNk"
+    "YAAAAAYAAjCB0C8AAAAASUVORK5CYII="
+)
+WEATHER = Tool(
+    name="get_weather",
+    description="The weather in a city.",
+    parameters={"type": "object", "properties": {"city": {"type": "string"}}},
+)
+
+
+def _replace(request: Any, **changes: Any) -> Any:
+    return msgspec.structs.replace(request, **changes)
+
+
+def _with_image(request: ChatRequest) -> ChatRequest:
+    text = request.messages[0].text()
+    parts = (TextPart(text=text), ImagePart(url=PIXEL))
+    return msgspec.structs.replace(request, messages=(Message(role="user", content=parts),))
+
+
+CHAT_PROBES: dict[Feature, FeatureProbe] = {
+    **SAMPLING_PROBES,
+    Feature.TOOLS: (lambda r: _replace(r, tools=(WEATHER,)), "tools"),
+    Feature.JSON_OBJECT: (
+        lambda r: _replace(r, response_format=ResponseFormat(type="json_object")),
+        "response_format",
+    ),
+    Feature.JSON_SCHEMA: (
+        lambda r: _replace(
+            r,
+            response_format=ResponseFormat(
+                type="json_schema", name="answer", schema={"type": "object"}
+            ),
+        ),
+        "response_format",
+    ),
+    Feature.VISION: (_with_image, "messages[0].content[1]"),
+}
+
+COMPLETE_PROBES: dict[Feature, FeatureProbe] = {
+    **SAMPLING_PROBES,
+    Feature.ECHO: (lambda r: _replace(r, echo=True), "echo"),
+    Feature.SUFFIX: (lambda r: _replace(r, suffix=" The end."), "suffix"),
+    Feature.BEST_OF: (lambda r: _replace(r, best_of=2), "best_of"),
+    Feature.TOKEN_INPUT: (lambda r: _replace(r, prompt=(1, 2, 3)), "prompt"),
+}
+
+
+class ChatConformance(GenerationConformance):
+    """The Chat contract. Subclass it and provide a ``conformance_model`` fixture::
+
+    @pytest.fixture(scope="module")
+    def conformance_model():
+        return load_model("my-backend", source="model.bin")
+
+    class TestMyChat(ChatConformance):
+        pass
+    """
+
+    capability: ClassVar[Capability] = Capability.CHAT
+    probes: ClassVar[dict[Feature, FeatureProbe]] = CHAT_PROBES
+
+    def request(self, text: str, **sampling: Any) -> ChatRequest:
+        return ChatRequest(
+            model=MODEL_NAME,
+            messages=(Message(role="user", content=text),),
+            sampling=sampling_of(**sampling),
+        )
+
+    def backend_stream(self, model: object, request: ChatRequest) -> AsyncIterator[Any]:
+        return cast(Chat, model).chat(request)
+
+    def service_stream(self, service: ModelService, request: ChatRequest) -> AsyncIterator[Any]:
+        return service.chat(request)
+
+    def hostile_requests(self) -> list[Any]:
+        plain = self.request(self.prompt, max_tokens=4, temperature=0.0)
+        conversations = [
+            (Message(role="system", content="You are terse."),),
+            (Message(role="user", content="hi"), Message(role="assistant", content="hello")),
+            (Message(role="user", content=None),),
+            (
+                Message(role="user", content=(TextPart(text="two "), TextPart(text="parts"))),
+                Message(role="tool", content="42", tool_call_id="call_1"),
+            ),
+        ]
+        return super().hostile_requests() + [_replace(plain, messages=m) for m in conversations]
+
+
+class CompleteConformance(GenerationConformance):
+    """The Complete (``/v1/completions``) contract; subclass it like ``ChatConformance``."""
+
+    capability: ClassVar[Capability] = Capability.COMPLETE
+    prompt: ClassVar[str] = "one, two, three, four, five, six, seven, eight, nine, ten, eleven,"
+    probes: ClassVar[dict[Feature, FeatureProbe]] = COMPLETE_PROBES
+
+    def request(self, text: str, **sampling: Any) -> CompletionRequest:
+        return CompletionRequest(model=MODEL_NAME, prompt=text, sampling=sampling_of(**sampling))
+
+    def backend_stream(self, model: object, request: CompletionRequest) -> AsyncIterator[Any]:
+        return cast(Complete, model).complete(request)
+
+    def service_stream(
+        self, service: ModelService, request: CompletionRequest
+    ) -> AsyncIterator[Any]:
+        return service.complete(request)
+
+    def test_echo_puts_the_prompt_first(self, conformance_model: LoadedModel) -> None:
+        if Feature.ECHO not in self._features(conformance_model):
+            pytest.skip("the backend does not declare 'echo'")
+        request = _replace(self.greedy(self.max_tokens), echo=True)
+        stream = run(drain(self.service_stream(service_for(conformance_model), request)))
+        assert stream.text.startswith(self.prompt), stream.text

@@ -1,0 +1,124 @@
+"""logprobs, n, logit_bias and seeds on the real SmolLM2 GGUF through the openai SDK."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import openai
+import pytest
+
+from helpers import ROOT, assert_valid
+from modelport.core.config import load_config
+from modelport.core.sources import cached_path
+
+pytestmark = pytest.mark.e2e
+
+STORY = [{"role": "user", "content": "Write a short story about a cat."}]
+
+
+def test_chat_logprobs_shape(client: openai.OpenAI) -> None:
+    resp = client.chat.completions.create(model="smollm2", messages=STORY, max_tokens=6,
+                                          temperature=0, logprobs=True, top_logprobs=3)
+    assert_valid("CreateChatCompletionResponse", resp.model_dump(exclude_unset=True))
+    content = resp.choices[0].logprobs.content
+    assert len(content) == resp.usage.completion_tokens == 6
+    assert "".join(t.token for t in content) == resp.choices[0].message.content
+    for item in content:
+        assert item.logprob <= 0
+        assert len(item.top_logprobs) == 3
+        # greedy decoding picks the most likely token
+        assert item.token == item.top_logprobs[0].token
+        assert math.isclose(item.logprob, item.top_logprobs[0].logprob, abs_tol=1e-5)
+        assert bytes(item.bytes).decode() == item.token
+    probs = [math.exp(t.logprob) for t in content[0].top_logprobs]
+    assert probs == sorted(probs, reverse=True) and sum(probs) <= 1.0 + 1e-6
+
+
+def test_chat_logprobs_streamed(client: openai.OpenAI) -> None:
+    chunks = list(client.chat.completions.create(
+        model="smollm2", messages=STORY, max_tokens=5, temperature=0, logprobs=True,
+        stream=True))
+    items = [t for c in chunks if c.choices and c.choices[0].logprobs
+             for t in c.choices[0].logprobs.content]
+    assert len(items) == 5
+    for chunk in chunks:
+        assert_valid("CreateChatCompletionStreamResponse", chunk.model_dump(exclude_unset=True))
+
+
+def test_completion_logprobs(client: openai.OpenAI) -> None:
+    resp = client.completions.create(model="smollm2", prompt="The capital of France is",
+                                     max_tokens=4, temperature=0, logprobs=2)
+    lp = resp.choices[0].logprobs
+    assert len(lp.tokens) == len(lp.token_logprobs) == len(lp.top_logprobs) == 4
+    assert "".join(lp.tokens) == resp.choices[0].text
+    assert lp.text_offset[0] == 0 and lp.text_offset[1] == len(lp.tokens[0])
+    assert all(len(top) <= 2 for top in lp.top_logprobs)
+
+
+def test_n_choices_distinct_and_seeded(client: openai.OpenAI) -> None:
+    def run() -> list[str]:
+        resp = client.chat.completions.create(model="smollm2", messages=STORY, n=3,
+                                              temperature=1.0, seed=7, max_tokens=16)
+        assert [c.index for c in resp.choices] == [0, 1, 2]
+        return [c.message.content for c in resp.choices]
+
+    first = run()
+    assert len(set(first)) == 3, first
+    assert run() == first
+
+
+def test_n_choices_streamed(client: openai.OpenAI) -> None:
+    chunks = list(client.chat.completions.create(
+        model="smollm2", messages=STORY, n=2, max_tokens=5, temperature=0, stream=True,
+        stream_options={"include_usage": True}))
+    texts = {0: "", 1: ""}
+    finishes = {}
+    for chunk in chunks:
+        for choice in chunk.choices:
+            texts[choice.index] += choice.delta.content or ""
+            if choice.finish_reason:
+                finishes[choice.index] = choice.finish_reason
+    assert finishes == {0: "length", 1: "length"}
+    assert texts[0] == texts[1]  # temperature 0
+    usage = chunks[-1].usage
+    assert usage.completion_tokens == 10
+    single = client.chat.completions.create(model="smollm2", messages=STORY, max_tokens=1)
+    assert usage.prompt_tokens == single.usage.prompt_tokens
+
+
+@pytest.fixture(scope="module")
+def vocab() -> Any:
+    """SmolLM2's own tokenizer (llama.cpp, vocabulary only) to name token ids in tests."""
+    import llama_cpp
+
+    config = load_config(ROOT / "plugins.toml")
+    path = cached_path(config.models[0].source or "", config.data_path() / "models", ROOT)
+    return llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
+
+
+def _token_id(vocab: Any, text: str) -> int:
+    ids = vocab.tokenize(text.encode(), add_bos=False, special=False)
+    assert len(ids) == 1, (text, ids)
+    return int(ids[0])
+
+
+def test_logit_bias_bans_a_token(client: openai.OpenAI, vocab: Any) -> None:
+    def tokens(bias: dict[str, int] | None) -> list[str]:
+        resp = client.chat.completions.create(model="smollm2", messages=STORY, max_tokens=30,
+                                              temperature=0, logprobs=True, logit_bias=bias)
+        return [t.token for t in resp.choices[0].logprobs.content]
+
+    base = tokens(None)
+    banned = max(set(base), key=base.count)
+    assert base.count(banned) >= 1
+    after = tokens({str(_token_id(vocab, banned)): -100})
+    assert banned not in after
+    assert after != base
+
+
+def test_logit_bias_forces_a_token(client: openai.OpenAI, vocab: Any) -> None:
+    forced = _token_id(vocab, " banana")
+    resp = client.chat.completions.create(model="smollm2", messages=STORY, max_tokens=4,
+                                          temperature=0, logit_bias={str(forced): 100})
+    assert resp.choices[0].message.content == " banana" * 4
