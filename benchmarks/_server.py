@@ -32,8 +32,18 @@ def serving(config: Path, base_url: str | None = None, timeout: float = 300) -> 
         return
     port = _free_port()
     log = Path(tempfile.gettempdir()) / f"modelport-bench-{port}.log"
-    command = [sys.executable, "-m", "modelport.adapters.cli", "serve", "--config", str(config),
-               "--host", "127.0.0.1", "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "modelport.adapters.cli",
+        "serve",
+        "--config",
+        str(config),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     with open(log, "wb") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
@@ -57,14 +67,36 @@ def serving(config: Path, base_url: str | None = None, timeout: float = 300) -> 
 
 def sentences(count: int) -> list[str]:
     """``count`` distinct English sentences of 8 to 14 words."""
-    subjects = ["The old fisherman", "A young engineer", "My neighbour's cat", "The orchestra",
-                "A quiet student", "The city council", "Our research team", "The night train"]
-    verbs = ["carefully repaired", "quickly forgot", "proudly presented", "slowly explored",
-             "happily shared", "secretly admired", "loudly criticised", "patiently studied"]
-    objects = ["the broken lighthouse", "a forgotten recipe", "the new bridge design",
-               "an ancient map of the coast", "the results of the experiment",
-               "a collection of rare stamps", "the plans for the summer festival",
-               "the strange noise in the attic"]
+    subjects = [
+        "The old fisherman",
+        "A young engineer",
+        "My neighbour's cat",
+        "The orchestra",
+        "A quiet student",
+        "The city council",
+        "Our research team",
+        "The night train",
+    ]
+    verbs = [
+        "carefully repaired",
+        "quickly forgot",
+        "proudly presented",
+        "slowly explored",
+        "happily shared",
+        "secretly admired",
+        "loudly criticised",
+        "patiently studied",
+    ]
+    objects = [
+        "the broken lighthouse",
+        "a forgotten recipe",
+        "the new bridge design",
+        "an ancient map of the coast",
+        "the results of the experiment",
+        "a collection of rare stamps",
+        "the plans for the summer festival",
+        "the strange noise in the attic",
+    ]
     out = []
     for i in range(count):
         s, v, o = subjects[i % 8], verbs[(i // 8) % 8], objects[(i // 64) % 8]

@@ -146,8 +146,11 @@ def _parser() -> argparse.ArgumentParser:
         "convert models whose backend derives files from their source (such as ONNX "
         "twins) into the model cache now, instead of on first use",
     )
-    convert.add_argument("names", nargs="*", help="model names or aliases (default: every "
-                         "model that needs converting)")
+    convert.add_argument(
+        "names",
+        nargs="*",
+        help="model names or aliases (default: every model that needs converting)",
+    )
     convert.set_defaults(func=cmd_convert)
     return parser
 

@@ -32,9 +32,10 @@ def convert_models(manager: ModelManager, names: Sequence[str]) -> int:
         started = time.monotonic()
         path = manager.prepare(entry)
         if path is None:
-            print(f"{entry.name}: nothing to convert (backend {entry.spec.name})",
-                  file=sys.stderr)
+            print(f"{entry.name}: nothing to convert (backend {entry.spec.name})", file=sys.stderr)
         else:
-            print(f"{entry.name}: ready at {path} ({time.monotonic() - started:.1f}s)",
-                  file=sys.stderr)
+            print(
+                f"{entry.name}: ready at {path} ({time.monotonic() - started:.1f}s)",
+                file=sys.stderr,
+            )
     return 0

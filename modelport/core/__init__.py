@@ -22,6 +22,7 @@ from .types import (
     ChatEvent,
     ChatRequest,
     CompletionRequest,
+    Constraint,
     EmbedRequest,
     EmbedResult,
     Finish,
@@ -30,6 +31,7 @@ from .types import (
     Sampling,
     Started,
     TextDelta,
+    ToolCallDelta,
     Usage,
 )
 
@@ -43,6 +45,7 @@ __all__ = [
     "ChatRequest",
     "Complete",
     "CompletionRequest",
+    "Constraint",
     "ConfigError",
     "ContextLengthExceeded",
     "Embed",
@@ -65,6 +68,7 @@ __all__ = [
     "Sampling",
     "Started",
     "TextDelta",
+    "ToolCallDelta",
     "Unsupported",
     "Usage",
     "hookimpl",

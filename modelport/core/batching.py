@@ -5,10 +5,12 @@ workers (at most the model's ``parallel``) take a slot, so a waiting client can 
 block the batch it waits for. A worker takes the oldest pending request and every later
 compatible one, up to ``max_inputs`` inputs, and hands the merged request to the model.
 
-The window: a request that arrives while others are in flight waits up to ``window`` (from
-its arrival) for more to join, so a burst forms one batch; a request that finds the model
-idle runs at once, so a lone client never pays the window. While a batch runs, new
-requests queue up and form the next batch.
+The window: while a batch runs, new requests queue up and form the next batch. When the
+model is idle, the oldest request waits for the company it can expect: the requests of
+the last batch plus those that arrived while it ran (the clients just answered usually
+come back together), but never longer than ``window`` after its arrival. So a lone
+client never waits, and a crowd of clients keeps its batches full; when the crowd thins,
+one batch waits out the window and the expectation follows.
 
 Each client gets exactly its own vectors, in input order. A failed batch of several
 requests is retried one request at a time, so one bad input fails only its own request;
@@ -18,6 +20,7 @@ errors about the model itself (not loadable, overloaded) fail the whole batch at
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -28,6 +31,8 @@ from .types import EmbedRequest, EmbedResult
 
 __all__ = ["EmbedBatcher", "split_tokens"]
 
+log = logging.getLogger("modelport.batching")
+
 RunBatch = Callable[[EmbedRequest], Awaitable[EmbedResult]]
 
 # Failures of the model as a whole: retrying request by request would only repeat them.
@@ -37,13 +42,11 @@ MODEL_LEVEL_ERRORS = (ModelLoadFailed, Overloaded)
 class _Pending:
     """One client's request, waiting for its share of a batch."""
 
-    __slots__ = ("arrived", "crowded", "future", "request")
+    __slots__ = ("arrived", "future", "request")
 
-    def __init__(self, request: EmbedRequest, future: asyncio.Future[EmbedResult],
-                 crowded: bool):
+    def __init__(self, request: EmbedRequest, future: asyncio.Future[EmbedResult]):
         self.request = request
         self.future = future
-        self.crowded = crowded  # other requests were in flight when it arrived
         self.arrived = time.monotonic()
 
     @property
@@ -83,7 +86,7 @@ class EmbedBatcher:
         self.model = model
         self._pending: deque[_Pending] = deque()
         self._arrival = asyncio.Event()
-        self._in_flight = 0
+        self._expected = 1  # clients seen around the last batch: the company to wait for
         self._workers: set[asyncio.Task[None]] = set()
         self._working = 0  # counted in the worker itself: done-callbacks run a step late
         self.batch_sizes: list[int] = []
@@ -98,10 +101,10 @@ class EmbedBatcher:
         if len(self._pending) >= self.max_pending:
             raise Overloaded(
                 f"model {self.model!r} is busy: {len(self._pending)} embedding requests "
-                "already queued", retry_after=1.0,
+                "already queued",
+                retry_after=1.0,
             )
-        loop = asyncio.get_running_loop()
-        item = _Pending(request, loop.create_future(), crowded=self._in_flight > 0)
+        item = _Pending(request, asyncio.get_running_loop().create_future())
         self._pending.append(item)
         self._arrival.set()
         if self._working < self.max_workers:
@@ -109,12 +112,8 @@ class EmbedBatcher:
             worker = asyncio.create_task(self._work(), name=f"modelport-embed-batch-{self.model}")
             self._workers.add(worker)  # a strong reference while it runs
             worker.add_done_callback(self._workers.discard)
-        self._in_flight += 1
-        try:
-            # A client that goes away cancels its future; the worker skips or drops it.
-            return await item.future
-        finally:
-            self._in_flight -= 1
+        # A client that goes away cancels its future; the worker skips or drops it.
+        return await item.future
 
     # --- the worker -------------------------------------------------------------------
 
@@ -125,17 +124,18 @@ class EmbedBatcher:
                 batch = self._take()
                 if batch:
                     await self._run(batch)
+                    self._expected = len(batch) + len(self._pending)
         finally:
             self._working -= 1
 
     async def _gather(self) -> None:
-        """Wait up to ``window`` after the oldest request for more, if it arrived while
-        others were in flight and the batch is not full yet."""
-        oldest = self._pending[0]
-        if not oldest.crowded:
-            return
-        deadline = oldest.arrived + self.window
-        while sum(p.size for p in self._pending) < self.max_inputs:
+        """Wait, up to ``window`` after the oldest request, until the expected requests
+        are pending or the batch is full."""
+        deadline = self._pending[0].arrived + self.window
+        while (
+            len(self._pending) < self._expected
+            and sum(p.size for p in self._pending) < self.max_inputs
+        ):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
@@ -168,7 +168,17 @@ class EmbedBatcher:
         return batch
 
     async def _run(self, batch: list[_Pending]) -> None:
-        self.batch_sizes = [*self.batch_sizes[-255:], sum(p.size for p in batch)]
+        inputs = sum(p.size for p in batch)
+        self.batch_sizes = [*self.batch_sizes[-255:], inputs]
+        if log.isEnabledFor(logging.DEBUG):
+            waited = 1000 * (time.monotonic() - batch[0].arrived)
+            log.debug(
+                "model %r: batch of %d inputs from %d requests (oldest waited %.1f ms)",
+                self.model,
+                inputs,
+                len(batch),
+                waited,
+            )
         try:
             result = await self._call(_merge([p.request for p in batch], self.native_dimensions))
         except MODEL_LEVEL_ERRORS as exc:

@@ -7,7 +7,17 @@ from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 import msgspec
 
 from .errors import BackendError
-from .types import ChatEvent, Finish, FinishReason, Started, TextDelta, TokenLogprob, Usage
+from .types import (
+    ChatEvent,
+    Finish,
+    FinishReason,
+    Started,
+    TextDelta,
+    TokenLogprob,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
 
 __all__ = ["Collected", "StopCutter", "checked", "collect", "collect_choices", "cut_at_stop"]
 
@@ -118,23 +128,32 @@ class Collected(msgspec.Struct, kw_only=True):
     reason: FinishReason
     usage: Usage
     logprobs: list[TokenLogprob] = msgspec.field(default_factory=list)
+    tool_calls: list[ToolCall] = msgspec.field(default_factory=list)
 
 
 async def collect(events: AsyncIterator[ChatEvent]) -> Collected:
     """A non-streaming request: the same events, gathered."""
     parts: list[str] = []
     logprobs: list[TokenLogprob] = []
+    calls: dict[int, list[str]] = {}
     finish: Finish | None = None
     async for event in events:
         if isinstance(event, TextDelta):
             parts.append(event.text)
             logprobs.extend(event.logprobs)
+        elif isinstance(event, ToolCallDelta):
+            call = calls.setdefault(event.index, ["", "", ""])
+            call[0] = event.id or call[0]
+            call[1] = event.name or call[1]
+            call[2] += event.arguments
         elif isinstance(event, Finish):
             finish = event
     if finish is None:
         raise BackendError("generation ended without Finish")
+    tool_calls = [ToolCall(id=c[0], name=c[1], arguments=c[2]) for _, c in sorted(calls.items())]
     return Collected(
-        text="".join(parts), reason=finish.reason, usage=finish.usage, logprobs=logprobs
+        text="".join(parts), reason=finish.reason, usage=finish.usage, logprobs=logprobs,
+        tool_calls=tool_calls,
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any, cast
 
 import msgspec
 
+from . import outputs
 from .batching import EmbedBatcher
 from .capabilities import Capability, Chat, Complete, Embed, Feature, Image
 from .contract import check_chat, check_completion, check_embed
@@ -73,10 +74,12 @@ class ModelService:
         request = msgspec.structs.replace(
             request, sampling=request.sampling.with_defaults(entry.defaults)
         )
+        request, mode = outputs.prepare(request, entry.features)
         async with self.manager.use(entry) as model:
             events = self._guard(cast(Chat, model).chat(request), entry, request.sampling.stop)
-            async with contextlib.aclosing(events):
-                async for event in events:
+            shaped = outputs.shape(events, request, mode)
+            async with contextlib.aclosing(events), contextlib.aclosing(shaped):
+                async for event in shaped:
                     yield event
 
     async def complete(self, request: CompletionRequest) -> AsyncIterator[CompletionEvent]:

@@ -13,6 +13,7 @@ import msgspec
 __all__ = [
     "ChatEvent",
     "ChatRequest",
+    "Constraint",
     "CompletionEvent",
     "CompletionRequest",
     "ContentPart",
@@ -31,6 +32,7 @@ __all__ = [
     "TokenLogprob",
     "Tool",
     "ToolCall",
+    "ToolCallDelta",
     "ToolChoice",
     "TopLogprob",
     "Usage",
@@ -139,6 +141,13 @@ class Sampling(_Value, frozen=True, kw_only=True):
 # --- requests ---------------------------------------------------------------------
 
 
+class Constraint(_Value, frozen=True, kw_only=True):
+    """Output the backend must enforce while decoding (a grammar): JSON matching
+    ``schema``, or any JSON object when ``schema`` is None. Set by core, not by clients."""
+
+    schema: dict[str, object] | None = None
+
+
 class ChatRequest(_Value, frozen=True, kw_only=True):
     model: str
     messages: tuple[Message, ...]
@@ -148,6 +157,7 @@ class ChatRequest(_Value, frozen=True, kw_only=True):
     parallel_tool_calls: bool = True
     response_format: ResponseFormat = ResponseFormat()
     user: str | None = None
+    constraint: Constraint | None = None
 
 
 class CompletionRequest(_Value, frozen=True, kw_only=True):
@@ -220,6 +230,16 @@ class TextDelta(_Value, frozen=True, kw_only=True, tag="text", tag_field="kind")
     logprobs: tuple[TokenLogprob, ...] = ()
 
 
+class ToolCallDelta(_Value, frozen=True, kw_only=True, tag="tool_call", tag_field="kind"):
+    """Part of a tool call: the first delta of call ``index`` has its ``id`` and ``name``;
+    ``arguments`` fragments concatenate into the call's JSON arguments."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
 class Finish(_Value, frozen=True, kw_only=True, tag="finish", tag_field="kind"):
     """Last event of every generation, exactly once."""
 
@@ -227,5 +247,5 @@ class Finish(_Value, frozen=True, kw_only=True, tag="finish", tag_field="kind"):
     usage: Usage
 
 
-ChatEvent = Started | TextDelta | Finish
+ChatEvent = Started | TextDelta | ToolCallDelta | Finish
 CompletionEvent = Started | TextDelta | Finish

@@ -22,8 +22,15 @@ ALL = ["CUDAExecutionProvider", "DmlExecutionProvider", CPU]
 
 
 def _sentence_folder(tmp_path: Path, modules: list[str], pooling: dict[str, object]) -> Path:
-    entries = [{"idx": i, "name": str(i), "path": f"{i}_{m}" if m != "Transformer" else "",
-                "type": f"sentence_transformers.models.{m}"} for i, m in enumerate(modules)]
+    entries = [
+        {
+            "idx": i,
+            "name": str(i),
+            "path": f"{i}_{m}" if m != "Transformer" else "",
+            "type": f"sentence_transformers.models.{m}",
+        }
+        for i, m in enumerate(modules)
+    ]
     (tmp_path / "modules.json").write_text(json.dumps(entries))
     for entry in entries:
         if entry["type"].endswith("Pooling"):
@@ -34,8 +41,11 @@ def _sentence_folder(tmp_path: Path, modules: list[str], pooling: dict[str, obje
 
 
 def test_sentence_config_reads_pooling_and_normalisation(tmp_path: Path) -> None:
-    folder = _sentence_folder(tmp_path, ["Transformer", "Pooling", "Normalize"],
-                              {"pooling_mode_mean_tokens": True, "pooling_mode_cls_token": False})
+    folder = _sentence_folder(
+        tmp_path,
+        ["Transformer", "Pooling", "Normalize"],
+        {"pooling_mode_mean_tokens": True, "pooling_mode_cls_token": False},
+    )
     config = SentenceConfig.read(folder)
     assert (config.pooling, config.normalize, config.max_seq_length) == ("mean", True, 128)
     assert config.found
@@ -48,8 +58,9 @@ def test_sentence_config_cls_without_normalize_and_named_modes(tmp_path: Path) -
 
 
 def test_sentence_config_refuses_what_it_cannot_reproduce(tmp_path: Path) -> None:
-    folder = _sentence_folder(tmp_path, ["Transformer", "Pooling", "Dense"],
-                              {"pooling_mode_mean_tokens": True})
+    folder = _sentence_folder(
+        tmp_path, ["Transformer", "Pooling", "Dense"], {"pooling_mode_mean_tokens": True}
+    )
     with pytest.raises(ConfigError, match="'Dense'"):
         SentenceConfig.read(folder)
 
@@ -60,15 +71,18 @@ def test_sentence_config_without_files_is_mean_and_normalised(tmp_path: Path) ->
 
 
 def test_pooling_ignores_padding() -> None:
-    hidden = np.array([[[1.0, 2.0], [3.0, 4.0], [100.0, -100.0]],
-                       [[5.0, 6.0], [7.0, 9.0], [9.0, 2.0]]], dtype=np.float32)
+    hidden = np.array(
+        [[[1.0, 2.0], [3.0, 4.0], [100.0, -100.0]], [[5.0, 6.0], [7.0, 9.0], [9.0, 2.0]]],
+        dtype=np.float32,
+    )
     mask = np.array([[1, 1, 0], [1, 1, 1]])
     assert np.allclose(pool(hidden, mask, "mean"), [[2.0, 3.0], [7.0, 17 / 3]])
     assert np.allclose(pool(hidden, mask, "cls"), [[1.0, 2.0], [5.0, 6.0]])
     assert np.allclose(pool(hidden, mask, "max"), [[3.0, 4.0], [9.0, 9.0]])
     assert np.allclose(pool(hidden, mask, "lasttoken"), [[3.0, 4.0], [9.0, 2.0]])
-    assert np.allclose(pool(hidden, mask, "mean_sqrt_len"), [[4 / 2**0.5, 6 / 2**0.5],
-                                                             [21 / 3**0.5, 17 / 3**0.5]])
+    assert np.allclose(
+        pool(hidden, mask, "mean_sqrt_len"), [[4 / 2**0.5, 6 / 2**0.5], [21 / 3**0.5, 17 / 3**0.5]]
+    )
     assert np.allclose(np.linalg.norm(normalized(pool(hidden, mask, "mean")), axis=1), 1.0)
 
 
@@ -80,8 +94,9 @@ def test_missing_gpu_provider_falls_back_to_cpu_with_a_warning(
     assert chosen == [CPU]
     assert "CUDAExecutionProvider not available" in caplog.text
     assert "modelport[onnx-gpu]" in caplog.text
-    gpu = choose_providers(["CUDAExecutionProvider"], ["CUDAExecutionProvider", CPU], ALL,
-                           model="m")
+    gpu = choose_providers(
+        ["CUDAExecutionProvider"], ["CUDAExecutionProvider", CPU], ALL, model="m"
+    )
     assert gpu == ["CUDAExecutionProvider", CPU]
 
 

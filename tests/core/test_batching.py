@@ -90,6 +90,24 @@ async def test_a_lone_client_never_waits_for_the_window() -> None:
     assert len(model.calls) == 5
 
 
+async def test_a_crowd_that_comes_back_together_keeps_its_batches_full() -> None:
+    model = RecordingModel(delay=0.01)
+    batcher = EmbedBatcher(model.embed, window=0.3)
+
+    async def client(c: int) -> None:
+        for round_ in range(5):
+            await asyncio.sleep(0.001 * c)  # the clients come back a little apart
+            result = await batcher.embed(request(f"client {c} round {round_}"))
+            assert result.vectors == [vector_of(f"client {c} round {round_}")]
+
+    started = time.monotonic()
+    await asyncio.gather(*(client(c) for c in range(8)))
+    # The first request finds the model idle and runs alone; then all eight clients share
+    # every batch; only the last batch, when the crowd is gone, waits out the window.
+    assert [len(c) for c in model.calls] == [1, 8, 8, 8, 8, 7]
+    assert time.monotonic() - started < 0.3 + 0.25, "it waited for company already there"
+
+
 async def test_batches_never_exceed_max_inputs_but_a_large_request_runs_alone() -> None:
     model = RecordingModel(delay=0.01)
     batcher = EmbedBatcher(model.embed, max_inputs=8, window=0.01)

@@ -13,7 +13,7 @@ from modelport.core.errors import ConfigError
 def test_repository_config_decodes() -> None:
     config = load_config(ROOT / "plugins.toml")
     names = [m.name for m in config.models]
-    assert names == ["smollm2", "all-minilm"]
+    assert names == ["smollm2", "all-minilm", "smollm2-onnx", "all-minilm-onnx"]
     assert config.models[0].aliases == ["smollm2:135m"]
     assert Path(config.base_dir) == ROOT
 
@@ -91,3 +91,17 @@ def test_api_keys_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     assert config.server.resolved_api_keys() == ["literal"]
     monkeypatch.setenv("MP_TEST_KEY", "secret")
     assert config.server.resolved_api_keys() == ["literal", "secret"]
+
+
+def test_batching_config_defaults_and_errors() -> None:
+    model = decode_config('[[models]]\nname = "m"\nbackend = "x"\n').models[0]
+    assert model.batching.enabled
+    assert model.batching.window_seconds() == 0.005
+    assert model.batching.max_inputs == 64
+    tuned = decode_config(
+        '[[models]]\nname = "m"\nbackend = "x"\n[models.batching]\nwindow = "20ms"\n'
+    ).models[0]
+    assert tuned.batching.window_seconds() == pytest.approx(0.02)
+    with pytest.raises(ConfigError) as info:
+        decode_config('[[models]]\nname = "m"\nbackend = "x"\n[models.batching]\nsize = 8\n')
+    assert info.value.param == "models[0].batching"

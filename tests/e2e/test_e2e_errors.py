@@ -127,42 +127,6 @@ CASES = [
         "invalid_type",
     ),
     (
-        "tools unsupported",
-        "/v1/chat/completions",
-        {
-            "json": {
-                "model": "smollm2",
-                "messages": MSG,
-                "tools": [
-                    {
-                        "type": "function",
-                        "function": {"name": "f", "parameters": {"type": "object"}},
-                    }
-                ],
-            }
-        },
-        400,
-        "tools",
-        "unsupported_parameter",
-    ),
-    (
-        "json_schema unsupported",
-        "/v1/chat/completions",
-        {
-            "json": {
-                "model": "smollm2",
-                "messages": MSG,
-                "response_format": {
-                    "type": "json_schema",
-                    "json_schema": {"name": "x", "schema": {"type": "object"}},
-                },
-            }
-        },
-        400,
-        "response_format",
-        "unsupported_parameter",
-    ),
-    (
         "image unsupported",
         "/v1/chat/completions",
         {
@@ -273,6 +237,16 @@ CASES = [
         400,
         "top_logprobs",
         "value_above_maximum",
+    ),
+    (
+        "tool_choice names an unknown function",
+        "/v1/chat/completions",
+        {"json": {"model": "smollm2", "messages": MSG, "tool_choice": {
+            "type": "function", "function": {"name": "nope"}}, "tools": [
+            {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]}},
+        400,
+        "tool_choice",
+        "invalid_value",
     ),
     (
         "suffix unsupported",

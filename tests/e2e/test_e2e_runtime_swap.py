@@ -41,7 +41,7 @@ def _embed(client: openai.OpenAI, model: str, text: str | list[str]) -> list[lis
 def test_same_embeddings_from_both_runtimes(client: openai.OpenAI) -> None:
     st = client.embeddings.create(model="all-minilm", input=SENTENCES)
     ort = client.embeddings.create(model="all-minilm-onnx", input=SENTENCES)
-    cosines = (_unit([d.embedding for d in st.data]) * _unit([d.embedding for d in ort.data]))
+    cosines = _unit([d.embedding for d in st.data]) * _unit([d.embedding for d in ort.data])
     assert cosines.sum(axis=1).min() >= 0.9999
     assert ort.usage.prompt_tokens == st.usage.prompt_tokens
     assert np.allclose(np.linalg.norm([d.embedding for d in ort.data], axis=1), 1.0, atol=1e-5)
@@ -67,8 +67,9 @@ def test_concurrent_clients_each_get_their_own_vectors(client: openai.OpenAI, mo
 
 @pytest.mark.parametrize("model", ["smollm2", "smollm2-onnx"])
 def test_both_runtimes_answer_the_same_chat(client: openai.OpenAI, model: str) -> None:
-    resp = client.chat.completions.create(model=model, messages=FRANCE, temperature=0,
-                                          max_tokens=40)
+    resp = client.chat.completions.create(
+        model=model, messages=FRANCE, temperature=0, max_tokens=40
+    )
     assert "Paris" in resp.choices[0].message.content
     assert resp.choices[0].finish_reason in ("stop", "length")
     assert resp.model == model
@@ -76,11 +77,19 @@ def test_both_runtimes_answer_the_same_chat(client: openai.OpenAI, model: str) -
 
 
 def test_onnx_streaming_matches_non_streaming(client: openai.OpenAI) -> None:
-    whole = client.chat.completions.create(model="smollm2-onnx", messages=FRANCE,
-                                           temperature=0, max_tokens=12)
-    chunks = list(client.chat.completions.create(
-        model="smollm2-onnx", messages=FRANCE, temperature=0, max_tokens=12, stream=True,
-        stream_options={"include_usage": True}))
+    whole = client.chat.completions.create(
+        model="smollm2-onnx", messages=FRANCE, temperature=0, max_tokens=12
+    )
+    chunks = list(
+        client.chat.completions.create(
+            model="smollm2-onnx",
+            messages=FRANCE,
+            temperature=0,
+            max_tokens=12,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == whole.choices[0].message.content
     assert len(chunks) > 5, "streamed token by token"
@@ -89,28 +98,42 @@ def test_onnx_streaming_matches_non_streaming(client: openai.OpenAI) -> None:
 
 def test_onnx_max_tokens_stop_and_seed(client: openai.OpenAI) -> None:
     story = [{"role": "user", "content": "Write a long story about a dragon."}]
-    cut = client.chat.completions.create(model="smollm2-onnx", messages=story, max_tokens=3,
-                                         temperature=0)
+    cut = client.chat.completions.create(
+        model="smollm2-onnx", messages=story, max_tokens=3, temperature=0
+    )
     assert cut.choices[0].finish_reason == "length"
     assert cut.usage.completion_tokens == 3
     count = [{"role": "user", "content": "Count from 1 to 10, separated by commas."}]
-    stopped = client.chat.completions.create(model="smollm2-onnx", messages=count,
-                                             temperature=0, max_tokens=40, stop=["4"])
+    stopped = client.chat.completions.create(
+        model="smollm2-onnx", messages=count, temperature=0, max_tokens=40, stop=["4"]
+    )
     assert stopped.choices[0].finish_reason == "stop"
     assert "4" not in stopped.choices[0].message.content
 
     def poem(seed: int) -> str | None:
-        return client.chat.completions.create(
-            model="smollm2-onnx", messages=[{"role": "user", "content": "A poem on the sea."}],
-            temperature=1.0, seed=seed, max_tokens=16,
-        ).choices[0].message.content
+        return (
+            client.chat.completions.create(
+                model="smollm2-onnx",
+                messages=[{"role": "user", "content": "A poem on the sea."}],
+                temperature=1.0,
+                seed=seed,
+                max_tokens=16,
+            )
+            .choices[0]
+            .message.content
+        )
 
     assert poem(7) == poem(7)
 
 
 def test_onnx_completions_with_echo(client: openai.OpenAI) -> None:
-    resp = client.completions.create(model="smollm2-onnx", prompt="The capital of France is",
-                                     max_tokens=5, temperature=0, echo=True)
+    resp = client.completions.create(
+        model="smollm2-onnx",
+        prompt="The capital of France is",
+        max_tokens=5,
+        temperature=0,
+        echo=True,
+    )
     assert resp.choices[0].text.startswith("The capital of France is")
     assert resp.usage.completion_tokens == 5
 
@@ -118,8 +141,9 @@ def test_onnx_completions_with_echo(client: openai.OpenAI) -> None:
 def test_onnx_refuses_what_it_cannot_honour(base_url: str) -> None:
     body = {"model": "smollm2-onnx", "messages": FRANCE, "max_tokens": 4}
     for param, value in [("frequency_penalty", 0.5), ("logprobs", True), ("min_p", 0.1)]:
-        resp = httpx.post(base_url + "/v1/chat/completions", json={**body, param: value},
-                          timeout=60)
+        resp = httpx.post(
+            base_url + "/v1/chat/completions", json={**body, param: value}, timeout=60
+        )
         assert resp.status_code == 400, resp.text
         assert resp.json()["error"]["param"] == param
 

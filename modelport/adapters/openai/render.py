@@ -28,6 +28,10 @@ from .objects import (
     Embedding,
     EmbeddingList,
     EmbeddingUsage,
+    ToolCallDelta,
+    ToolCallDeltaFunction,
+    ToolCallFunction,
+    ToolCallOut,
     UsageOut,
 )
 
@@ -105,9 +109,26 @@ def _prompts(results: list[Collected], n: int) -> list[int]:
     return [r.usage.prompt_tokens for i, r in enumerate(results) if i % n == 0]
 
 
+def _message(result: Collected) -> ChatMessage:
+    if not result.tool_calls:
+        return ChatMessage(content=result.text)
+    calls = [ToolCallOut(id=c.id, function=ToolCallFunction(name=c.name, arguments=c.arguments))
+             for c in result.tool_calls]
+    return ChatMessage(content=result.text or None, tool_calls=calls)
+
+
+def _tool_delta(event: core.ToolCallDelta) -> ToolCallDelta:
+    if event.id is not None:
+        return ToolCallDelta(index=event.index, id=event.id, type="function",
+                             function=ToolCallDeltaFunction(name=event.name or "",
+                                                            arguments=event.arguments))
+    return ToolCallDelta(index=event.index,
+                         function=ToolCallDeltaFunction(arguments=event.arguments))
+
+
 def chat_completion(meta: Meta, results: list[Collected], *, logprobs: bool = False) -> bytes:
     choices = [
-        ChatChoice(index=i, message=ChatMessage(content=r.text), finish_reason=r.reason,
+        ChatChoice(index=i, message=_message(r), finish_reason=r.reason,
                    logprobs=_chat_logprobs(r.logprobs) if logprobs else None)
         for i, r in enumerate(results)
     ]
@@ -155,6 +176,9 @@ async def chat_chunks(meta: Meta, choices: AsyncIterator[tuple[int, core.ChatEve
             lp = _chat_logprobs(event.logprobs) if logprobs else None
             choice = ChunkChoice(index=index, delta=Delta(content=event.text), logprobs=lp)
             yield _chat_chunk(meta, [choice], include_usage)
+        elif isinstance(event, core.ToolCallDelta):
+            delta = Delta(tool_calls=[_tool_delta(event)])
+            yield _chat_chunk(meta, [ChunkChoice(index=index, delta=delta)], include_usage)
         elif isinstance(event, core.Finish):
             completion_tokens += event.usage.completion_tokens
             choice = ChunkChoice(index=index, delta=Delta(), finish_reason=event.reason)

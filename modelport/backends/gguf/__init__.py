@@ -35,6 +35,9 @@ GENERATION_FEATURES = frozenset(
         Feature.TOKEN_INPUT,
         Feature.LOGPROBS,
         Feature.LOGIT_BIAS,
+        Feature.TOOLS,
+        Feature.JSON_OBJECT,
+        Feature.JSON_SCHEMA,
     }
 )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import threading
 from collections.abc import AsyncIterator, Sequence
@@ -12,6 +13,7 @@ from modelport.core import (
     ChatEvent,
     ChatRequest,
     CompletionRequest,
+    Constraint,
     ContextLengthExceeded,
     EmbedRequest,
     EmbedResult,
@@ -22,6 +24,7 @@ from modelport.core import (
     Sampling,
     Started,
     TextDelta,
+    Unsupported,
 )
 from modelport.core.chat_template import ChatTemplate
 from modelport.core.errors import ConfigError
@@ -117,7 +120,8 @@ class GgufModel:
     async def chat(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
         prompt = self.template.render(request.messages)
         tokens = self.tokenize(prompt, special=True)
-        events = self._stream(tokens, request.sampling, param="messages")
+        grammar = self._grammar(request.constraint)
+        events = self._stream(tokens, request.sampling, param="messages", grammar=grammar)
         # aclosing: closing this stream must stop the worker now, not when GC finalises it.
         async with contextlib.aclosing(events):
             async for event in events:
@@ -178,8 +182,29 @@ class GgufModel:
             raise InvalidRequest(f"token id {bad} is outside this model's vocabulary "
                                  f"(0..{vocab - 1})", param=param, code="invalid_value")
 
+    def _grammar(self, constraint: Constraint | None) -> Any:
+        """A llama.cpp grammar enforcing the constraint (built by llama-cpp-python's own
+        JSON-Schema-to-GBNF converter)."""
+        if constraint is None:
+            return None
+        grammars = self._llama_cpp.llama_grammar
+        if constraint.schema is None:
+            return grammars.LlamaGrammar.from_string(grammars.JSON_GBNF, verbose=False)
+        try:
+            return grammars.LlamaGrammar.from_json_schema(json.dumps(constraint.schema),
+                                                          verbose=False)
+        except (ValueError, KeyError, NotImplementedError) as exc:
+            raise Unsupported(f"this JSON Schema cannot be turned into a grammar: {exc}",
+                              param="response_format") from None
+
     def _stream(
-        self, tokens: list[int], sampling: Sampling, *, param: str, prefix: str = ""
+        self,
+        tokens: list[int],
+        sampling: Sampling,
+        *,
+        param: str,
+        prefix: str = "",
+        grammar: Any = None,
     ) -> AsyncIterator[ChatEvent]:
         s = sampling.with_defaults(DEFAULTS)
         self._check_tokens(tokens, param)
@@ -190,7 +215,7 @@ class GgufModel:
 
         def work(emit: Emit, cancelled: threading.Event) -> None:
             with self._lock:
-                self._generate(tokens, s, budget, prefix, emit, cancelled)
+                self._generate(tokens, s, budget, prefix, emit, cancelled, grammar)
 
         return stream_from_thread(work)
 
@@ -202,12 +227,13 @@ class GgufModel:
         prefix: str,
         emit: Emit,
         cancelled: threading.Event,
+        grammar: Any = None,
     ) -> None:
         emit(Started(prompt_tokens=len(tokens)))
         if prefix:
             emit(TextDelta(text=prefix, tokens=0))
         out = TextOut(self.llm, tokens, s.stop, emit)
-        sampler = self.engine.sampler(s)
+        sampler = self.engine.sampler(s, grammar)
         top = (s.top_logprobs or 0) if s.logprobs else None
         steps = self.engine.generate(tokens, sampler, logprobs=top)
         reason: FinishReason = "length"

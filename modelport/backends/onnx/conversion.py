@@ -56,8 +56,11 @@ def model_folder(ctx: LoadContext, device: str = "cpu") -> Path:
     if not ctx.path.is_dir():
         raise ConfigError(
             f"model {ctx.name!r}: the onnx backend reads a folder, got the file {ctx.path}"
-            + ("; set convert = true to convert this GGUF file" if ctx.path.suffix == ".gguf"
-               else "")
+            + (
+                "; set convert = true to convert this GGUF file"
+                if ctx.path.suffix == ".gguf"
+                else ""
+            )
         )
     return ctx.path
 
@@ -84,12 +87,14 @@ def twin_path(ctx: LoadContext, device: str) -> Path:
     assert ctx.path is not None
     options: OnnxOptions = ctx.options
     if ctx.cache_dir is None:
-        raise ConfigError(f"model {ctx.name!r}: convert = true needs a model cache "
-                          "(LoadContext.cache_dir)")
+        raise ConfigError(
+            f"model {ctx.name!r}: convert = true needs a model cache (LoadContext.cache_dir)"
+        )
     source = ctx.path.resolve()
     precision = options.precision if options.task == "generate" else None
-    ident = json.dumps([str(source), _fingerprint(source), options.task, precision, device,
-                        CONVERTER_VERSION])
+    ident = json.dumps(
+        [str(source), _fingerprint(source), options.task, precision, device, CONVERTER_VERSION]
+    )
     digest = hashlib.sha256(ident.encode()).hexdigest()[:12]
     named = source.stem if source.is_file() else f"{source.parent.name}-{source.name}"
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", named)
@@ -99,8 +104,9 @@ def twin_path(ctx: LoadContext, device: str) -> Path:
 
 def _fingerprint(source: Path) -> list[tuple[str, int, int]]:
     files = [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
-    return [(str(p.relative_to(source.parent)), p.stat().st_size, p.stat().st_mtime_ns)
-            for p in files]
+    return [
+        (str(p.relative_to(source.parent)), p.stat().st_size, p.stat().st_mtime_ns) for p in files
+    ]
 
 
 def ensure_twin(ctx: LoadContext, device: str) -> Path:
@@ -149,16 +155,33 @@ def _convert(ctx: LoadContext, twin: Path, device: str) -> None:
     staging = twin.with_name(f".{twin.name}.partial-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     logfile = twin.with_name(twin.name + ".log")
-    command = [sys.executable, "-m", "modelport.backends.onnx.convert", options.task,
-               str(ctx.path), str(staging), "--precision", options.precision,
-               "--device", device, "--log", str(logfile)]
+    command = [
+        sys.executable,
+        "-m",
+        "modelport.backends.onnx.convert",
+        options.task,
+        str(ctx.path),
+        str(staging),
+        "--precision",
+        options.precision,
+        "--device",
+        device,
+        "--log",
+        str(logfile),
+    ]
     log.info("model %r: converting %s to ONNX into %s (once; cached)", ctx.name, ctx.path, twin)
     started = time.monotonic()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "TQDM_DISABLE": "1", "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "TQDM_DISABLE": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
     try:
-        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, env=env) as child:
+        with subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        ) as child:
             assert child.stdout is not None
             for line in child.stdout:
                 log.info("model %r: %s", ctx.name, line.rstrip())
@@ -168,11 +191,19 @@ def _convert(ctx: LoadContext, twin: Path, device: str) -> None:
                 f"see {logfile}"
             )
         seconds = time.monotonic() - started
-        (staging / DONE).write_text(json.dumps({
-            "source": str(ctx.path), "task": options.task, "precision": options.precision,
-            "device": device, "converter_version": CONVERTER_VERSION,
-            "seconds": round(seconds, 1),
-        }, indent=2))
+        (staging / DONE).write_text(
+            json.dumps(
+                {
+                    "source": str(ctx.path),
+                    "task": options.task,
+                    "precision": options.precision,
+                    "device": device,
+                    "converter_version": CONVERTER_VERSION,
+                    "seconds": round(seconds, 1),
+                },
+                indent=2,
+            )
+        )
         shutil.rmtree(twin, ignore_errors=True)
         os.replace(staging, twin)
     finally:

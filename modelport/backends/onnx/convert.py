@@ -44,8 +44,11 @@ def export_sentence_encoder(source: Path, output: Path, report: Report) -> None:
     model = AutoModel.from_pretrained(transformer_dir, local_files_only=True).eval()
     tokenizer = AutoTokenizer.from_pretrained(transformer_dir, local_files_only=True)
     names = _input_names(model)
-    sample = tokenizer(["A sample sentence to trace the model with.", "A shorter one."],
-                       padding=True, return_tensors="pt")
+    sample = tokenizer(
+        ["A sample sentence to trace the model with.", "A shorter one."],
+        padding=True,
+        return_tensors="pt",
+    )
     sample.setdefault("token_type_ids", torch.zeros_like(sample["input_ids"]))
     args = tuple(sample[n] for n in names)
 
@@ -65,18 +68,23 @@ def export_sentence_encoder(source: Path, output: Path, report: Report) -> None:
     batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
     with torch.no_grad():
         torch.onnx.export(
-            TokenStates(), args, str(output / "model.onnx"),
-            input_names=list(names), output_names=["last_hidden_state"],
+            TokenStates(),
+            args,
+            str(output / "model.onnx"),
+            input_names=list(names),
+            output_names=["last_hidden_state"],
             dynamic_shapes={n: {0: batch, 1: seq} for n in names},
-            external_data=False, dynamo=True,
+            external_data=False,
+            dynamo=True,
         )
         expected = TokenStates()(*args).numpy()
     _copy_tokenizer_and_config(source, output)
     report("step 3/3: checking the ONNX model against PyTorch")
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(str(output / "model.onnx"),
-                                           providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(
+        str(output / "model.onnx"), providers=["CPUExecutionProvider"]
+    )
     got = session.run(None, {n: a.numpy() for n, a in zip(names, args, strict=True)})[0]
     worst = float(np.abs(got - expected).max())
     if worst > 1e-3:
@@ -100,7 +108,7 @@ def _input_names(model: Any) -> tuple[str, ...]:
 
     accepted = inspect.signature(model.forward).parameters
     names = ["input_ids", "attention_mask"]
-    if "token_type_ids" in accepted and getattr(model.config, "type_vocab_size", 0):
+    if "token_type_ids" in accepted and int(getattr(model.config, "type_vocab_size", 0)) > 0:
         names.append("token_type_ids")
     return tuple(names)
 
@@ -114,8 +122,9 @@ def _copy_tokenizer_and_config(source: Path, output: Path) -> None:
         shutil.copy2(path, output / rel)
 
 
-def export_generator(source: Path, output: Path, precision: str, device: str,
-                     report: Report) -> None:
+def export_generator(
+    source: Path, output: Path, precision: str, device: str, report: Report
+) -> None:
     with tempfile.TemporaryDirectory(prefix="modelport-convert-", dir=output.parent) as tmp:
         work = Path(tmp)
         if source.is_file():
@@ -125,10 +134,25 @@ def export_generator(source: Path, output: Path, precision: str, device: str,
         else:
             hf_dir = source
             report(f"step 1/2: reading the transformers model in {source}")
-        report(f"step 2/2: building the {precision} ONNX model for {device} with "
-               "onnxruntime-genai's model builder")
-        command = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(hf_dir),
-                   "-o", str(output), "-p", precision, "-e", device, "-c", str(work / "cache")]
+        report(
+            f"step 2/2: building the {precision} ONNX model for {device} with "
+            "onnxruntime-genai's model builder"
+        )
+        command = [
+            sys.executable,
+            "-m",
+            "onnxruntime_genai.models.builder",
+            "-i",
+            str(hf_dir),
+            "-o",
+            str(output),
+            "-p",
+            precision,
+            "-e",
+            device,
+            "-c",
+            str(work / "cache"),
+        ]
         done = subprocess.run(command, check=False)
         if done.returncode != 0:
             raise SystemExit(f"onnxruntime-genai's model builder failed (exit {done.returncode})")
@@ -141,7 +165,7 @@ def _gguf_to_transformers(gguf: Path, target: Path) -> None:
 
     kwargs = {"gguf_file": gguf.name, "local_files_only": True}
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, **kwargs)
-    model = AutoModelForCausalLM.from_pretrained(
+    model: Any = AutoModelForCausalLM.from_pretrained(
         gguf.parent, quantization_config=GgufConfig(dequantize=True), **kwargs
     )
     # Dequantised, it is a plain float model: save it as one.
@@ -174,11 +198,13 @@ def _quiet(logfile: Path) -> Iterator[TextIO]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m modelport.backends.onnx.convert",
-                                     description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m modelport.backends.onnx.convert", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("task", choices=["embed", "generate"])
-    parser.add_argument("source", type=Path, help="sentence-transformers folder, GGUF file "
-                        "or transformers folder")
+    parser.add_argument(
+        "source", type=Path, help="sentence-transformers folder, GGUF file or transformers folder"
+    )
     parser.add_argument("output", type=Path, help="folder to write (created)")
     parser.add_argument("--precision", default="int4", choices=["int4", "fp16", "fp32"])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "dml"])

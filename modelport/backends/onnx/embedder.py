@@ -38,8 +38,14 @@ def _import_runtime() -> tuple[Any, Any, Any]:
 
 
 class OnnxEmbedder:
-    def __init__(self, session: Any, tokenizer: Any, sentence: SentenceConfig,
-                 options: OnnxOptions, pad_id: int):
+    def __init__(
+        self,
+        session: Any,
+        tokenizer: Any,
+        sentence: SentenceConfig,
+        options: OnnxOptions,
+        pad_id: int,
+    ):
         self.session = session
         self.tokenizer = tokenizer
         self.pooling = options.pooling or sentence.pooling
@@ -58,13 +64,18 @@ class OnnxEmbedder:
         folder = model_folder(ctx)
         sentence = SentenceConfig.read(folder)
         if not sentence.found:
-            log.info("model %r: no sentence-transformers files in %s; %s pooling, %s",
-                     ctx.name, folder, options.pooling or sentence.pooling,
-                     "normalised" if options.normalize is not False else "not normalised")
+            log.info(
+                "model %r: no sentence-transformers files in %s; %s pooling, %s",
+                ctx.name,
+                folder,
+                options.pooling or sentence.pooling,
+                "normalised" if options.normalize is not False else "not normalised",
+            )
         tokenizer_dir = _tokenizer_dir(folder, sentence)
         tokenizer = tokenizers.Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json"))
-        max_length = (options.max_seq_length or sentence.max_seq_length
-                      or _model_max_length(tokenizer_dir))
+        max_length = (
+            options.max_seq_length or sentence.max_seq_length or _model_max_length(tokenizer_dir)
+        )
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_length)
         session = _session(ort, _model_file(folder, options.file), options, ctx.name)
@@ -72,7 +83,8 @@ class OnnxEmbedder:
 
     async def embed(self, request: EmbedRequest) -> EmbedResult:
         texts = [
-            item if isinstance(item, str)
+            item
+            if isinstance(item, str)
             else self.tokenizer.decode(list(item), skip_special_tokens=True)
             for item in request.inputs
         ]
@@ -94,8 +106,9 @@ class OnnxEmbedder:
         matrix = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, 0))
         if self.normalize:
             matrix = normalized(matrix)
-        return EmbedResult(vectors=matrix.tolist(), prompt_tokens=sum(lengths),
-                           input_tokens=lengths)
+        return EmbedResult(
+            vectors=matrix.tolist(), prompt_tokens=sum(lengths), input_tokens=lengths
+        )
 
     def _run(self, encodings: list[Any]) -> Any:
         np = self.np
@@ -108,8 +121,9 @@ class OnnxEmbedder:
             mask[row, : len(e.ids)] = 1
             types[row, : len(e.ids)] = e.type_ids
         arrays = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-        feed = {name: arrays[name].astype(_dtype(np, spec.type))
-                for name, spec in self.inputs.items()}
+        feed = {
+            name: arrays[name].astype(_dtype(np, spec.type)) for name, spec in self.inputs.items()
+        }
         hidden = self.session.run([self.output], feed)[0]
         return hidden if hidden.ndim == 2 else pool(hidden, mask, self.pooling)
 
@@ -119,13 +133,19 @@ def _session(ort: Any, model_file: Path, options: OnnxOptions, name: str) -> Any
     settings.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if options.threads:
         settings.intra_op_num_threads = options.threads
-    providers = choose_providers(options.providers, ort.get_available_providers(),
-                                 ort.get_all_providers(), model=name)
+    # Idle worker threads sleep instead of spinning: the CPU they would burn waiting is
+    # the event loop's, which parses the requests that make up the next batch.
+    settings.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    providers = choose_providers(
+        options.providers, ort.get_available_providers(), ort.get_all_providers(), model=name
+    )
     session = ort.InferenceSession(str(model_file), settings, providers=providers)
     extra = [i.name for i in session.get_inputs() if i.name not in TOKEN_INPUTS]
     if extra:
-        raise ConfigError(f"model {name!r}: {model_file} takes inputs {extra}; the onnx "
-                          f"backend feeds only {', '.join(TOKEN_INPUTS)}")
+        raise ConfigError(
+            f"model {name!r}: {model_file} takes inputs {extra}; the onnx "
+            f"backend feeds only {', '.join(TOKEN_INPUTS)}"
+        )
     log.info("model %r: %s on %s", name, model_file.name, ", ".join(session.get_providers()))
     return session
 
@@ -143,7 +163,8 @@ def _model_file(folder: Path, file: str | None) -> Path:
     if len(found) == 1:
         return found[0]
     raise ConfigError(
-        f"no ONNX model in {folder}" + (f" (several: set options.file)" if found else "")
+        f"no ONNX model in {folder}"
+        + (" (several: set options.file)" if found else "")
         + "; to export one from this folder, set convert = true in [models.options]"
     )
 
@@ -152,8 +173,10 @@ def _tokenizer_dir(folder: Path, sentence: SentenceConfig) -> Path:
     for candidate in (folder / sentence.transformer_dir, folder):
         if (candidate / "tokenizer.json").is_file():
             return candidate
-    raise ConfigError(f"no tokenizer.json in {folder}: the onnx backend needs a fast "
-                      "(tokenizers) tokenizer file beside the model")
+    raise ConfigError(
+        f"no tokenizer.json in {folder}: the onnx backend needs a fast "
+        "(tokenizers) tokenizer file beside the model"
+    )
 
 
 def _tokenizer_config(folder: Path) -> dict[str, Any]:

@@ -47,7 +47,7 @@ def _import_genai() -> Any:
         import onnxruntime_genai
     except ImportError:
         raise MissingDependency(
-            "backend onnx needs onnxruntime-genai for task = \"generate\": pip install "
+            'backend onnx needs onnxruntime-genai for task = "generate": pip install '
             "'modelport[onnx]' (or 'modelport[onnx-gpu]' for CUDA; never both)"
         ) from None
     return onnxruntime_genai
@@ -81,7 +81,7 @@ class OnnxGenerator:
         folder = model_folder(ctx, device)
         if not (folder / "genai_config.json").is_file():
             raise ConfigError(
-                f"model {ctx.name!r}: no genai_config.json in {folder}; task = \"generate\" "
+                f'model {ctx.name!r}: no genai_config.json in {folder}; task = "generate" '
                 "reads onnxruntime-genai model folders (set convert = true to build one from "
                 "a GGUF file or a transformers folder)"
             )
@@ -131,7 +131,8 @@ class OnnxGenerator:
         if prompt_tokens >= self.context_length:
             raise ContextLengthExceeded(
                 f"this model's context is {self.context_length} tokens; the prompt has "
-                f"{prompt_tokens}", param=param,
+                f"{prompt_tokens}",
+                param=param,
             )
         room = self.context_length - prompt_tokens
         if sampling.max_tokens is None:
@@ -140,7 +141,8 @@ class OnnxGenerator:
             raise ContextLengthExceeded(
                 f"this model's context is {self.context_length} tokens; you asked for "
                 f"{prompt_tokens + sampling.max_tokens} ({prompt_tokens} in the prompt, "
-                f"{sampling.max_tokens} to generate); lower max_tokens", param="max_tokens",
+                f"{sampling.max_tokens} to generate); lower max_tokens",
+                param="max_tokens",
             )
         return sampling.max_tokens
 
@@ -167,12 +169,22 @@ class OnnxGenerator:
         }
         if not s.temperature:
             return {**options, "do_sample": False}
-        return {**options, "do_sample": True, "temperature": s.temperature,
-                "top_p": s.top_p if s.top_p is not None else 1.0, "top_k": s.top_k or 0}
+        return {
+            **options,
+            "do_sample": True,
+            "temperature": s.temperature,
+            "top_p": s.top_p if s.top_p is not None else 1.0,
+            "top_k": s.top_k or 0,
+        }
 
     def _generate(
-        self, tokens: list[int], s: Sampling, budget: int, prefix: str,
-        emit: Emit, cancelled: threading.Event,
+        self,
+        tokens: list[int],
+        s: Sampling,
+        budget: int,
+        prefix: str,
+        emit: Emit,
+        cancelled: threading.Event,
     ) -> None:
         params = self.og.GeneratorParams(self.model)
         params.set_search_options(**self._search_options(s, len(tokens) + budget))
@@ -186,8 +198,12 @@ class OnnxGenerator:
         finally:
             del generator
         if reason is not None:
-            emit(Finish(reason=reason, usage=Usage(prompt_tokens=len(tokens),
-                                                   completion_tokens=generated)))
+            emit(
+                Finish(
+                    reason=reason,
+                    usage=Usage(prompt_tokens=len(tokens), completion_tokens=generated),
+                )
+            )
 
     def _decode_loop(
         self, generator: Any, budget: int, emit: Emit, cancelled: threading.Event
@@ -248,5 +264,8 @@ def _chat_template(folder: Path, override: str | None) -> ChatTemplate:
         source = named if isinstance(named, str) else None
     if source is None:
         log.warning("no chat template in %s: using ChatML", folder)
-    return ChatTemplate(source, bos_token=_token_text(config.get("bos_token")),
-                        eos_token=_token_text(config.get("eos_token")))
+    return ChatTemplate(
+        source,
+        bos_token=_token_text(config.get("bos_token")),
+        eos_token=_token_text(config.get("eos_token")),
+    )

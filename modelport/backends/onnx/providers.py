@@ -42,7 +42,10 @@ def choose_providers(
         log.warning(
             "model %r: execution provider(s) %s not available in this onnxruntime build; "
             "running on %s. For CUDA: %s",
-            model, ", ".join(missing), ", ".join(chosen), GPU_EXTRA,
+            model,
+            ", ".join(missing),
+            ", ".join(chosen),
+            GPU_EXTRA,
         )
     return chosen
 
@@ -62,6 +65,8 @@ def genai_device(wanted: Sequence[str], available: dict[str, bool], *, model: st
         log.warning(
             "model %r: execution provider(s) %s not available in this onnxruntime-genai "
             "build; running on CPUExecutionProvider. For CUDA: %s",
-            model, ", ".join(skipped), GPU_EXTRA,
+            model,
+            ", ".join(skipped),
+            GPU_EXTRA,
         )
     return "cpu"

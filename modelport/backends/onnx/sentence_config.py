@@ -25,7 +25,10 @@ _POOLING_FLAGS: dict[str, Pooling] = {
     "pooling_mode_lasttoken": "lasttoken",
 }
 _POOLING_NAMES: dict[str, Pooling] = {
-    "cls": "cls", "max": "max", "mean": "mean", "mean_sqrt_len_tokens": "mean_sqrt_len",
+    "cls": "cls",
+    "max": "max",
+    "mean": "mean",
+    "mean_sqrt_len_tokens": "mean_sqrt_len",
     "lasttoken": "lasttoken",
 }
 # Modules that change no vector on their way through an ONNX graph + pooling.
@@ -94,13 +97,17 @@ def _pooling(path: Path) -> Pooling:
     named = config.get("pooling_mode")
     if isinstance(named, str):
         if named not in _POOLING_NAMES:
-            raise ConfigError(f"{path}: pooling mode {named!r} is not supported by the onnx "
-                              f"backend; supported: {', '.join(_POOLING_NAMES)}")
+            raise ConfigError(
+                f"{path}: pooling mode {named!r} is not supported by the onnx "
+                f"backend; supported: {', '.join(_POOLING_NAMES)}"
+            )
         return _POOLING_NAMES[named]
     chosen = [mode for key, mode in _POOLING_FLAGS.items() if config.get(key)]
     if len(chosen) > 1:
-        raise ConfigError(f"{path}: combined pooling modes {chosen} are not supported by the "
-                          "onnx backend; set options.pooling to one of them")
+        raise ConfigError(
+            f"{path}: combined pooling modes {chosen} are not supported by the "
+            "onnx backend; set options.pooling to one of them"
+        )
     if config.get("pooling_mode_weightedmean_tokens"):
         raise ConfigError(f"{path}: weighted-mean pooling is not supported by the onnx backend")
     return chosen[0] if chosen else "mean"

@@ -1,0 +1,190 @@
+"""Tools and structured outputs on top of any chat backend that can constrain decoding.
+
+``prepare`` turns a chat request into what the backend generates (the generic tool
+prompt, the schema instruction, a ``Constraint``); ``shape`` turns the backend's text back
+into what the client asked for (tool calls, validated JSON).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator
+
+import msgspec
+
+from .capabilities import Feature
+from .errors import InvalidRequest, Unsupported
+from .structured import check_schema, schema_instruction, validates
+from .tools import TOOL_MARKERS, call_schema, parse_calls, parse_forced, tool_messages
+from .types import (
+    ChatEvent,
+    ChatRequest,
+    Constraint,
+    Finish,
+    Message,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+)
+
+__all__ = ["Mode", "prepare", "shape"]
+
+ARGUMENT_FRAGMENT = 24  # characters of arguments per streamed tool-call delta
+
+
+class Mode(enum.Enum):
+    TEXT = "text"
+    JSON = "json"
+    TOOLS_AUTO = "tools_auto"
+    TOOLS_FORCED = "tools_forced"
+
+
+def _with_system(messages: tuple[Message, ...], text: str) -> tuple[Message, ...]:
+    if messages and messages[0].role in ("system", "developer"):
+        first = Message(role=messages[0].role, content=f"{messages[0].text()}\n\n{text}")
+        return (first, *messages[1:])
+    return (Message(role="system", content=text), *messages)
+
+
+def _mode(request: ChatRequest) -> Mode:
+    choice = request.tool_choice
+    if request.tools and choice.mode in ("required", "function"):
+        return Mode.TOOLS_FORCED
+    if request.tools and choice.mode == "auto":
+        return Mode.TOOLS_AUTO
+    if request.response_format.type != "text":
+        return Mode.JSON
+    return Mode.TEXT
+
+
+def _check_tool_choice(request: ChatRequest) -> None:
+    choice = request.tool_choice
+    if choice.mode == "function" and choice.function not in {t.name for t in request.tools}:
+        raise InvalidRequest(f"tool_choice names '{choice.function}', which is not in tools",
+                             param="tool_choice", code="invalid_value")
+    for i, tool in enumerate(request.tools):
+        check_schema(tool.parameters or {"type": "object"}, f"tools[{i}].function.parameters")
+
+
+def prepare(request: ChatRequest, features: frozenset[Feature]) -> tuple[ChatRequest, Mode]:
+    """The request the backend generates from, and how to shape its output."""
+    mode = _mode(request)
+    replace = msgspec.structs.replace
+    if request.tools:
+        _check_tool_choice(request)
+    if mode is Mode.TOOLS_FORCED:
+        if Feature.JSON_SCHEMA not in features:
+            raise Unsupported(f"model {request.model!r} cannot force tool calls (it has no "
+                              "constrained decoding); use tool_choice 'auto'",
+                              param="tool_choice")
+        only = request.tool_choice.function
+        schema = call_schema(request.tools, only=only, parallel=request.parallel_tool_calls)
+        messages = tool_messages(request.messages, request.tools)
+        return replace(request, messages=messages, constraint=Constraint(schema=schema)), mode
+    if mode is Mode.TOOLS_AUTO:
+        return replace(request, messages=tool_messages(request.messages, request.tools)), mode
+    if request.tools:  # tool_choice "none": the model never sees the tools
+        return replace(request, messages=tool_messages(request.messages, ())), mode
+    if mode is Mode.JSON:
+        fmt = request.response_format
+        schema = fmt.schema if fmt.type == "json_schema" else None
+        if schema is not None:
+            check_schema(schema, "response_format.json_schema.schema")
+            _check_meta_schema(schema)
+        messages = _with_system(request.messages, schema_instruction(schema))
+        return replace(request, messages=messages, constraint=Constraint(schema=schema)), mode
+    return request, mode
+
+
+def _check_meta_schema(schema: dict[str, object]) -> None:
+    import jsonschema
+
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise InvalidRequest(f"invalid JSON Schema: {exc.message}",
+                             param="response_format.json_schema.schema",
+                             code="invalid_value") from None
+
+
+async def shape(events: AsyncIterator[ChatEvent], request: ChatRequest,
+                mode: Mode) -> AsyncIterator[ChatEvent]:
+    if mode is Mode.TEXT:
+        async for event in events:
+            yield event
+    elif mode is Mode.JSON:
+        async for event in _checked_json(events, request):
+            yield event
+    else:
+        async for event in _tool_calls(events, request, mode):
+            yield event
+
+
+async def _checked_json(events: AsyncIterator[ChatEvent],
+                        request: ChatRequest) -> AsyncIterator[ChatEvent]:
+    """Pass the JSON through; a result that does not validate can only be one cut short,
+    so its finish reason says ``length``."""
+    schema = request.constraint.schema if request.constraint else None
+    parts: list[str] = []
+    async for event in events:
+        if isinstance(event, TextDelta):
+            parts.append(event.text)
+        if isinstance(event, Finish) and not validates("".join(parts), schema):
+            event = Finish(reason="length", usage=event.usage)
+        yield event
+
+
+def call_deltas(calls: list[ToolCall]) -> list[ToolCallDelta]:
+    """Each call as its first delta (id, name) then its arguments in fragments."""
+    out: list[ToolCallDelta] = []
+    for index, call in enumerate(calls):
+        out.append(ToolCallDelta(index=index, id=call.id, name=call.name))
+        args = call.arguments
+        for start in range(0, len(args), ARGUMENT_FRAGMENT):
+            out.append(ToolCallDelta(index=index, arguments=args[start:start + ARGUMENT_FRAGMENT]))
+    return out
+
+
+async def _tool_calls(events: AsyncIterator[ChatEvent], request: ChatRequest,
+                      mode: Mode) -> AsyncIterator[ChatEvent]:
+    """Text that may hold calls is held back until the end; plain text streams through."""
+    held: list[TextDelta] = []
+    holding = mode is Mode.TOOLS_FORCED
+    decided = holding
+    async for event in events:
+        if isinstance(event, TextDelta):
+            if not decided:
+                so_far = "".join(d.text for d in held) + event.text
+                stripped = so_far.lstrip()
+                if stripped:
+                    decided = True
+                    holding = any(m.startswith(stripped[: len(m)]) or stripped.startswith(m)
+                                  for m in TOOL_MARKERS)
+                    if not holding:
+                        for d in held:
+                            yield d
+                        held = []
+                        yield event
+                        continue
+            if holding or not decided:
+                held.append(event)
+            else:
+                yield event
+        elif isinstance(event, Finish):
+            text = "".join(d.text for d in held)
+            if mode is Mode.TOOLS_FORCED:
+                calls = parse_forced(text, request.tools)
+                rest = ""
+            else:
+                rest, calls = parse_calls(text, request.tools)
+            if calls:
+                for delta in call_deltas(calls):
+                    yield delta
+                yield Finish(reason="tool_calls", usage=event.usage)
+                continue
+            if rest:
+                yield TextDelta(text=rest, tokens=sum(d.tokens for d in held))
+            reason = "length" if mode is Mode.TOOLS_FORCED else event.reason
+            yield Finish(reason=reason, usage=event.usage)
+        else:
+            yield event

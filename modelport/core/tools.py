@@ -1,0 +1,160 @@
+"""Tool calling for every chat backend: the generic tool prompt, the JSON Schema that
+constrains a forced call, and the parsers that find calls in free text.
+
+The generic prompt (Hermes style) is used for every model: it works with templates that
+know nothing of tools, such as SmolLM2's::
+
+    You can call these functions. ... <tools>{...}</tools>
+    To call a function, reply with only:
+    <tool_call>{"name": <function name>, "arguments": <arguments object>}</tool_call>
+
+Tool results go back to the model as ``tool`` messages wrapped in ``<tool_response>``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from typing import Any
+
+from .types import Message, Tool, ToolCall
+
+__all__ = [
+    "call_schema",
+    "new_call_id",
+    "parse_calls",
+    "parse_forced",
+    "tool_messages",
+]
+
+
+def new_call_id() -> str:
+    return "call_" + uuid.uuid4().hex[:24]
+
+
+def _tool_prompt(tools: tuple[Tool, ...]) -> str:
+    specs = "\n".join(
+        json.dumps({"name": t.name, "description": t.description or "",
+                    "parameters": t.parameters or {"type": "object"}}, ensure_ascii=False)
+        for t in tools
+    )
+    return (
+        "You can call these functions to help answer. Their JSON Schemas:\n"
+        f"<tools>\n{specs}\n</tools>\n"
+        "To call a function, reply with only:\n"
+        '<tool_call>{"name": <function name>, "arguments": <arguments object>}</tool_call>\n'
+        "Otherwise answer normally."
+    )
+
+
+def _call_text(call: ToolCall) -> str:
+    try:
+        arguments = json.loads(call.arguments)
+    except ValueError:
+        arguments = call.arguments
+    payload = json.dumps({"name": call.name, "arguments": arguments}, ensure_ascii=False)
+    return f"<tool_call>{payload}</tool_call>"
+
+
+def tool_messages(messages: tuple[Message, ...], tools: tuple[Tool, ...]) -> tuple[Message, ...]:
+    """The conversation rewritten for the generic tool prompt: the tool list joins the
+    system message, earlier calls and their results become text the model can read."""
+    out: list[Message] = []
+    prompt = _tool_prompt(tools) if tools else ""
+    if messages and messages[0].role in ("system", "developer") and prompt:
+        out.append(Message(role=messages[0].role, content=f"{messages[0].text()}\n\n{prompt}"))
+        messages = messages[1:]
+    elif prompt:
+        out.append(Message(role="system", content=prompt))
+    for msg in messages:
+        if msg.role == "assistant" and msg.tool_calls:
+            calls = "\n".join(_call_text(c) for c in msg.tool_calls)
+            text = f"{msg.text()}\n{calls}".strip()
+            out.append(Message(role="assistant", content=text))
+        elif msg.role == "tool":
+            body = f"<tool_response>\n{msg.text()}\n</tool_response>"
+            out.append(Message(role="tool", content=body, tool_call_id=msg.tool_call_id))
+        else:
+            out.append(msg)
+    return tuple(out)
+
+
+def call_schema(tools: tuple[Tool, ...], *, only: str | None, parallel: bool) -> dict[str, Any]:
+    """The JSON Schema of a forced call: ``{"name": ..., "arguments": {...}}`` for one of
+    ``tools`` (or the one named ``only``); an array of such calls when ``parallel``."""
+    chosen = [t for t in tools if only is None or t.name == only]
+    variants = [
+        {"type": "object",
+         "properties": {"name": {"const": t.name},
+                        "arguments": t.parameters or {"type": "object"}},
+         "required": ["name", "arguments"]}
+        for t in chosen
+    ]
+    one: dict[str, Any] = variants[0] if len(variants) == 1 else {"anyOf": variants}
+    if parallel and only is None:
+        return {"type": "array", "items": one, "minItems": 1}
+    return one
+
+
+def _as_call(value: Any, names: set[str]) -> ToolCall | None:
+    if not isinstance(value, dict) or value.get("name") not in names:
+        return None
+    arguments = value.get("arguments", value.get("parameters", {}))
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments)
+        except ValueError:
+            return None
+    if not isinstance(arguments, dict):
+        return None
+    return ToolCall(id=new_call_id(), name=value["name"],
+                    arguments=json.dumps(arguments, ensure_ascii=False))
+
+
+def parse_forced(text: str, tools: tuple[Tool, ...]) -> list[ToolCall]:
+    """Calls from constrained output (one call object, or an array of them)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return []
+    names = {t.name for t in tools}
+    items = value if isinstance(value, list) else [value]
+    calls = [_as_call(item, names) for item in items]
+    return [c for c in calls if c is not None]
+
+
+_HERMES = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.S)
+_MISTRAL = re.compile(r"\[TOOL_CALLS\]\s*(\[.*\])", re.S)
+
+
+def parse_calls(text: str, tools: tuple[Tool, ...]) -> tuple[str, list[ToolCall]]:
+    """Find calls in free text: Hermes ``<tool_call>`` JSON, Mistral ``[TOOL_CALLS]``,
+    or a Llama-3 style bare JSON object. Returns the remaining text and the calls."""
+    names = {t.name for t in tools}
+    hermes = _HERMES.findall(text)
+    if hermes:
+        calls = [c for c in (_loads_call(h, names) for h in hermes) if c is not None]
+        if calls:
+            return _HERMES.sub("", text).strip(), calls
+    mistral = _MISTRAL.search(text)
+    if mistral:
+        calls = parse_forced(mistral.group(1), tools)
+        if calls:
+            return text[: mistral.start()].strip(), calls
+    bare = text.strip().removeprefix("<|python_tag|>").strip()
+    if bare.startswith(("{", "[")):
+        calls = parse_forced(bare, tools)
+        if calls:
+            return "", calls
+    return text, []
+
+
+def _loads_call(text: str, names: set[str]) -> ToolCall | None:
+    try:
+        return _as_call(json.loads(text), names)
+    except ValueError:
+        return None
+
+
+TOOL_MARKERS = ("<tool_call>", "[TOOL_CALLS]", "<|python_tag|>", "{", "[")

@@ -1,0 +1,171 @@
+"""Tools and structured outputs on the real SmolLM2 GGUF through the openai SDK."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import openai
+import pytest
+
+from helpers import assert_valid
+
+pytestmark = pytest.mark.e2e
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Get the current weather in a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"},
+                           "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+            "required": ["city", "unit"],
+            "additionalProperties": False,
+        },
+    },
+}
+TIME = {
+    "type": "function",
+    "function": {
+        "name": "get_time",
+        "description": "Get the current time in a timezone",
+        "parameters": {"type": "object", "properties": {"timezone": {"type": "string"}},
+                       "required": ["timezone"]},
+    },
+}
+ASK = [{"role": "user", "content": "What is the weather in Paris?"}]
+
+
+def _check_calls(calls: list, tools: list[dict]) -> None:
+    schemas = {t["function"]["name"]: t["function"]["parameters"] for t in tools}
+    assert calls
+    for call in calls:
+        assert call.id.startswith("call_")
+        assert call.type == "function"
+        jsonschema.validate(json.loads(call.function.arguments), schemas[call.function.name])
+
+
+@pytest.mark.parametrize("choice", ["required", {"type": "function",
+                                                  "function": {"name": "get_weather"}}])
+def test_forced_tool_call_validates(client: openai.OpenAI, choice: object) -> None:
+    resp = client.chat.completions.create(model="smollm2", messages=ASK, tools=[WEATHER, TIME],
+                                          tool_choice=choice, temperature=0)  # type: ignore[arg-type]
+    assert_valid("CreateChatCompletionResponse", resp.model_dump(exclude_unset=True))
+    choice0 = resp.choices[0]
+    assert choice0.finish_reason == "tool_calls"
+    assert choice0.message.content is None
+    _check_calls(choice0.message.tool_calls, [WEATHER, TIME])
+    if isinstance(choice, dict):
+        assert {c.function.name for c in choice0.message.tool_calls} == {"get_weather"}
+
+
+def test_streamed_tool_call_assembles(client: openai.OpenAI) -> None:
+    stream = client.chat.completions.create(
+        model="smollm2", messages=ASK, tools=[WEATHER], stream=True, temperature=0,
+        tool_choice={"type": "function", "function": {"name": "get_weather"}})
+    chunks = list(stream)
+    for chunk in chunks:
+        assert_valid("CreateChatCompletionStreamResponse", chunk.model_dump(exclude_unset=True))
+    deltas = [d for c in chunks if c.choices for d in (c.choices[0].delta.tool_calls or [])]
+    assert deltas[0].id and deltas[0].function.name == "get_weather"
+    assert len({d.index for d in deltas}) == 1
+    assert len(deltas) >= 2, "arguments arrive as fragments"
+    args = "".join(d.function.arguments or "" for d in deltas)
+    jsonschema.validate(json.loads(args), WEATHER["function"]["parameters"])
+    assert chunks[-1].choices[0].finish_reason == "tool_calls"
+    with client.chat.completions.stream(
+            model="smollm2", messages=ASK, tools=[WEATHER], temperature=0,
+            tool_choice={"type": "function", "function": {"name": "get_weather"}}) as sdk:
+        final = sdk.get_final_completion()
+    _check_calls(final.choices[0].message.tool_calls, [WEATHER])
+
+
+def test_tool_choice_none_never_calls(client: openai.OpenAI) -> None:
+    resp = client.chat.completions.create(model="smollm2", messages=ASK, tools=[WEATHER],
+                                          tool_choice="none", temperature=0, max_tokens=30)
+    assert resp.choices[0].message.tool_calls is None
+    assert resp.choices[0].finish_reason in ("stop", "length")
+
+
+def test_auto_answers_with_text_or_valid_calls(client: openai.OpenAI) -> None:
+    resp = client.chat.completions.create(model="smollm2", messages=ASK, tools=[WEATHER],
+                                          temperature=0, max_tokens=60)
+    message = resp.choices[0].message
+    if resp.choices[0].finish_reason == "tool_calls":
+        _check_calls(message.tool_calls, [WEATHER])
+    else:
+        assert message.content and message.tool_calls is None
+
+
+def test_tool_results_round_trip(client: openai.OpenAI) -> None:
+    first = client.chat.completions.create(
+        model="smollm2", messages=ASK, tools=[WEATHER], tool_choice="required", temperature=0)
+    call = first.choices[0].message.tool_calls[0]
+    messages = [
+        *ASK,
+        {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+        {"role": "tool", "tool_call_id": call.id,
+         "content": json.dumps({"temperature": 21, "unit": "celsius", "sky": "sunny"})},
+    ]
+    resp = client.chat.completions.create(model="smollm2", messages=messages, tools=[WEATHER],
+                                          tool_choice="none", temperature=0, max_tokens=40)
+    assert resp.choices[0].message.content
+    without = client.chat.completions.create(model="smollm2", messages=ASK, tools=[WEATHER],
+                                             tool_choice="none", max_tokens=1)
+    # the call and its result are in the prompt: 20+ more tokens than the question alone
+    assert resp.usage.prompt_tokens > without.usage.prompt_tokens + 20
+
+
+PERSON = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "age": {"type": "integer", "minimum": 0},
+                   "hobbies": {"type": "array", "items": {"type": "string"}, "maxItems": 3}},
+    "required": ["name", "age", "hobbies"],
+    "additionalProperties": False,
+}
+
+
+def test_json_schema_answer_validates(client: openai.OpenAI) -> None:
+    resp = client.chat.completions.create(
+        model="smollm2", temperature=0,
+        messages=[{"role": "user", "content": "Describe Ann, who is 31 and likes chess."}],
+        response_format={"type": "json_schema",
+                         "json_schema": {"name": "person", "schema": PERSON, "strict": True}})
+    assert resp.choices[0].finish_reason == "stop"
+    jsonschema.validate(json.loads(resp.choices[0].message.content), PERSON)
+
+
+def test_json_schema_cut_short_says_length(client: openai.OpenAI) -> None:
+    resp = client.chat.completions.create(
+        model="smollm2", temperature=0, max_tokens=5,
+        messages=[{"role": "user", "content": "Describe Ann, who is 31 and likes chess."}],
+        response_format={"type": "json_schema",
+                         "json_schema": {"name": "person", "schema": PERSON}})
+    assert resp.choices[0].finish_reason == "length"
+
+
+def test_json_object(client: openai.OpenAI) -> None:
+    resp = client.chat.completions.create(
+        model="smollm2", temperature=0, max_tokens=200,
+        messages=[{"role": "user", "content": "Give the capital of France as JSON."}],
+        response_format={"type": "json_object"})
+    assert isinstance(json.loads(resp.choices[0].message.content), dict)
+
+
+@pytest.mark.parametrize(("schema", "param"), [
+    ({"type": "object", "not": {"required": ["a"]}}, "response_format.json_schema.schema.not"),
+    ({"type": "object", "properties": {"a": {"type": "string", "if": {}}}},
+     "response_format.json_schema.schema.properties.a.if"),
+    ({"type": "object", "patternProperties": {"^a": {}}},
+     "response_format.json_schema.schema.patternProperties"),
+])
+def test_unsupported_schema_features_are_named(client: openai.OpenAI, schema: dict,
+                                               param: str) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(
+            model="smollm2", messages=ASK,
+            response_format={"type": "json_schema", "json_schema": {"name": "x",
+                                                                    "schema": schema}})
+    assert info.value.body["param"] == param  # type: ignore[index]
