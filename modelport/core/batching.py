@@ -8,9 +8,10 @@ compatible one, up to ``max_inputs`` inputs, and hands the merged request to the
 The window: while a batch runs, new requests queue up and form the next batch. When the
 model is idle, the oldest request waits for the company it can expect: the requests of
 the last batch plus those that arrived while it ran (the clients just answered usually
-come back together), but never longer than ``window`` after its arrival. So a lone
-client never waits, and a crowd of clients keeps its batches full; when the crowd thins,
-one batch waits out the window and the expectation follows.
+come back together), but never longer than ``window`` from the moment the model was free
+to take it: batching adds at most ``window`` to a request's time. So a lone client never
+waits, and a crowd of clients keeps its batches full; when the crowd thins, one batch
+waits out the window and the expectation follows.
 
 Each client gets exactly its own vectors, in input order. A failed batch of several
 requests is retried one request at a time, so one bad input fails only its own request;
@@ -129,9 +130,9 @@ class EmbedBatcher:
             self._working -= 1
 
     async def _gather(self) -> None:
-        """Wait, up to ``window`` after the oldest request, until the expected requests
-        are pending or the batch is full."""
-        deadline = self._pending[0].arrived + self.window
+        """Wait, up to ``window`` from now (the model is free), until the expected
+        requests are pending or the batch is full."""
+        deadline = time.monotonic() + self.window
         while (
             len(self._pending) < self._expected
             and sum(p.size for p in self._pending) < self.max_inputs

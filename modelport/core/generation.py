@@ -68,6 +68,7 @@ async def cut_at_stop(
     to the first stop, then closes the backend's stream (which stops generation)."""
     cutter = StopCutter(stops)
     prompt_tokens, generated, pending_tokens = 0, 0, 0
+    pending_logprobs: list[TokenLogprob] = []
     try:
         async for event in events:
             if isinstance(event, Started):
@@ -76,10 +77,12 @@ async def cut_at_stop(
             elif isinstance(event, TextDelta):
                 generated += event.tokens
                 pending_tokens += event.tokens
+                pending_logprobs.extend(event.logprobs)
                 text = cutter.feed(event.text)
                 if text:
-                    yield TextDelta(text=text, tokens=pending_tokens)
-                    pending_tokens = 0
+                    yield TextDelta(text=text, tokens=pending_tokens,
+                                    logprobs=tuple(pending_logprobs))
+                    pending_tokens, pending_logprobs = 0, []
                 if cutter.stopped:
                     yield Finish(
                         reason="stop",
@@ -88,8 +91,9 @@ async def cut_at_stop(
                     return
             else:
                 rest = cutter.flush()
-                if rest:
-                    yield TextDelta(text=rest, tokens=pending_tokens)
+                if rest or pending_tokens:
+                    yield TextDelta(text=rest, tokens=pending_tokens,
+                                    logprobs=tuple(pending_logprobs))
                 yield event
     finally:
         await _aclose(events)

@@ -193,6 +193,7 @@ class ModelManager:
                     f"model {entry.name!r} failed to load: {entry.error}"
                 ) from exc
             entry.state, entry.error = "loaded", None
+            entry.features = entry.spec.model_features(entry.options, entry.model)
             entry.last_used = time.monotonic()
             await self._evict_lru(keep=entry)
             return entry.model
@@ -234,28 +235,28 @@ class ModelManager:
 
     async def _evict_lru(self, keep: ModelEntry) -> None:
         cap = self.config.server.max_loaded_models
-        loaded = [e for e in self.entries.values() if e.model is not None]
-        idle = sorted(
-            (e for e in loaded if e is not keep and e.active == 0), key=lambda e: e.last_used
-        )
-        while len(loaded) > cap and idle:
-            victim = idle.pop(0)
-            loaded.remove(victim)
-            await self.unload(victim)
+        while True:
+            loaded = [e for e in self.entries.values() if e.model is not None]
+            idle = [e for e in loaded if e is not keep and _idle(e)]
+            if len(loaded) <= cap or not idle:
+                return
+            await self._unload_quietly(min(idle, key=lambda e: e.last_used))
+
+    async def _unload_quietly(self, entry: ModelEntry) -> None:
+        """Unload, logging (not raising) a backend's failure to close."""
+        try:
+            await self.unload(entry)
+        except Exception:  # noqa: BLE001 - one bad close() must not stop the server
+            log.exception("unloading model %r failed", entry.name)
 
     async def _reap_idle(self) -> None:
         while True:
             await asyncio.sleep(1.0)
             now = time.monotonic()
             for entry in self.entries.values():
-                if (
-                    entry.model is not None
-                    and entry.keep_alive is not None
-                    and entry.active == 0
-                    and entry.waiting == 0
-                    and now - entry.last_used > entry.keep_alive
-                ):
-                    await self.unload(entry)
+                if (entry.model is not None and entry.keep_alive is not None
+                        and _idle(entry) and now - entry.last_used > entry.keep_alive):
+                    await self._unload_quietly(entry)
 
     # --- serving --------------------------------------------------------------------
 
@@ -288,3 +289,7 @@ class ModelManager:
         for entry in self.entries.values():
             if entry.model is not None:
                 await self.unload(entry)
+
+
+def _idle(entry: ModelEntry) -> bool:
+    return entry.active == 0 and entry.waiting == 0 and entry.model is not None

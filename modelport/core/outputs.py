@@ -63,15 +63,30 @@ def _check_tool_choice(request: ChatRequest) -> None:
         raise InvalidRequest(f"tool_choice names '{choice.function}', which is not in tools",
                              param="tool_choice", code="invalid_value")
     for i, tool in enumerate(request.tools):
-        check_schema(tool.parameters or {"type": "object"}, f"tools[{i}].function.parameters")
+        param = f"tools[{i}].function.parameters"
+        check_schema(tool.parameters or {"type": "object"}, param)
+        _check_meta_schema(tool.parameters or {"type": "object"}, param)
 
 
 def prepare(request: ChatRequest, features: frozenset[Feature]) -> tuple[ChatRequest, Mode]:
     """The request the backend generates from, and how to shape its output."""
+    try:
+        return _prepare(request, features)
+    except RecursionError:
+        raise InvalidRequest("a JSON Schema in the request is nested too deeply",
+                             param="tools" if request.tools else "response_format",
+                             code="invalid_value") from None
+
+
+def _prepare(request: ChatRequest, features: frozenset[Feature]) -> tuple[ChatRequest, Mode]:
     mode = _mode(request)
     replace = msgspec.structs.replace
     if request.tools:
         _check_tool_choice(request)
+    if mode in (Mode.TOOLS_AUTO, Mode.TOOLS_FORCED) and request.response_format.type != "text":
+        raise Unsupported("response_format cannot be combined with tools the model may "
+                          "call; use tool_choice 'none' or drop response_format",
+                          param="response_format")
     if mode is Mode.TOOLS_FORCED:
         if Feature.JSON_SCHEMA not in features:
             raise Unsupported(f"model {request.model!r} cannot force tool calls (it has no "
@@ -84,26 +99,25 @@ def prepare(request: ChatRequest, features: frozenset[Feature]) -> tuple[ChatReq
     if mode is Mode.TOOLS_AUTO:
         return replace(request, messages=tool_messages(request.messages, request.tools)), mode
     if request.tools:  # tool_choice "none": the model never sees the tools
-        return replace(request, messages=tool_messages(request.messages, ())), mode
+        request = replace(request, messages=tool_messages(request.messages, ()))
     if mode is Mode.JSON:
         fmt = request.response_format
         schema = fmt.schema if fmt.type == "json_schema" else None
         if schema is not None:
             check_schema(schema, "response_format.json_schema.schema")
-            _check_meta_schema(schema)
+            _check_meta_schema(schema, "response_format.json_schema.schema")
         messages = _with_system(request.messages, schema_instruction(schema))
         return replace(request, messages=messages, constraint=Constraint(schema=schema)), mode
     return request, mode
 
 
-def _check_meta_schema(schema: dict[str, object]) -> None:
+def _check_meta_schema(schema: dict[str, object], param: str) -> None:
     import jsonschema
 
     try:
         jsonschema.validators.validator_for(schema).check_schema(schema)
     except jsonschema.SchemaError as exc:
-        raise InvalidRequest(f"invalid JSON Schema: {exc.message}",
-                             param="response_format.json_schema.schema",
+        raise InvalidRequest(f"invalid JSON Schema: {exc.message}", param=param,
                              code="invalid_value") from None
 
 

@@ -56,8 +56,13 @@ class BackendSpec(msgspec.Struct, kw_only=True, frozen=True):
     def model_capabilities(self, options: Any) -> frozenset[Capability]:
         return self.capabilities_for(options) if self.capabilities_for else self.capabilities
 
-    def model_features(self, options: Any) -> frozenset[Feature]:
-        return self.features_for(options) if self.features_for else self.features
+    def model_features(self, options: Any, model: object | None = None) -> frozenset[Feature]:
+        """The features a model honours: from its options, narrowed once loaded by the
+        model's own ``features`` attribute when it has one (say, a GGUF file without
+        fill-in-the-middle tokens cannot honour ``suffix``)."""
+        declared = self.features_for(options) if self.features_for else self.features
+        narrowed = getattr(model, "features", None)
+        return declared & frozenset(narrowed) if narrowed is not None else declared
 
 
 class Distribution(msgspec.Struct, frozen=True):

@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import anyio
+
 __all__ = ["Emit", "run_blocking", "stream_from_thread"]
 
 T = TypeVar("T")
@@ -59,9 +61,11 @@ async def stream_from_thread(
             yield item
     finally:
         cancelled.set()
-        # Wait for the thread even if this task is being cancelled: the runtime must be
-        # idle before the model's slot is handed to the next request.
-        await asyncio.shield(future)
+        # Wait for the thread even while this task is being cancelled (also by an anyio
+        # cancel scope, which re-delivers cancellation at every await): the runtime must
+        # be idle before the model's slot is handed to the next request.
+        with anyio.CancelScope(shield=True):
+            await future
 
 
 async def run_blocking(fn: Callable[[], T]) -> T:

@@ -231,6 +231,31 @@ CASES = [
         "invalid_value",
     ),
     (
+        "token prompt outside the vocabulary, no echo",
+        "/v1/completions",
+        {"json": {"model": "smollm2", "prompt": [999999], "max_tokens": 1}},
+        400,
+        "prompt",
+        "invalid_value",
+    ),
+    (
+        "deeply nested JSON",
+        "/v1/chat/completions",
+        {"content": b'{"model": "smollm2", "messages": [{"role": "user", "content": "x"}], '
+                    b'"function_call": ' + b"[" * 100000 + b"]" * 100000 + b"}"},
+        400,
+        None,
+        None,
+    ),
+    (
+        "logit_bias key that is not a token id",
+        "/v1/chat/completions",
+        {"json": {"model": "smollm2", "messages": MSG, "logit_bias": {"\u00b2": 1}}},
+        400,
+        "logit_bias",
+        "invalid_value",
+    ),
+    (
         "top_logprobs over 20",
         "/v1/chat/completions",
         {"json": {"model": "smollm2", "messages": MSG, "logprobs": True, "top_logprobs": 21}},

@@ -160,6 +160,10 @@ def test_json_object(client: openai.OpenAI) -> None:
      "response_format.json_schema.schema.properties.a.if"),
     ({"type": "object", "patternProperties": {"^a": {}}},
      "response_format.json_schema.schema.patternProperties"),
+    # valid schemas whose grammars llama.cpp rejects (these used to crash the sampler)
+    ({"type": "string", "maxLength": 5000}, "response_format"),
+    ({"enum": []}, "response_format"),
+    ({"type": "object", "properties": []}, "response_format.json_schema.schema"),
 ])
 def test_unsupported_schema_features_are_named(client: openai.OpenAI, schema: dict,
                                                param: str) -> None:
@@ -169,3 +173,13 @@ def test_unsupported_schema_features_are_named(client: openai.OpenAI, schema: di
             response_format={"type": "json_schema", "json_schema": {"name": "x",
                                                                     "schema": schema}})
     assert info.value.body["param"] == param  # type: ignore[index]
+
+
+def test_unusable_tool_schemas_are_400s(client: openai.OpenAI) -> None:
+    bad = {"type": "function", "function": {"name": "f", "parameters": {"anyOf": []}}}
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="smollm2", messages=ASK, tools=[bad],
+                                       tool_choice="required")
+    assert info.value.body["param"] in ("tools", "tools[0].function.parameters")  # type: ignore[index]
+    resp = client.chat.completions.create(model="smollm2", messages=ASK, max_tokens=2)
+    assert resp.choices[0].message.content is not None

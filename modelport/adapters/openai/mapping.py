@@ -56,6 +56,8 @@ def decode(body: bytes, type_: type[T]) -> T:
         raise InvalidRequest(
             f"request body is not valid JSON: {exc}", code="invalid_json"
         ) from None
+    except RecursionError:
+        raise InvalidRequest("request body is nested too deeply", code="invalid_json") from None
     except UnicodeDecodeError as exc:
         raise InvalidRequest(
             f"request body is not valid UTF-8: {exc.reason} at byte {exc.start}",
@@ -148,13 +150,14 @@ def _logit_bias(bias: dict[str, float] | None) -> dict[int, float] | None:
         return None
     out: dict[int, float] = {}
     for key, value in bias.items():
-        if not key.lstrip("-").isdigit() or int(key) < 0:
+        token = int(key) if key.isascii() and key.isdigit() else -1
+        if token < 0:
             raise InvalidRequest(
                 f"logit_bias keys must be token ids, got {key!r}",
                 param="logit_bias",
                 code="invalid_value",
             )
-        out[int(key)] = value
+        out[token] = value
     return out
 
 

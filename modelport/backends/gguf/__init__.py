@@ -38,6 +38,7 @@ GENERATION_FEATURES = frozenset(
         Feature.TOOLS,
         Feature.JSON_OBJECT,
         Feature.JSON_SCHEMA,
+        Feature.SUFFIX,
     }
 )
 

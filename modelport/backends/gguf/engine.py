@@ -68,7 +68,7 @@ class Engine:
         self.batch.set_batch(batch=tokens, n_past=n_past, logits_all=False)
         self.ctx.decode(self.batch)
 
-    def prefill(self, tokens: Sequence[int]) -> None:
+    def prefill(self, tokens: Sequence[int], cancelled: Any = None) -> bool:
         """Evaluate the prompt, reusing the KV cache of the longest common prefix.
 
         The last prompt token is always decoded on its own: its logits then come from the
@@ -84,11 +84,14 @@ class Engine:
             keep = 0
         self.cached = list(tokens[:keep])
         for start in range(keep, len(tokens) - 1, self.n_batch):
+            if cancelled is not None and cancelled.is_set():
+                return False
             chunk = tokens[start : min(start + self.n_batch, len(tokens) - 1)]
             self._decode(chunk, start)
             self.cached.extend(chunk)
         self._decode(tokens[-1:], len(tokens) - 1)
         self.cached.append(tokens[-1])
+        return True
 
     def logits(self) -> np.ndarray:
         return np.ctypeslib.as_array(self.ctx.get_logits_ith(-1), shape=(self.n_vocab,))
@@ -105,10 +108,13 @@ class Engine:
         return Step(token=token, logprob=float(logits[token] - logsum), top=best)
 
     def generate(
-        self, tokens: Sequence[int], sampler: Any, *, logprobs: int | None = None
+        self, tokens: Sequence[int], sampler: Any, *, logprobs: int | None = None,
+        cancelled: Any = None,
     ) -> Iterator[Step]:
-        """Sample tokens until the caller stops iterating; the prompt must fit the context."""
-        self.prefill(tokens)
+        """Sample tokens until the caller stops iterating; the prompt must fit the context.
+        A set ``cancelled`` event stops prompt evaluation between chunks."""
+        if not self.prefill(tokens, cancelled):
+            return
         while True:
             token = int(sampler.sample(self.ctx, -1))
             yield self._logprobs(token, logprobs) if logprobs is not None else Step(token)

@@ -17,6 +17,7 @@ from modelport.core import (
     ContextLengthExceeded,
     EmbedRequest,
     EmbedResult,
+    Feature,
     FinishReason,
     InvalidRequest,
     LoadContext,
@@ -30,7 +31,7 @@ from modelport.core.chat_template import ChatTemplate
 from modelport.core.errors import ConfigError
 from modelport.core.worker import Emit, run_blocking, stream_from_thread
 
-from . import GgufOptions
+from . import GENERATION_FEATURES, GgufOptions
 from .engine import Engine
 from .text import TextOut
 
@@ -65,6 +66,7 @@ class GgufModel:
         self.name = name
         self.n_ctx: int = llm.n_ctx()
         self._lock = threading.Lock()
+        self._closed = False
         self._llama_cpp = _import_llama()
         self.engine = Engine(llm, self._llama_cpp._internals)
         self.template = ChatTemplate(
@@ -93,6 +95,7 @@ class GgufModel:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             close = getattr(self.llm, "close", None)
             if close is not None:
                 close()
@@ -120,12 +123,32 @@ class GgufModel:
     async def chat(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
         prompt = self.template.render(request.messages)
         tokens = self.tokenize(prompt, special=True)
-        grammar = self._grammar(request.constraint)
+        grammar = self._grammar(request.constraint,
+                                "tools" if request.tools else "response_format")
         events = self._stream(tokens, request.sampling, param="messages", grammar=grammar)
         # aclosing: closing this stream must stop the worker now, not when GC finalises it.
         async with contextlib.aclosing(events):
             async for event in events:
                 yield event
+
+    @property
+    def features(self) -> frozenset[Feature]:
+        """What this file supports: ``suffix`` needs the model's FIM tokens."""
+        vocab = self.llm._model.vocab
+        has_fim = self._llama_cpp.llama_vocab_fim_pre(vocab) >= 0
+        return GENERATION_FEATURES if has_fim else GENERATION_FEATURES - {Feature.SUFFIX}
+
+    def _fill_in_the_middle(self, prefix: list[int], suffix: str) -> list[int]:
+        """``<fim_prefix>prefix<fim_suffix>suffix<fim_middle>`` with the model's own FIM
+        tokens; a model without them cannot honour ``suffix``."""
+        vocab = self.llm._model.vocab
+        fim = self._llama_cpp
+        pre, suf, mid = (fim.llama_vocab_fim_pre(vocab), fim.llama_vocab_fim_suf(vocab),
+                         fim.llama_vocab_fim_mid(vocab))
+        if min(pre, suf, mid) < 0:
+            raise Unsupported(f"model {self.name!r} has no fill-in-the-middle tokens, so it "
+                              "cannot complete with a suffix", param="suffix")
+        return [pre, *prefix, suf, *self.tokenize(suffix, special=False), mid]
 
     async def complete(self, request: CompletionRequest) -> AsyncIterator[ChatEvent]:
         if isinstance(request.prompt, str):
@@ -133,7 +156,10 @@ class GgufModel:
             echo = request.prompt
         else:
             tokens = list(request.prompt)
-            echo = self.llm.detokenize(tokens).decode("utf-8", errors="replace")
+            self._check_tokens(tokens, "prompt")
+            echo = self._detokenize(tokens) if request.echo else ""
+        if request.suffix:
+            tokens = self._fill_in_the_middle(tokens, request.suffix)
         prefix = echo if request.echo else ""
         events = self._stream(tokens, request.sampling, param="prompt", prefix=prefix)
         async with contextlib.aclosing(events):
@@ -141,12 +167,12 @@ class GgufModel:
                 yield event
 
     async def embed(self, request: EmbedRequest) -> EmbedResult:
-        texts = [
-            item
-            if isinstance(item, str)
-            else self.llm.detokenize(list(item)).decode("utf-8", errors="replace")
-            for item in request.inputs
-        ]
+        texts = []
+        for i, item in enumerate(request.inputs):
+            if not isinstance(item, str):
+                self._check_tokens(item, f"input[{i}]")
+                item = self._detokenize(item)
+            texts.append(item)
 
         def work() -> EmbedResult:
             with self._lock:
@@ -175,6 +201,9 @@ class GgufModel:
             )
         return sampling.max_tokens
 
+    def _detokenize(self, tokens: Sequence[int]) -> str:
+        return bytes(self.llm.detokenize(list(tokens))).decode("utf-8", errors="replace")
+
     def _check_tokens(self, tokens: Sequence[int], param: str) -> None:
         vocab = self.engine.n_vocab
         bad = next((t for t in tokens if not 0 <= t < vocab), None)
@@ -182,20 +211,29 @@ class GgufModel:
             raise InvalidRequest(f"token id {bad} is outside this model's vocabulary "
                                  f"(0..{vocab - 1})", param=param, code="invalid_value")
 
-    def _grammar(self, constraint: Constraint | None) -> Any:
+    def _grammar(self, constraint: Constraint | None, param: str) -> Any:
         """A llama.cpp grammar enforcing the constraint (built by llama-cpp-python's own
-        JSON-Schema-to-GBNF converter)."""
+        JSON-Schema-to-GBNF converter), checked to load before generation starts: a
+        grammar llama.cpp rejects would otherwise crash the sampler."""
         if constraint is None:
             return None
         grammars = self._llama_cpp.llama_grammar
-        if constraint.schema is None:
-            return grammars.LlamaGrammar.from_string(grammars.JSON_GBNF, verbose=False)
         try:
-            return grammars.LlamaGrammar.from_json_schema(json.dumps(constraint.schema),
-                                                          verbose=False)
-        except (ValueError, KeyError, NotImplementedError) as exc:
-            raise Unsupported(f"this JSON Schema cannot be turned into a grammar: {exc}",
-                              param="response_format") from None
+            if constraint.schema is None:
+                grammar = grammars.LlamaGrammar.from_string(grammars.JSON_GBNF, verbose=False)
+            else:
+                grammar = grammars.LlamaGrammar.from_json_schema(
+                    json.dumps(constraint.schema), verbose=False)
+        except Exception as exc:  # noqa: BLE001 - the converter only ever sees client input
+            raise Unsupported(f"this JSON Schema cannot be turned into a grammar: {exc!r}",
+                              param=param) from None
+        probe = self._llama_cpp.llama_sampler_init_grammar(
+            self.llm._model.vocab, grammar._grammar.encode(), grammar._root.encode())
+        if not probe:
+            raise Unsupported("llama.cpp cannot use the grammar of this JSON Schema (too "
+                              "large or empty alternatives)", param=param)
+        self._llama_cpp.llama_sampler_free(probe)
+        return grammar
 
     def _stream(
         self,
@@ -215,6 +253,8 @@ class GgufModel:
 
         def work(emit: Emit, cancelled: threading.Event) -> None:
             with self._lock:
+                if cancelled.is_set() or self._closed:
+                    return
                 self._generate(tokens, s, budget, prefix, emit, cancelled, grammar)
 
         return stream_from_thread(work)
@@ -233,9 +273,12 @@ class GgufModel:
         if prefix:
             emit(TextDelta(text=prefix, tokens=0))
         out = TextOut(self.llm, tokens, s.stop, emit)
+        if budget <= 0:  # max_tokens 0 (with echo): the prompt only
+            out.finish("length")
+            return
         sampler = self.engine.sampler(s, grammar)
         top = (s.top_logprobs or 0) if s.logprobs else None
-        steps = self.engine.generate(tokens, sampler, logprobs=top)
+        steps = self.engine.generate(tokens, sampler, logprobs=top, cancelled=cancelled)
         reason: FinishReason = "length"
         try:
             for step in steps:

@@ -213,7 +213,7 @@ class GenerationConformance(ConformanceBase):
     # --- the declared contract ------------------------------------------------------
 
     def _features(self, loaded: LoadedModel) -> frozenset[Feature]:
-        return loaded.spec.model_features(loaded.decoded_options())
+        return loaded.spec.model_features(loaded.decoded_options(), loaded.model)
 
     def test_undeclared_features_are_refused_naming_the_parameter(
         self, conformance_model: LoadedModel
