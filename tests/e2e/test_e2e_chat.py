@@ -192,3 +192,20 @@ def test_client_disconnect_frees_the_slot(base_url: str, client: openai.OpenAI) 
     assert httpx.get(base_url + "/health").json()["models"]["smollm2"]["active"] == 0
     resp = client.chat.completions.create(model="smollm2", messages=FRANCE, max_tokens=2)
     assert resp.usage.completion_tokens <= 2
+
+
+def test_non_streaming_client_disconnect_frees_the_slot(base_url: str) -> None:
+    import time
+
+    import httpx
+
+    body = {"model": "smollm2", "messages": STORY, "max_tokens": 4000, "temperature": 0,
+            "logit_bias": {"2": -100}}  # never end on <|im_end|>: only a disconnect stops it
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(base_url + "/v1/chat/completions", json=body, timeout=1.5)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if httpx.get(base_url + "/health").json()["models"]["smollm2"]["active"] == 0:
+            break
+        time.sleep(0.05)
+    assert httpx.get(base_url + "/health").json()["models"]["smollm2"]["active"] == 0

@@ -14,6 +14,7 @@ from modelport.core.manager import ModelEntry
 from modelport.core.service import ModelService
 
 from . import mapping, render, wire
+from .disconnect import CLIENT_CLOSED_REQUEST, while_connected
 from .images import IMAGE_ROUTES
 from .objects import ModelList, ModelObject
 
@@ -67,7 +68,9 @@ async def chat_completions(request: Request) -> Response[bytes] | Stream:  # typ
         frames = render.chat_chunks(meta, _prepend(first, choices), include_usage,
                                     logprobs=req.sampling.logprobs)
         return _stream(frames)
-    results = await collect_choices(_prepend(first, choices))
+    results = await while_connected(request, collect_choices(_prepend(first, choices)))
+    if results is None:
+        return Response(b"", status_code=CLIENT_CLOSED_REQUEST)
     return Response(render.chat_completion(meta, results, logprobs=req.sampling.logprobs),
                     media_type=JSON)
 
@@ -85,7 +88,9 @@ async def completions(request: Request) -> Response[bytes] | Stream:  # type: ig
         frames = render.completion_chunks(meta, _prepend(first, choices), include_usage,
                                           n=body.n or 1, logprobs=body.logprobs is not None)
         return _stream(frames)
-    results = await collect_choices(_prepend(first, choices))
+    results = await while_connected(request, collect_choices(_prepend(first, choices)))
+    if results is None:
+        return Response(b"", status_code=CLIENT_CLOSED_REQUEST)
     body_bytes = render.completion(meta, results, n=body.n or 1,
                                    logprobs=body.logprobs is not None)
     return Response(body_bytes, media_type=JSON)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import logging
 import os
 import re
@@ -30,6 +29,7 @@ from modelport.core.errors import NotFound, Unsupported
 from modelport.core.images import MAX_IMAGES, ImageQuality, ImageRequest, ImageResult
 from modelport.core.service import ModelService
 
+from .disconnect import CLIENT_CLOSED_REQUEST, while_connected
 from .mapping import decode
 from .objects import _Out
 from .wire import _Wire
@@ -47,7 +47,6 @@ __all__ = [
 log = logging.getLogger("modelport.http")
 
 JSON = "application/json"
-CLIENT_CLOSED_REQUEST = 499  # nginx's status for a request its client abandoned
 FILES_PATH = "/v1/images/files"
 URL_LIFETIME = 3600.0
 SEED_LIMIT = 2**63
@@ -210,40 +209,11 @@ async def _image_data(
     return [ImageOut(url=f"{base}{FILES_PATH}/{name}") for name in names]
 
 
-async def _client_gone(request: Request) -> None:  # type: ignore[type-arg]
-    """Return once the client disconnects (its body has already been read)."""
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
-
-
-async def _generate_while_connected(
-    request: Request,  # type: ignore[type-arg]
-    image: ImageRequest,
-) -> ImageResult | None:
-    """The images, or None if the client disconnected first.
-
-    A non-streaming handler is not told when its client goes away, and a generation can
-    take minutes: cancelling it stops the pipeline at its next step and frees the model's
-    slot (or its place in the queue) for the requests still waiting.
-    """
-    service: ModelService = request.app.state.service
-    generation = asyncio.ensure_future(service.generate_image(image))
-    gone = asyncio.ensure_future(_client_gone(request))
-    try:
-        await asyncio.wait({generation, gone}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        gone.cancel()
-        if not generation.done():
-            generation.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await generation
-    return None if generation.cancelled() else generation.result()
-
-
 @post("/v1/images/generations", status_code=200)
 async def image_generations(request: Request) -> Response[bytes]:  # type: ignore[type-arg]
     body = decode(await request.body(), ImageGenerationRequest)
-    result = await _generate_while_connected(request, image_request(body))
+    service: ModelService = request.app.state.service
+    result = await while_connected(request, service.generate_image(image_request(body)))
     if result is None:
         log.info("client disconnected; image generation for %r cancelled", body.model)
         return Response(b"", status_code=CLIENT_CLOSED_REQUEST)

@@ -151,6 +151,9 @@ class GgufModel:
         return [pre, *prefix, suf, *self.tokenize(suffix, special=False), mid]
 
     async def complete(self, request: CompletionRequest) -> AsyncIterator[ChatEvent]:
+        if request.echo and request.sampling.logprobs:
+            raise Unsupported("echo together with logprobs (log-probabilities of the prompt) "
+                              "is not supported yet", param="echo")
         if isinstance(request.prompt, str):
             tokens = self.tokenize(request.prompt, special=False)
             echo = request.prompt

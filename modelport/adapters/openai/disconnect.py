@@ -1,0 +1,40 @@
+"""Non-streaming handlers are not told when their client goes away; this watches."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from litestar import Request
+
+__all__ = ["CLIENT_CLOSED_REQUEST", "while_connected"]
+
+T = TypeVar("T")
+CLIENT_CLOSED_REQUEST = 499  # nginx's status for "client closed the connection"
+
+
+async def _client_gone(request: Request) -> None:  # type: ignore[type-arg]
+    """Return once the client disconnects (its body has already been read)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def while_connected(
+    request: Request,  # type: ignore[type-arg]
+    work: Coroutine[Any, Any, T],
+) -> T | None:
+    """The result of ``work``, or None if the client disconnected first; then ``work`` is
+    cancelled, which stops its generation and frees the model's slot for those waiting."""
+    task = asyncio.ensure_future(work)
+    gone = asyncio.ensure_future(_client_gone(request))
+    try:
+        await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    return None if task.cancelled() else task.result()
