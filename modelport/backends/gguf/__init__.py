@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -21,6 +21,8 @@ class GgufOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     seed: int | None = None
     chat_template: str | None = None
     embedding: bool = False
+    # How an embedding model pools token vectors into one; "model" uses the GGUF's own.
+    pooling: Literal["model", "mean", "cls", "last"] = "mean"
     verbose: bool = False
 
 

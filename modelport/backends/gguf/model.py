@@ -49,6 +49,10 @@ DEFAULTS = Sampling(
 )
 
 
+# llama.cpp's enum llama_pooling_type
+POOLING = {"model": -1, "mean": 1, "cls": 2, "last": 3}
+
+
 def _import_llama() -> Any:
     try:
         import llama_cpp
@@ -88,6 +92,7 @@ class GgufModel:
             n_batch=options.n_batch,
             n_gpu_layers=options.n_gpu_layers,
             embedding=options.embedding,
+            pooling_type=POOLING[options.pooling],
             seed=options.seed if options.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED,
             verbose=options.verbose,
         )
@@ -247,7 +252,7 @@ class GgufModel:
         prefix: str = "",
         grammar: Any = None,
     ) -> AsyncIterator[ChatEvent]:
-        s = sampling.with_defaults(DEFAULTS)
+        s = sampling.with_defaults(Sampling(seed=self.options.seed)).with_defaults(DEFAULTS)
         self._check_tokens(tokens, param)
         self._check_tokens(list(s.logit_bias or ()), "logit_bias")
         if not tokens:
