@@ -129,3 +129,30 @@ def test_api_keys(monkeypatch: pytest.MonkeyPatch) -> None:
         assert resp.json()["error"]["type"] == "authentication_error"
         assert http.get("/v1/models", headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert http.get("/v1/models", headers={"Authorization": "Bearer sesame"}).status_code == 200
+
+
+def test_every_route_is_authenticated_or_explicitly_public(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from modelport.adapters.openai.app import DOCS_PREFIX, PUBLIC_PATHS
+
+    monkeypatch.setenv("MP_KEY", "sesame")
+    plugins = load_plugins(entry_points=False, extra=[("fake", FakePlugin())])
+    plugins.collect_backends()
+    config = decode_config('[server]\napi_keys = [{ env = "MP_KEY" }]\n'
+                           '[[models]]\nname = "fake"\nbackend = "fake"\n')
+    app = create_app(config, plugins)
+    checked = 0
+    with TestClient(app) as http:
+        for route in app.routes:
+            path = route.path.replace("{model:path}", "fake").replace("{name:str}", "x.png")
+            for method in sorted(getattr(route, "methods", {"GET"}) - {"OPTIONS", "HEAD"}):
+                resp = http.request(method, path)
+                public = route.path in PUBLIC_PATHS or route.path.startswith(DOCS_PREFIX)
+                if public:
+                    assert resp.status_code != 401, (method, route.path)
+                else:
+                    assert resp.status_code == 401, (method, route.path, resp.status_code)
+                    assert resp.json()["error"]["code"] == "invalid_api_key"
+                checked += 1
+    assert checked >= 7
