@@ -27,6 +27,7 @@ $(STAMP): pyproject.toml
 
 models: $(STAMP)
 	$(VENV)/bin/modelport pull --config plugins.toml
+	$(VENV)/bin/modelport convert --config plugins.toml
 
 serve: install
 	$(VENV)/bin/modelport serve --config plugins.toml

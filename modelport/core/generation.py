@@ -80,8 +80,9 @@ async def cut_at_stop(
                 pending_logprobs.extend(event.logprobs)
                 text = cutter.feed(event.text)
                 if text:
-                    yield TextDelta(text=text, tokens=pending_tokens,
-                                    logprobs=tuple(pending_logprobs))
+                    yield TextDelta(
+                        text=text, tokens=pending_tokens, logprobs=tuple(pending_logprobs)
+                    )
                     pending_tokens, pending_logprobs = 0, []
                 if cutter.stopped:
                     yield Finish(
@@ -92,8 +93,9 @@ async def cut_at_stop(
             else:
                 rest = cutter.flush()
                 if rest or pending_tokens:
-                    yield TextDelta(text=rest, tokens=pending_tokens,
-                                    logprobs=tuple(pending_logprobs))
+                    yield TextDelta(
+                        text=rest, tokens=pending_tokens, logprobs=tuple(pending_logprobs)
+                    )
                 yield event
     finally:
         await _aclose(events)
@@ -156,7 +158,10 @@ async def collect(events: AsyncIterator[ChatEvent]) -> Collected:
         raise BackendError("generation ended without Finish")
     tool_calls = [ToolCall(id=c[0], name=c[1], arguments=c[2]) for _, c in sorted(calls.items())]
     return Collected(
-        text="".join(parts), reason=finish.reason, usage=finish.usage, logprobs=logprobs,
+        text="".join(parts),
+        reason=finish.reason,
+        usage=finish.usage,
+        logprobs=logprobs,
         tool_calls=tool_calls,
     )
 

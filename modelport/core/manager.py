@@ -246,7 +246,7 @@ class ModelManager:
         """Unload, logging (not raising) a backend's failure to close."""
         try:
             await self.unload(entry)
-        except Exception:  # noqa: BLE001 - one bad close() must not stop the server
+        except Exception:
             log.exception("unloading model %r failed", entry.name)
 
     async def _reap_idle(self) -> None:
@@ -254,8 +254,12 @@ class ModelManager:
             await asyncio.sleep(1.0)
             now = time.monotonic()
             for entry in self.entries.values():
-                if (entry.model is not None and entry.keep_alive is not None
-                        and _idle(entry) and now - entry.last_used > entry.keep_alive):
+                if (
+                    entry.model is not None
+                    and entry.keep_alive is not None
+                    and _idle(entry)
+                    and now - entry.last_used > entry.keep_alive
+                ):
                     await self._unload_quietly(entry)
 
     # --- serving --------------------------------------------------------------------

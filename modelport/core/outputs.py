@@ -8,7 +8,8 @@ into what the client asked for (tool calls, validated JSON).
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator
+from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import msgspec
 
@@ -60,8 +61,11 @@ def _mode(request: ChatRequest) -> Mode:
 def _check_tool_choice(request: ChatRequest) -> None:
     choice = request.tool_choice
     if choice.mode == "function" and choice.function not in {t.name for t in request.tools}:
-        raise InvalidRequest(f"tool_choice names '{choice.function}', which is not in tools",
-                             param="tool_choice", code="invalid_value")
+        raise InvalidRequest(
+            f"tool_choice names '{choice.function}', which is not in tools",
+            param="tool_choice",
+            code="invalid_value",
+        )
     for i, tool in enumerate(request.tools):
         param = f"tools[{i}].function.parameters"
         check_schema(tool.parameters or {"type": "object"}, param)
@@ -73,9 +77,11 @@ def prepare(request: ChatRequest, features: frozenset[Feature]) -> tuple[ChatReq
     try:
         return _prepare(request, features)
     except RecursionError:
-        raise InvalidRequest("a JSON Schema in the request is nested too deeply",
-                             param="tools" if request.tools else "response_format",
-                             code="invalid_value") from None
+        raise InvalidRequest(
+            "a JSON Schema in the request is nested too deeply",
+            param="tools" if request.tools else "response_format",
+            code="invalid_value",
+        ) from None
 
 
 def _prepare(request: ChatRequest, features: frozenset[Feature]) -> tuple[ChatRequest, Mode]:
@@ -84,25 +90,29 @@ def _prepare(request: ChatRequest, features: frozenset[Feature]) -> tuple[ChatRe
     if request.tools:
         _check_tool_choice(request)
     if mode in (Mode.TOOLS_AUTO, Mode.TOOLS_FORCED) and request.response_format.type != "text":
-        raise Unsupported("response_format cannot be combined with tools the model may "
-                          "call; use tool_choice 'none' or drop response_format",
-                          param="response_format")
+        raise Unsupported(
+            "response_format cannot be combined with tools the model may "
+            "call; use tool_choice 'none' or drop response_format",
+            param="response_format",
+        )
     if mode is Mode.TOOLS_FORCED:
         if Feature.JSON_SCHEMA not in features:
-            raise Unsupported(f"model {request.model!r} cannot force tool calls (it has no "
-                              "constrained decoding); use tool_choice 'auto'",
-                              param="tool_choice")
+            raise Unsupported(
+                f"model {request.model!r} cannot force tool calls (it has no "
+                "constrained decoding); use tool_choice 'auto'",
+                param="tool_choice",
+            )
         only = request.tool_choice.function
-        schema = call_schema(request.tools, only=only, parallel=request.parallel_tool_calls)
+        calls = call_schema(request.tools, only=only, parallel=request.parallel_tool_calls)
         messages = tool_messages(request.messages, request.tools)
-        return replace(request, messages=messages, constraint=Constraint(schema=schema)), mode
+        return replace(request, messages=messages, constraint=Constraint(schema=calls)), mode
     if mode is Mode.TOOLS_AUTO:
         return replace(request, messages=tool_messages(request.messages, request.tools)), mode
     if request.tools:  # tool_choice "none": the model never sees the tools
         request = replace(request, messages=tool_messages(request.messages, ()))
     if mode is Mode.JSON:
         fmt = request.response_format
-        schema = fmt.schema if fmt.type == "json_schema" else None
+        schema: dict[str, Any] | None = fmt.schema if fmt.type == "json_schema" else None
         if schema is not None:
             check_schema(schema, "response_format.json_schema.schema")
             _check_meta_schema(schema, "response_format.json_schema.schema")
@@ -117,12 +127,14 @@ def _check_meta_schema(schema: dict[str, object], param: str) -> None:
     try:
         jsonschema.validators.validator_for(schema).check_schema(schema)
     except jsonschema.SchemaError as exc:
-        raise InvalidRequest(f"invalid JSON Schema: {exc.message}", param=param,
-                             code="invalid_value") from None
+        raise InvalidRequest(
+            f"invalid JSON Schema: {exc.message}", param=param, code="invalid_value"
+        ) from None
 
 
-async def shape(events: AsyncIterator[ChatEvent], request: ChatRequest,
-                mode: Mode) -> AsyncIterator[ChatEvent]:
+async def shape(
+    events: AsyncIterator[ChatEvent], request: ChatRequest, mode: Mode
+) -> AsyncGenerator[ChatEvent, None]:
     if mode is Mode.TEXT:
         async for event in events:
             yield event
@@ -134,8 +146,9 @@ async def shape(events: AsyncIterator[ChatEvent], request: ChatRequest,
             yield event
 
 
-async def _checked_json(events: AsyncIterator[ChatEvent],
-                        request: ChatRequest) -> AsyncIterator[ChatEvent]:
+async def _checked_json(
+    events: AsyncIterator[ChatEvent], request: ChatRequest
+) -> AsyncIterator[ChatEvent]:
     """Pass the JSON through; a result that does not validate can only be one cut short,
     so its finish reason says ``length``."""
     schema = request.constraint.schema if request.constraint else None
@@ -155,12 +168,15 @@ def call_deltas(calls: list[ToolCall]) -> list[ToolCallDelta]:
         out.append(ToolCallDelta(index=index, id=call.id, name=call.name))
         args = call.arguments
         for start in range(0, len(args), ARGUMENT_FRAGMENT):
-            out.append(ToolCallDelta(index=index, arguments=args[start:start + ARGUMENT_FRAGMENT]))
+            out.append(
+                ToolCallDelta(index=index, arguments=args[start : start + ARGUMENT_FRAGMENT])
+            )
     return out
 
 
-async def _tool_calls(events: AsyncIterator[ChatEvent], request: ChatRequest,
-                      mode: Mode) -> AsyncIterator[ChatEvent]:
+async def _tool_calls(
+    events: AsyncIterator[ChatEvent], request: ChatRequest, mode: Mode
+) -> AsyncIterator[ChatEvent]:
     """Text that may hold calls is held back until the end; plain text streams through."""
     held: list[TextDelta] = []
     holding = mode is Mode.TOOLS_FORCED
@@ -172,8 +188,10 @@ async def _tool_calls(events: AsyncIterator[ChatEvent], request: ChatRequest,
                 stripped = so_far.lstrip()
                 if stripped:
                     decided = True
-                    holding = any(m.startswith(stripped[: len(m)]) or stripped.startswith(m)
-                                  for m in TOOL_MARKERS)
+                    holding = any(
+                        m.startswith(stripped[: len(m)]) or stripped.startswith(m)
+                        for m in TOOL_MARKERS
+                    )
                     if not holding:
                         for d in held:
                             yield d

@@ -61,14 +61,15 @@ class ModelService:
         index = 0
         for request in requests:
             for single in _fan_out(request):
-                stream = (self.chat(single) if isinstance(single, ChatRequest)
-                          else self.complete(single))
+                stream = (
+                    self.chat(single) if isinstance(single, ChatRequest) else self.complete(single)
+                )
                 async with contextlib.aclosing(stream):
                     async for event in stream:
                         yield index, event
                 index += 1
 
-    async def chat(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
+    async def chat(self, request: ChatRequest) -> AsyncGenerator[ChatEvent, None]:
         entry = self.manager.require(request.model, Capability.CHAT)
         check_chat(request, entry.features)
         request = msgspec.structs.replace(
@@ -82,7 +83,9 @@ class ModelService:
                 async for event in shaped:
                     yield event
 
-    async def complete(self, request: CompletionRequest) -> AsyncIterator[CompletionEvent]:
+    async def complete(
+        self, request: CompletionRequest
+    ) -> AsyncGenerator[CompletionEvent, None]:
         entry = self.manager.require(request.model, Capability.COMPLETE)
         check_completion(request, entry.features)
         request = msgspec.structs.replace(
@@ -173,7 +176,11 @@ def _fan_out(request: ChatRequest | CompletionRequest) -> list[Any]:
     if sampling.n == 1:
         return [request]
     return [
-        msgspec.structs.replace(request, sampling=msgspec.structs.replace(
-            sampling, n=1, seed=None if sampling.seed is None else sampling.seed + i))
+        msgspec.structs.replace(
+            request,
+            sampling=msgspec.structs.replace(
+                sampling, n=1, seed=None if sampling.seed is None else sampling.seed + i
+            ),
+        )
         for i in range(sampling.n)
     ]

@@ -12,13 +12,43 @@ __all__ = ["SUPPORTED_KEYWORDS", "check_schema", "schema_instruction", "validate
 
 # Keywords a grammar built from the schema (llama.cpp's json-schema-to-grammar) enforces,
 # plus annotations that need no enforcement.
-SUPPORTED_KEYWORDS = frozenset({
-    "type", "properties", "required", "additionalProperties", "items", "prefixItems",
-    "minItems", "maxItems", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "$defs",
-    "definitions", "pattern", "minLength", "maxLength", "minimum", "maximum",
-    "exclusiveMinimum", "exclusiveMaximum", "format", "description", "title", "default",
-    "examples", "$schema", "$id", "$comment", "nullable", "strict",
-})
+SUPPORTED_KEYWORDS = frozenset(
+    {
+        "type",
+        "properties",
+        "required",
+        "additionalProperties",
+        "items",
+        "prefixItems",
+        "minItems",
+        "maxItems",
+        "enum",
+        "const",
+        "anyOf",
+        "oneOf",
+        "allOf",
+        "$ref",
+        "$defs",
+        "definitions",
+        "pattern",
+        "minLength",
+        "maxLength",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "format",
+        "description",
+        "title",
+        "default",
+        "examples",
+        "$schema",
+        "$id",
+        "$comment",
+        "nullable",
+        "strict",
+    }
+)
 
 _SCHEMA_MAPS = ("properties", "$defs", "definitions")
 _SCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
@@ -35,7 +65,9 @@ def check_schema(schema: Any, param: str) -> None:
         if key not in SUPPORTED_KEYWORDS:
             raise Unsupported(
                 f"JSON Schema keyword '{key}' at {where} cannot be enforced; supported: "
-                + ", ".join(sorted(SUPPORTED_KEYWORDS)), param=where)
+                + ", ".join(sorted(SUPPORTED_KEYWORDS)),
+                param=where,
+            )
         if key == "$ref" and not str(value).startswith("#/"):
             raise Unsupported(f"only local $ref (#/...) is supported, got {value!r}", param=where)
         if key in _SCHEMA_MAPS and isinstance(value, dict):
@@ -52,8 +84,9 @@ def schema_instruction(schema: dict[str, Any] | None) -> str:
     """The instruction added to the prompt, so the model knows what the grammar allows."""
     if schema is None:
         return "Respond only with a single valid JSON object."
-    return ("Respond only with JSON that matches this JSON Schema:\n"
-            + json.dumps(schema, ensure_ascii=False))
+    return "Respond only with JSON that matches this JSON Schema:\n" + json.dumps(
+        schema, ensure_ascii=False
+    )
 
 
 def validates(text: str, schema: dict[str, Any] | None) -> bool:
@@ -71,6 +104,7 @@ def validates(text: str, schema: dict[str, Any] | None) -> bool:
     except jsonschema.ValidationError:
         return False
     except jsonschema.SchemaError as exc:
-        raise Unsupported(f"invalid JSON Schema: {exc.message}",
-                          param="response_format.json_schema.schema") from None
+        raise Unsupported(
+            f"invalid JSON Schema: {exc.message}", param="response_format.json_schema.schema"
+        ) from None
     return True

@@ -35,8 +35,14 @@ def new_call_id() -> str:
 
 def _tool_prompt(tools: tuple[Tool, ...]) -> str:
     specs = "\n".join(
-        json.dumps({"name": t.name, "description": t.description or "",
-                    "parameters": t.parameters or {"type": "object"}}, ensure_ascii=False)
+        json.dumps(
+            {
+                "name": t.name,
+                "description": t.description or "",
+                "parameters": t.parameters or {"type": "object"},
+            },
+            ensure_ascii=False,
+        )
         for t in tools
     )
     return (
@@ -85,10 +91,14 @@ def call_schema(tools: tuple[Tool, ...], *, only: str | None, parallel: bool) ->
     ``tools`` (or the one named ``only``); an array of such calls when ``parallel``."""
     chosen = [t for t in tools if only is None or t.name == only]
     variants = [
-        {"type": "object",
-         "properties": {"name": {"const": t.name},
-                        "arguments": t.parameters or {"type": "object"}},
-         "required": ["name", "arguments"]}
+        {
+            "type": "object",
+            "properties": {
+                "name": {"const": t.name},
+                "arguments": t.parameters or {"type": "object"},
+            },
+            "required": ["name", "arguments"],
+        }
         for t in chosen
     ]
     one: dict[str, Any] = variants[0] if len(variants) == 1 else {"anyOf": variants}
@@ -108,8 +118,9 @@ def _as_call(value: Any, names: set[str]) -> ToolCall | None:
             return None
     if not isinstance(arguments, dict):
         return None
-    return ToolCall(id=new_call_id(), name=value["name"],
-                    arguments=json.dumps(arguments, ensure_ascii=False))
+    return ToolCall(
+        id=new_call_id(), name=value["name"], arguments=json.dumps(arguments, ensure_ascii=False)
+    )
 
 
 def parse_forced(text: str, tools: tuple[Tool, ...]) -> list[ToolCall]:

@@ -13,9 +13,9 @@ import msgspec
 __all__ = [
     "ChatEvent",
     "ChatRequest",
-    "Constraint",
     "CompletionEvent",
     "CompletionRequest",
+    "Constraint",
     "ContentPart",
     "EmbedRequest",
     "EmbedResult",

@@ -139,8 +139,9 @@ def test_every_route_is_authenticated_or_explicitly_public(
     monkeypatch.setenv("MP_KEY", "sesame")
     plugins = load_plugins(entry_points=False, extra=[("fake", FakePlugin())])
     plugins.collect_backends()
-    config = decode_config('[server]\napi_keys = [{ env = "MP_KEY" }]\n'
-                           '[[models]]\nname = "fake"\nbackend = "fake"\n')
+    config = decode_config(
+        '[server]\napi_keys = [{ env = "MP_KEY" }]\n[[models]]\nname = "fake"\nbackend = "fake"\n'
+    )
     app = create_app(config, plugins)
     checked = 0
     with TestClient(app) as http:

@@ -13,32 +13,40 @@ from modelport.core.tools import call_schema, parse_calls, parse_forced, tool_me
 from modelport.core.types import Message, Tool, ToolCall
 
 TOOLS = (
-    Tool(name="get_weather", parameters={"type": "object",
-                                         "properties": {"city": {"type": "string"}}}),
+    Tool(
+        name="get_weather",
+        parameters={"type": "object", "properties": {"city": {"type": "string"}}},
+    ),
     Tool(name="get_time", parameters={"type": "object"}),
 )
 
 
-@pytest.mark.parametrize("text", [
-    '<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>',
-    '  <tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>',
-    '[TOOL_CALLS] [{"name": "get_weather", "arguments": {"city": "Paris"}}]',
-    '{"name": "get_weather", "parameters": {"city": "Paris"}}',
-    '<|python_tag|>{"name": "get_weather", "parameters": {"city": "Paris"}}',
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>',
+        '  <tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>',
+        '[TOOL_CALLS] [{"name": "get_weather", "arguments": {"city": "Paris"}}]',
+        '{"name": "get_weather", "parameters": {"city": "Paris"}}',
+        '<|python_tag|>{"name": "get_weather", "parameters": {"city": "Paris"}}',
+    ],
+)
 def test_parse_calls_formats(text: str) -> None:
     rest, calls = parse_calls(text, TOOLS)
     assert rest == ""
-    assert [(c.name, json.loads(c.arguments)) for c in calls] == [("get_weather",
-                                                                    {"city": "Paris"})]
+    assert [(c.name, json.loads(c.arguments)) for c in calls] == [
+        ("get_weather", {"city": "Paris"})
+    ]
     assert calls[0].id.startswith("call_")
 
 
 def test_parse_calls_ignores_unknown_functions_and_plain_text() -> None:
     assert parse_calls('{"name": "rm_rf", "arguments": {}}', TOOLS)[1] == []
     assert parse_calls("The weather is nice.", TOOLS) == ("The weather is nice.", [])
-    two = ('<tool_call>{"name": "get_time", "arguments": {}}</tool_call>'
-           '<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>')
+    two = (
+        '<tool_call>{"name": "get_time", "arguments": {}}</tool_call>'
+        '<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>'
+    )
     assert [c.name for c in parse_calls(two, TOOLS)[1]] == ["get_time", "get_weather"]
 
 
@@ -57,20 +65,23 @@ def test_call_schema_accepts_only_real_calls() -> None:
 def test_tool_messages_render_calls_and_results() -> None:
     messages = (
         Message(role="user", content="weather?"),
-        Message(role="assistant", tool_calls=(ToolCall(id="call_1", name="get_weather",
-                                                       arguments='{"city": "Paris"}'),)),
+        Message(
+            role="assistant",
+            tool_calls=(ToolCall(id="call_1", name="get_weather", arguments='{"city": "Paris"}'),),
+        ),
         Message(role="tool", content="21C", tool_call_id="call_1"),
     )
     out = tool_messages(messages, TOOLS)
     assert out[0].role == "system" and "<tools>" in out[0].text()
-    assert '<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>' \
+    assert (
+        '<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>'
         in out[2].text()
+    )
     assert out[3].text() == "<tool_response>\n21C\n</tool_response>"
 
 
 def test_check_schema_names_the_unsupported_keyword() -> None:
-    check_schema({"type": "object", "properties": {"a": {"type": "integer", "minimum": 0}}},
-                 "s")
+    check_schema({"type": "object", "properties": {"a": {"type": "integer", "minimum": 0}}}, "s")
     with pytest.raises(Unsupported) as info:
         check_schema({"type": "array", "items": {"uniqueItems": True}}, "s")
     assert info.value.param == "s.items.uniqueItems"

@@ -199,8 +199,13 @@ def test_non_streaming_client_disconnect_frees_the_slot(base_url: str) -> None:
 
     import httpx
 
-    body = {"model": "smollm2", "messages": STORY, "max_tokens": 4000, "temperature": 0,
-            "logit_bias": {"2": -100}}  # never end on <|im_end|>: only a disconnect stops it
+    body = {
+        "model": "smollm2",
+        "messages": STORY,
+        "max_tokens": 4000,
+        "temperature": 0,
+        "logit_bias": {"2": -100},
+    }  # never end on <|im_end|>: only a disconnect stops it
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(base_url + "/v1/chat/completions", json=body, timeout=1.5)
     deadline = time.monotonic() + 5

@@ -241,8 +241,10 @@ CASES = [
     (
         "deeply nested JSON",
         "/v1/chat/completions",
-        {"content": b'{"model": "smollm2", "messages": [{"role": "user", "content": "x"}], '
-                    b'"function_call": ' + b"[" * 100000 + b"]" * 100000 + b"}"},
+        {
+            "content": b'{"model": "smollm2", "messages": [{"role": "user", "content": "x"}], '
+            b'"function_call": ' + b"[" * 100000 + b"]" * 100000 + b"}"
+        },
         400,
         None,
         None,
@@ -266,9 +268,19 @@ CASES = [
     (
         "tool_choice names an unknown function",
         "/v1/chat/completions",
-        {"json": {"model": "smollm2", "messages": MSG, "tool_choice": {
-            "type": "function", "function": {"name": "nope"}}, "tools": [
-            {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]}},
+        {
+            "json": {
+                "model": "smollm2",
+                "messages": MSG,
+                "tool_choice": {"type": "function", "function": {"name": "nope"}},
+                "tools": [
+                    {
+                        "type": "function",
+                        "function": {"name": "f", "parameters": {"type": "object"}},
+                    }
+                ],
+            }
+        },
         400,
         "tool_choice",
         "invalid_value",

@@ -24,7 +24,7 @@ def gguf_embed_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[open
     path.write_text(
         f'[server]\ndata_dir = "{config.data_path()}"\n'
         f'[[models]]\nname = "smollm2-embed"\nbackend = "gguf"\nsource = "{gguf}"\n'
-        '[models.options]\nembedding = true\nn_ctx = 512\nn_threads = 2\n'
+        "[models.options]\nembedding = true\nn_ctx = 512\nn_threads = 2\n"
     )
     server = ServerProcess(path)
     try:
@@ -35,9 +35,14 @@ def gguf_embed_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[open
 
 def test_gguf_embeddings(gguf_embed_client: openai.OpenAI) -> None:
     resp = gguf_embed_client.embeddings.create(
-        model="smollm2-embed", input=["The cat sat on the mat.", "A cat is sitting on a mat.",
-                                      "Quarterly revenue grew by ten percent."],
-        encoding_format="float")
+        model="smollm2-embed",
+        input=[
+            "The cat sat on the mat.",
+            "A cat is sitting on a mat.",
+            "Quarterly revenue grew by ten percent.",
+        ],
+        encoding_format="float",
+    )
     assert_valid("CreateEmbeddingResponse", resp.model_dump(exclude_unset=True))
     vecs = np.array([d.embedding for d in resp.data])
     assert vecs.shape == (3, 576)
@@ -49,4 +54,5 @@ def test_gguf_embeddings(gguf_embed_client: openai.OpenAI) -> None:
     assert info.value.body["param"] == "input[0]"  # type: ignore[index]
     with pytest.raises(openai.BadRequestError):
         gguf_embed_client.chat.completions.create(
-            model="smollm2-embed", messages=[{"role": "user", "content": "hi"}])
+            model="smollm2-embed", messages=[{"role": "user", "content": "hi"}]
+        )

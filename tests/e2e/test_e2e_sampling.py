@@ -18,8 +18,9 @@ STORY = [{"role": "user", "content": "Write a short story about a cat."}]
 
 
 def test_chat_logprobs_shape(client: openai.OpenAI) -> None:
-    resp = client.chat.completions.create(model="smollm2", messages=STORY, max_tokens=6,
-                                          temperature=0, logprobs=True, top_logprobs=3)
+    resp = client.chat.completions.create(
+        model="smollm2", messages=STORY, max_tokens=6, temperature=0, logprobs=True, top_logprobs=3
+    )
     assert_valid("CreateChatCompletionResponse", resp.model_dump(exclude_unset=True))
     content = resp.choices[0].logprobs.content
     assert len(content) == resp.usage.completion_tokens == 6
@@ -36,19 +37,26 @@ def test_chat_logprobs_shape(client: openai.OpenAI) -> None:
 
 
 def test_chat_logprobs_streamed(client: openai.OpenAI) -> None:
-    chunks = list(client.chat.completions.create(
-        model="smollm2", messages=STORY, max_tokens=5, temperature=0, logprobs=True,
-        stream=True))
-    items = [t for c in chunks if c.choices and c.choices[0].logprobs
-             for t in c.choices[0].logprobs.content]
+    chunks = list(
+        client.chat.completions.create(
+            model="smollm2", messages=STORY, max_tokens=5, temperature=0, logprobs=True, stream=True
+        )
+    )
+    items = [
+        t
+        for c in chunks
+        if c.choices and c.choices[0].logprobs
+        for t in c.choices[0].logprobs.content
+    ]
     assert len(items) == 5
     for chunk in chunks:
         assert_valid("CreateChatCompletionStreamResponse", chunk.model_dump(exclude_unset=True))
 
 
 def test_completion_logprobs(client: openai.OpenAI) -> None:
-    resp = client.completions.create(model="smollm2", prompt="The capital of France is",
-                                     max_tokens=4, temperature=0, logprobs=2)
+    resp = client.completions.create(
+        model="smollm2", prompt="The capital of France is", max_tokens=4, temperature=0, logprobs=2
+    )
     lp = resp.choices[0].logprobs
     assert len(lp.tokens) == len(lp.token_logprobs) == len(lp.top_logprobs) == 4
     assert "".join(lp.tokens) == resp.choices[0].text
@@ -58,8 +66,9 @@ def test_completion_logprobs(client: openai.OpenAI) -> None:
 
 def test_n_choices_distinct_and_seeded(client: openai.OpenAI) -> None:
     def run() -> list[str]:
-        resp = client.chat.completions.create(model="smollm2", messages=STORY, n=3,
-                                              temperature=1.0, seed=7, max_tokens=16)
+        resp = client.chat.completions.create(
+            model="smollm2", messages=STORY, n=3, temperature=1.0, seed=7, max_tokens=16
+        )
         assert [c.index for c in resp.choices] == [0, 1, 2]
         return [c.message.content for c in resp.choices]
 
@@ -69,9 +78,17 @@ def test_n_choices_distinct_and_seeded(client: openai.OpenAI) -> None:
 
 
 def test_n_choices_streamed(client: openai.OpenAI) -> None:
-    chunks = list(client.chat.completions.create(
-        model="smollm2", messages=STORY, n=2, max_tokens=5, temperature=0, stream=True,
-        stream_options={"include_usage": True}))
+    chunks = list(
+        client.chat.completions.create(
+            model="smollm2",
+            messages=STORY,
+            n=2,
+            max_tokens=5,
+            temperature=0,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     texts = {0: "", 1: ""}
     finishes = {}
     for chunk in chunks:
@@ -105,8 +122,14 @@ def _token_id(vocab: Any, text: str) -> int:
 
 def test_logit_bias_bans_a_token(client: openai.OpenAI, vocab: Any) -> None:
     def tokens(bias: dict[str, int] | None) -> list[str]:
-        resp = client.chat.completions.create(model="smollm2", messages=STORY, max_tokens=30,
-                                              temperature=0, logprobs=True, logit_bias=bias)
+        resp = client.chat.completions.create(
+            model="smollm2",
+            messages=STORY,
+            max_tokens=30,
+            temperature=0,
+            logprobs=True,
+            logit_bias=bias,
+        )
         return [t.token for t in resp.choices[0].logprobs.content]
 
     base = tokens(None)
@@ -119,6 +142,7 @@ def test_logit_bias_bans_a_token(client: openai.OpenAI, vocab: Any) -> None:
 
 def test_logit_bias_forces_a_token(client: openai.OpenAI, vocab: Any) -> None:
     forced = _token_id(vocab, " banana")
-    resp = client.chat.completions.create(model="smollm2", messages=STORY, max_tokens=4,
-                                          temperature=0, logit_bias={str(forced): 100})
+    resp = client.chat.completions.create(
+        model="smollm2", messages=STORY, max_tokens=4, temperature=0, logit_bias={str(forced): 100}
+    )
     assert resp.choices[0].message.content == " banana" * 4

@@ -19,8 +19,10 @@ WEATHER = {
         "description": "Get the current weather in a city",
         "parameters": {
             "type": "object",
-            "properties": {"city": {"type": "string"},
-                           "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+            "properties": {
+                "city": {"type": "string"},
+                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+            },
             "required": ["city", "unit"],
             "additionalProperties": False,
         },
@@ -31,8 +33,11 @@ TIME = {
     "function": {
         "name": "get_time",
         "description": "Get the current time in a timezone",
-        "parameters": {"type": "object", "properties": {"timezone": {"type": "string"}},
-                       "required": ["timezone"]},
+        "parameters": {
+            "type": "object",
+            "properties": {"timezone": {"type": "string"}},
+            "required": ["timezone"],
+        },
     },
 }
 ASK = [{"role": "user", "content": "What is the weather in Paris?"}]
@@ -47,11 +52,13 @@ def _check_calls(calls: list, tools: list[dict]) -> None:
         jsonschema.validate(json.loads(call.function.arguments), schemas[call.function.name])
 
 
-@pytest.mark.parametrize("choice", ["required", {"type": "function",
-                                                  "function": {"name": "get_weather"}}])
+@pytest.mark.parametrize(
+    "choice", ["required", {"type": "function", "function": {"name": "get_weather"}}]
+)
 def test_forced_tool_call_validates(client: openai.OpenAI, choice: object) -> None:
-    resp = client.chat.completions.create(model="smollm2", messages=ASK, tools=[WEATHER, TIME],
-                                          tool_choice=choice, temperature=0)  # type: ignore[arg-type]
+    resp = client.chat.completions.create(
+        model="smollm2", messages=ASK, tools=[WEATHER, TIME], tool_choice=choice, temperature=0
+    )  # type: ignore[arg-type]
     assert_valid("CreateChatCompletionResponse", resp.model_dump(exclude_unset=True))
     choice0 = resp.choices[0]
     assert choice0.finish_reason == "tool_calls"
@@ -63,8 +70,13 @@ def test_forced_tool_call_validates(client: openai.OpenAI, choice: object) -> No
 
 def test_streamed_tool_call_assembles(client: openai.OpenAI) -> None:
     stream = client.chat.completions.create(
-        model="smollm2", messages=ASK, tools=[WEATHER], stream=True, temperature=0,
-        tool_choice={"type": "function", "function": {"name": "get_weather"}})
+        model="smollm2",
+        messages=ASK,
+        tools=[WEATHER],
+        stream=True,
+        temperature=0,
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+    )
     chunks = list(stream)
     for chunk in chunks:
         assert_valid("CreateChatCompletionStreamResponse", chunk.model_dump(exclude_unset=True))
@@ -76,22 +88,33 @@ def test_streamed_tool_call_assembles(client: openai.OpenAI) -> None:
     jsonschema.validate(json.loads(args), WEATHER["function"]["parameters"])
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
     with client.chat.completions.stream(
-            model="smollm2", messages=ASK, tools=[WEATHER], temperature=0,
-            tool_choice={"type": "function", "function": {"name": "get_weather"}}) as sdk:
+        model="smollm2",
+        messages=ASK,
+        tools=[WEATHER],
+        temperature=0,
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+    ) as sdk:
         final = sdk.get_final_completion()
     _check_calls(final.choices[0].message.tool_calls, [WEATHER])
 
 
 def test_tool_choice_none_never_calls(client: openai.OpenAI) -> None:
-    resp = client.chat.completions.create(model="smollm2", messages=ASK, tools=[WEATHER],
-                                          tool_choice="none", temperature=0, max_tokens=30)
+    resp = client.chat.completions.create(
+        model="smollm2",
+        messages=ASK,
+        tools=[WEATHER],
+        tool_choice="none",
+        temperature=0,
+        max_tokens=30,
+    )
     assert resp.choices[0].message.tool_calls is None
     assert resp.choices[0].finish_reason in ("stop", "length")
 
 
 def test_auto_answers_with_text_or_valid_calls(client: openai.OpenAI) -> None:
-    resp = client.chat.completions.create(model="smollm2", messages=ASK, tools=[WEATHER],
-                                          temperature=0, max_tokens=60)
+    resp = client.chat.completions.create(
+        model="smollm2", messages=ASK, tools=[WEATHER], temperature=0, max_tokens=60
+    )
     message = resp.choices[0].message
     if resp.choices[0].finish_reason == "tool_calls":
         _check_calls(message.tool_calls, [WEATHER])
@@ -101,27 +124,41 @@ def test_auto_answers_with_text_or_valid_calls(client: openai.OpenAI) -> None:
 
 def test_tool_results_round_trip(client: openai.OpenAI) -> None:
     first = client.chat.completions.create(
-        model="smollm2", messages=ASK, tools=[WEATHER], tool_choice="required", temperature=0)
+        model="smollm2", messages=ASK, tools=[WEATHER], tool_choice="required", temperature=0
+    )
     call = first.choices[0].message.tool_calls[0]
     messages = [
         *ASK,
         {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
-        {"role": "tool", "tool_call_id": call.id,
-         "content": json.dumps({"temperature": 21, "unit": "celsius", "sky": "sunny"})},
+        {
+            "role": "tool",
+            "tool_call_id": call.id,
+            "content": json.dumps({"temperature": 21, "unit": "celsius", "sky": "sunny"}),
+        },
     ]
-    resp = client.chat.completions.create(model="smollm2", messages=messages, tools=[WEATHER],
-                                          tool_choice="none", temperature=0, max_tokens=40)
+    resp = client.chat.completions.create(
+        model="smollm2",
+        messages=messages,
+        tools=[WEATHER],
+        tool_choice="none",
+        temperature=0,
+        max_tokens=40,
+    )
     assert resp.choices[0].message.content
-    without = client.chat.completions.create(model="smollm2", messages=ASK, tools=[WEATHER],
-                                             tool_choice="none", max_tokens=1)
+    without = client.chat.completions.create(
+        model="smollm2", messages=ASK, tools=[WEATHER], tool_choice="none", max_tokens=1
+    )
     # the call and its result are in the prompt: 20+ more tokens than the question alone
     assert resp.usage.prompt_tokens > without.usage.prompt_tokens + 20
 
 
 PERSON = {
     "type": "object",
-    "properties": {"name": {"type": "string"}, "age": {"type": "integer", "minimum": 0},
-                   "hobbies": {"type": "array", "items": {"type": "string"}, "maxItems": 3}},
+    "properties": {
+        "name": {"type": "string"},
+        "age": {"type": "integer", "minimum": 0},
+        "hobbies": {"type": "array", "items": {"type": "string"}, "maxItems": 3},
+    },
     "required": ["name", "age", "hobbies"],
     "additionalProperties": False,
 }
@@ -129,57 +166,79 @@ PERSON = {
 
 def test_json_schema_answer_validates(client: openai.OpenAI) -> None:
     resp = client.chat.completions.create(
-        model="smollm2", temperature=0,
+        model="smollm2",
+        temperature=0,
         messages=[{"role": "user", "content": "Describe Ann, who is 31 and likes chess."}],
-        response_format={"type": "json_schema",
-                         "json_schema": {"name": "person", "schema": PERSON, "strict": True}})
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "person", "schema": PERSON, "strict": True},
+        },
+    )
     assert resp.choices[0].finish_reason == "stop"
     jsonschema.validate(json.loads(resp.choices[0].message.content), PERSON)
 
 
 def test_json_schema_cut_short_says_length(client: openai.OpenAI) -> None:
     resp = client.chat.completions.create(
-        model="smollm2", temperature=0, max_tokens=5,
+        model="smollm2",
+        temperature=0,
+        max_tokens=5,
         messages=[{"role": "user", "content": "Describe Ann, who is 31 and likes chess."}],
-        response_format={"type": "json_schema",
-                         "json_schema": {"name": "person", "schema": PERSON}})
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "person", "schema": PERSON},
+        },
+    )
     assert resp.choices[0].finish_reason == "length"
 
 
 def test_json_object(client: openai.OpenAI) -> None:
     resp = client.chat.completions.create(
-        model="smollm2", temperature=0, max_tokens=200,
+        model="smollm2",
+        temperature=0,
+        max_tokens=200,
         messages=[{"role": "user", "content": "Give the capital of France as JSON."}],
-        response_format={"type": "json_object"})
+        response_format={"type": "json_object"},
+    )
     assert isinstance(json.loads(resp.choices[0].message.content), dict)
 
 
-@pytest.mark.parametrize(("schema", "param"), [
-    ({"type": "object", "not": {"required": ["a"]}}, "response_format.json_schema.schema.not"),
-    ({"type": "object", "properties": {"a": {"type": "string", "if": {}}}},
-     "response_format.json_schema.schema.properties.a.if"),
-    ({"type": "object", "patternProperties": {"^a": {}}},
-     "response_format.json_schema.schema.patternProperties"),
-    # valid schemas whose grammars llama.cpp rejects (these used to crash the sampler)
-    ({"type": "string", "maxLength": 5000}, "response_format"),
-    ({"enum": []}, "response_format"),
-    ({"type": "object", "properties": []}, "response_format.json_schema.schema"),
-])
-def test_unsupported_schema_features_are_named(client: openai.OpenAI, schema: dict,
-                                               param: str) -> None:
+@pytest.mark.parametrize(
+    ("schema", "param"),
+    [
+        ({"type": "object", "not": {"required": ["a"]}}, "response_format.json_schema.schema.not"),
+        (
+            {"type": "object", "properties": {"a": {"type": "string", "if": {}}}},
+            "response_format.json_schema.schema.properties.a.if",
+        ),
+        (
+            {"type": "object", "patternProperties": {"^a": {}}},
+            "response_format.json_schema.schema.patternProperties",
+        ),
+        # valid schemas whose grammars llama.cpp rejects (these used to crash the sampler)
+        ({"type": "string", "maxLength": 5000}, "response_format"),
+        ({"enum": []}, "response_format"),
+        ({"type": "object", "properties": []}, "response_format.json_schema.schema"),
+    ],
+)
+def test_unsupported_schema_features_are_named(
+    client: openai.OpenAI, schema: dict, param: str
+) -> None:
     with pytest.raises(openai.BadRequestError) as info:
         client.chat.completions.create(
-            model="smollm2", messages=ASK,
-            response_format={"type": "json_schema", "json_schema": {"name": "x",
-                                                                    "schema": schema}})
+            model="smollm2",
+            messages=ASK,
+            response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": schema}},
+        )
     assert info.value.body["param"] == param  # type: ignore[index]
 
 
 def test_unusable_tool_schemas_are_400s(client: openai.OpenAI) -> None:
     bad = {"type": "function", "function": {"name": "f", "parameters": {"anyOf": []}}}
     with pytest.raises(openai.BadRequestError) as info:
-        client.chat.completions.create(model="smollm2", messages=ASK, tools=[bad],
-                                       tool_choice="required")
+        client.chat.completions.create(
+            model="smollm2", messages=ASK, tools=[bad], tool_choice="required"
+        )
     assert info.value.body["param"] in ("tools", "tools[0].function.parameters")  # type: ignore[index]
     resp = client.chat.completions.create(model="smollm2", messages=ASK, max_tokens=2)
     assert resp.choices[0].message.content is not None

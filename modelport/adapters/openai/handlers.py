@@ -65,14 +65,16 @@ async def chat_completions(request: Request) -> Response[bytes] | Stream:  # typ
     first = await _first(choices)
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        frames = render.chat_chunks(meta, _prepend(first, choices), include_usage,
-                                    logprobs=req.sampling.logprobs)
+        frames = render.chat_chunks(
+            meta, _prepend(first, choices), include_usage, logprobs=req.sampling.logprobs
+        )
         return _stream(frames)
     results = await while_connected(request, collect_choices(_prepend(first, choices)))
     if results is None:
         return Response(b"", status_code=CLIENT_CLOSED_REQUEST)
-    return Response(render.chat_completion(meta, results, logprobs=req.sampling.logprobs),
-                    media_type=JSON)
+    return Response(
+        render.chat_completion(meta, results, logprobs=req.sampling.logprobs), media_type=JSON
+    )
 
 
 @post("/v1/completions", status_code=200)
@@ -85,14 +87,18 @@ async def completions(request: Request) -> Response[bytes] | Stream:  # type: ig
     first = await _first(choices)
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        frames = render.completion_chunks(meta, _prepend(first, choices), include_usage,
-                                          n=body.n or 1, logprobs=body.logprobs is not None)
+        frames = render.completion_chunks(
+            meta,
+            _prepend(first, choices),
+            include_usage,
+            n=body.n or 1,
+            logprobs=body.logprobs is not None,
+        )
         return _stream(frames)
     results = await while_connected(request, collect_choices(_prepend(first, choices)))
     if results is None:
         return Response(b"", status_code=CLIENT_CLOSED_REQUEST)
-    body_bytes = render.completion(meta, results, n=body.n or 1,
-                                   logprobs=body.logprobs is not None)
+    body_bytes = render.completion(meta, results, n=body.n or 1, logprobs=body.logprobs is not None)
     return Response(body_bytes, media_type=JSON)
 
 

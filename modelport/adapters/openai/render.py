@@ -78,12 +78,21 @@ def frame(obj: object) -> bytes:
 
 
 def _chat_logprobs(items: Iterable[core.TokenLogprob]) -> dict[str, Any]:
-    return {"content": [
-        {"token": t.token, "logprob": t.logprob, "bytes": list(t.bytes or ()),
-         "top_logprobs": [{"token": a.token, "logprob": a.logprob, "bytes": list(a.bytes or ())}
-                          for a in t.top]}
-        for t in items
-    ], "refusal": None}
+    return {
+        "content": [
+            {
+                "token": t.token,
+                "logprob": t.logprob,
+                "bytes": list(t.bytes or ()),
+                "top_logprobs": [
+                    {"token": a.token, "logprob": a.logprob, "bytes": list(a.bytes or ())}
+                    for a in t.top
+                ],
+            }
+            for t in items
+        ],
+        "refusal": None,
+    }
 
 
 def _completion_logprobs(items: Iterable[core.TokenLogprob], offset: int) -> dict[str, Any]:
@@ -94,15 +103,20 @@ def _completion_logprobs(items: Iterable[core.TokenLogprob], offset: int) -> dic
         tops.append({a.token: a.logprob for a in t.top})
         offsets.append(offset)
         offset += len(t.token)
-    return {"tokens": tokens, "token_logprobs": logprobs, "top_logprobs": tops,
-            "text_offset": offsets}
+    return {
+        "tokens": tokens,
+        "token_logprobs": logprobs,
+        "top_logprobs": tops,
+        "text_offset": offsets,
+    }
 
 
 def _total(results: list[Collected], prompts: list[int]) -> UsageOut:
     prompt = sum(prompts)
     completion = sum(r.usage.completion_tokens for r in results)
-    return UsageOut(prompt_tokens=prompt, completion_tokens=completion,
-                    total_tokens=prompt + completion)
+    return UsageOut(
+        prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+    )
 
 
 def _prompts(results: list[Collected], n: int) -> list[int]:
@@ -112,59 +126,94 @@ def _prompts(results: list[Collected], n: int) -> list[int]:
 def _message(result: Collected) -> ChatMessage:
     if not result.tool_calls:
         return ChatMessage(content=result.text)
-    calls = [ToolCallOut(id=c.id, function=ToolCallFunction(name=c.name, arguments=c.arguments))
-             for c in result.tool_calls]
+    calls = [
+        ToolCallOut(id=c.id, function=ToolCallFunction(name=c.name, arguments=c.arguments))
+        for c in result.tool_calls
+    ]
     return ChatMessage(content=result.text or None, tool_calls=calls)
 
 
 def _tool_delta(event: core.ToolCallDelta) -> ToolCallDelta:
     if event.id is not None:
-        return ToolCallDelta(index=event.index, id=event.id, type="function",
-                             function=ToolCallDeltaFunction(name=event.name or "",
-                                                            arguments=event.arguments))
-    return ToolCallDelta(index=event.index,
-                         function=ToolCallDeltaFunction(arguments=event.arguments))
+        return ToolCallDelta(
+            index=event.index,
+            id=event.id,
+            type="function",
+            function=ToolCallDeltaFunction(name=event.name or "", arguments=event.arguments),
+        )
+    return ToolCallDelta(
+        index=event.index, function=ToolCallDeltaFunction(arguments=event.arguments)
+    )
 
 
 def chat_completion(meta: Meta, results: list[Collected], *, logprobs: bool = False) -> bytes:
     choices = [
-        ChatChoice(index=i, message=_message(r), finish_reason=r.reason,
-                   logprobs=_chat_logprobs(r.logprobs) if logprobs else None)
+        ChatChoice(
+            index=i,
+            message=_message(r),
+            finish_reason=r.reason,
+            logprobs=_chat_logprobs(r.logprobs) if logprobs else None,
+        )
         for i, r in enumerate(results)
     ]
-    return _encoder.encode(ChatCompletion(
-        id=meta.id, created=meta.created, model=meta.model,
-        system_fingerprint=meta.fingerprint, choices=choices,
-        usage=_total(results, [results[0].usage.prompt_tokens]),
-    ))
+    return _encoder.encode(
+        ChatCompletion(
+            id=meta.id,
+            created=meta.created,
+            model=meta.model,
+            system_fingerprint=meta.fingerprint,
+            choices=choices,
+            usage=_total(results, [results[0].usage.prompt_tokens]),
+        )
+    )
 
 
-def completion(meta: Meta, results: list[Collected], *, n: int = 1,
-               logprobs: bool = False) -> bytes:
+def completion(
+    meta: Meta, results: list[Collected], *, n: int = 1, logprobs: bool = False
+) -> bytes:
     choices = [
-        CompletionChoice(text=r.text, index=i, finish_reason=r.reason,
-                         logprobs=_completion_logprobs(r.logprobs, 0) if logprobs else None)
+        CompletionChoice(
+            text=r.text,
+            index=i,
+            finish_reason=r.reason,
+            logprobs=_completion_logprobs(r.logprobs, 0) if logprobs else None,
+        )
         for i, r in enumerate(results)
     ]
-    return _encoder.encode(Completion(
-        id=meta.id, created=meta.created, model=meta.model,
-        system_fingerprint=meta.fingerprint, choices=choices,
-        usage=_total(results, _prompts(results, n)),
-    ))
+    return _encoder.encode(
+        Completion(
+            id=meta.id,
+            created=meta.created,
+            model=meta.model,
+            system_fingerprint=meta.fingerprint,
+            choices=choices,
+            usage=_total(results, _prompts(results, n)),
+        )
+    )
 
 
-def _chat_chunk(meta: Meta, choices: list[ChunkChoice], include_usage: bool,
-                usage: UsageOut | None = None) -> bytes:
-    return frame(ChatCompletionChunk(
-        id=meta.id, created=meta.created, model=meta.model,
-        system_fingerprint=meta.fingerprint, choices=choices,
-        usage=usage if include_usage else msgspec.UNSET,
-    ))
+def _chat_chunk(
+    meta: Meta, choices: list[ChunkChoice], include_usage: bool, usage: UsageOut | None = None
+) -> bytes:
+    return frame(
+        ChatCompletionChunk(
+            id=meta.id,
+            created=meta.created,
+            model=meta.model,
+            system_fingerprint=meta.fingerprint,
+            choices=choices,
+            usage=usage if include_usage else msgspec.UNSET,
+        )
+    )
 
 
-async def chat_chunks(meta: Meta, choices: AsyncIterator[tuple[int, core.ChatEvent]],
-                      include_usage: bool, *, logprobs: bool = False
-                      ) -> AsyncIterator[bytes]:
+async def chat_chunks(
+    meta: Meta,
+    choices: AsyncIterator[tuple[int, core.ChatEvent]],
+    include_usage: bool,
+    *,
+    logprobs: bool = False,
+) -> AsyncIterator[bytes]:
     """SSE frames: per choice a role chunk, content deltas and a finish chunk; then usage."""
     prompt, completion_tokens = 0, 0
     async for index, event in choices:
@@ -184,23 +233,37 @@ async def chat_chunks(meta: Meta, choices: AsyncIterator[tuple[int, core.ChatEve
             choice = ChunkChoice(index=index, delta=Delta(), finish_reason=event.reason)
             yield _chat_chunk(meta, [choice], include_usage)
     if include_usage:
-        usage = UsageOut(prompt_tokens=prompt, completion_tokens=completion_tokens,
-                         total_tokens=prompt + completion_tokens)
+        usage = UsageOut(
+            prompt_tokens=prompt,
+            completion_tokens=completion_tokens,
+            total_tokens=prompt + completion_tokens,
+        )
         yield _chat_chunk(meta, [], True, usage)
 
 
-def _completion_chunk(meta: Meta, choices: list[CompletionChoice],
-                      usage: UsageOut | None = None) -> bytes:
-    return frame(Completion(
-        id=meta.id, created=meta.created, model=meta.model,
-        system_fingerprint=meta.fingerprint, choices=choices,
-        usage=usage if usage is not None else msgspec.UNSET,
-    ))
+def _completion_chunk(
+    meta: Meta, choices: list[CompletionChoice], usage: UsageOut | None = None
+) -> bytes:
+    return frame(
+        Completion(
+            id=meta.id,
+            created=meta.created,
+            model=meta.model,
+            system_fingerprint=meta.fingerprint,
+            choices=choices,
+            usage=usage if usage is not None else msgspec.UNSET,
+        )
+    )
 
 
-async def completion_chunks(meta: Meta, choices: AsyncIterator[tuple[int, core.ChatEvent]],
-                            include_usage: bool, *, n: int = 1, logprobs: bool = False
-                            ) -> AsyncIterator[bytes]:
+async def completion_chunks(
+    meta: Meta,
+    choices: AsyncIterator[tuple[int, core.ChatEvent]],
+    include_usage: bool,
+    *,
+    n: int = 1,
+    logprobs: bool = False,
+) -> AsyncIterator[bytes]:
     """SSE frames for completions; ``choices`` yields (choice index, event)."""
     prompts: list[int] = []
     completion_tokens, offset = 0, 0
@@ -212,17 +275,26 @@ async def completion_chunks(meta: Meta, choices: AsyncIterator[tuple[int, core.C
         elif isinstance(event, core.TextDelta) and (event.text or event.logprobs):
             lp = _completion_logprobs(event.logprobs, offset) if logprobs else None
             offset += len(event.text)
-            yield _completion_chunk(meta, [CompletionChoice(
-                text=event.text, index=index, finish_reason=None, logprobs=lp)])
+            yield _completion_chunk(
+                meta,
+                [CompletionChoice(text=event.text, index=index, finish_reason=None, logprobs=lp)],
+            )
         elif isinstance(event, core.Finish):
             completion_tokens += event.usage.completion_tokens
-            yield _completion_chunk(meta, [CompletionChoice(
-                text="", index=index, finish_reason=event.reason)])
+            yield _completion_chunk(
+                meta, [CompletionChoice(text="", index=index, finish_reason=event.reason)]
+            )
     if include_usage:
         prompt = sum(prompts)
-        yield _completion_chunk(meta, [], UsageOut(
-            prompt_tokens=prompt, completion_tokens=completion_tokens,
-            total_tokens=prompt + completion_tokens))
+        yield _completion_chunk(
+            meta,
+            [],
+            UsageOut(
+                prompt_tokens=prompt,
+                completion_tokens=completion_tokens,
+                total_tokens=prompt + completion_tokens,
+            ),
+        )
 
 
 async def sse(frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

@@ -45,8 +45,7 @@ class Engine:
         chain = self._internals.LlamaSampler()
         if s.logit_bias:
             chain.add_logit_bias(self.n_vocab, dict(s.logit_bias))
-        penalties = (s.repeat_penalty or 1.0, s.frequency_penalty or 0.0,
-                     s.presence_penalty or 0.0)
+        penalties = (s.repeat_penalty or 1.0, s.frequency_penalty or 0.0, s.presence_penalty or 0.0)
         if penalties != (1.0, 0.0, 0.0):
             chain.add_penalties(self.n_vocab, 64, *penalties)
         if grammar is not None:
@@ -108,7 +107,11 @@ class Engine:
         return Step(token=token, logprob=float(logits[token] - logsum), top=best)
 
     def generate(
-        self, tokens: Sequence[int], sampler: Any, *, logprobs: int | None = None,
+        self,
+        tokens: Sequence[int],
+        sampler: Any,
+        *,
+        logprobs: int | None = None,
         cancelled: Any = None,
     ) -> Iterator[Step]:
         """Sample tokens until the caller stops iterating; the prompt must fit the context.

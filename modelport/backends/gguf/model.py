@@ -128,8 +128,7 @@ class GgufModel:
     async def chat(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
         prompt = self.template.render(request.messages)
         tokens = self.tokenize(prompt, special=True)
-        grammar = self._grammar(request.constraint,
-                                "tools" if request.tools else "response_format")
+        grammar = self._grammar(request.constraint, "tools" if request.tools else "response_format")
         events = self._stream(tokens, request.sampling, param="messages", grammar=grammar)
         # aclosing: closing this stream must stop the worker now, not when GC finalises it.
         async with contextlib.aclosing(events):
@@ -148,17 +147,26 @@ class GgufModel:
         tokens; a model without them cannot honour ``suffix``."""
         vocab = self.llm._model.vocab
         fim = self._llama_cpp
-        pre, suf, mid = (fim.llama_vocab_fim_pre(vocab), fim.llama_vocab_fim_suf(vocab),
-                         fim.llama_vocab_fim_mid(vocab))
+        pre, suf, mid = (
+            fim.llama_vocab_fim_pre(vocab),
+            fim.llama_vocab_fim_suf(vocab),
+            fim.llama_vocab_fim_mid(vocab),
+        )
         if min(pre, suf, mid) < 0:
-            raise Unsupported(f"model {self.name!r} has no fill-in-the-middle tokens, so it "
-                              "cannot complete with a suffix", param="suffix")
+            raise Unsupported(
+                f"model {self.name!r} has no fill-in-the-middle tokens, so it "
+                "cannot complete with a suffix",
+                param="suffix",
+            )
         return [pre, *prefix, suf, *self.tokenize(suffix, special=False), mid]
 
     async def complete(self, request: CompletionRequest) -> AsyncIterator[ChatEvent]:
         if request.echo and request.sampling.logprobs:
-            raise Unsupported("echo together with logprobs (log-probabilities of the prompt) "
-                              "is not supported yet", param="echo")
+            raise Unsupported(
+                "echo together with logprobs (log-probabilities of the prompt) "
+                "is not supported yet",
+                param="echo",
+            )
         if isinstance(request.prompt, str):
             tokens = self.tokenize(request.prompt, special=False)
             echo = request.prompt
@@ -216,8 +224,11 @@ class GgufModel:
         vocab = self.engine.n_vocab
         bad = next((t for t in tokens if not 0 <= t < vocab), None)
         if bad is not None:
-            raise InvalidRequest(f"token id {bad} is outside this model's vocabulary "
-                                 f"(0..{vocab - 1})", param=param, code="invalid_value")
+            raise InvalidRequest(
+                f"token id {bad} is outside this model's vocabulary (0..{vocab - 1})",
+                param=param,
+                code="invalid_value",
+            )
 
     def _grammar(self, constraint: Constraint | None, param: str) -> Any:
         """A llama.cpp grammar enforcing the constraint (built by llama-cpp-python's own
@@ -231,15 +242,21 @@ class GgufModel:
                 grammar = grammars.LlamaGrammar.from_string(grammars.JSON_GBNF, verbose=False)
             else:
                 grammar = grammars.LlamaGrammar.from_json_schema(
-                    json.dumps(constraint.schema), verbose=False)
+                    json.dumps(constraint.schema), verbose=False
+                )
         except Exception as exc:  # noqa: BLE001 - the converter only ever sees client input
-            raise Unsupported(f"this JSON Schema cannot be turned into a grammar: {exc!r}",
-                              param=param) from None
+            raise Unsupported(
+                f"this JSON Schema cannot be turned into a grammar: {exc!r}", param=param
+            ) from None
         probe = self._llama_cpp.llama_sampler_init_grammar(
-            self.llm._model.vocab, grammar._grammar.encode(), grammar._root.encode())
+            self.llm._model.vocab, grammar._grammar.encode(), grammar._root.encode()
+        )
         if not probe:
-            raise Unsupported("llama.cpp cannot use the grammar of this JSON Schema (too "
-                              "large or empty alternatives)", param=param)
+            raise Unsupported(
+                "llama.cpp cannot use the grammar of this JSON Schema (too "
+                "large or empty alternatives)",
+                param=param,
+            )
         self._llama_cpp.llama_sampler_free(probe)
         return grammar
 

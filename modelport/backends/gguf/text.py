@@ -39,10 +39,17 @@ class TextOut:
         top = []
         for token, logprob in step.top:
             alt = self.token_bytes(token)
-            top.append(TopLogprob(token=alt.decode("utf-8", errors="replace"), logprob=logprob,
-                                  bytes=tuple(alt)))
-        return TokenLogprob(token=raw.decode("utf-8", errors="replace"),
-                            logprob=step.logprob or 0.0, bytes=tuple(raw), top=tuple(top))
+            top.append(
+                TopLogprob(
+                    token=alt.decode("utf-8", errors="replace"), logprob=logprob, bytes=tuple(alt)
+                )
+            )
+        return TokenLogprob(
+            token=raw.decode("utf-8", errors="replace"),
+            logprob=step.logprob or 0.0,
+            bytes=tuple(raw),
+            top=tuple(top),
+        )
 
     def feed(self, step: Step) -> bool:
         """Emit the token's text; True once a stop sequence was reached."""

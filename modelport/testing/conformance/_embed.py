@@ -83,7 +83,9 @@ class EmbedConformance(ConformanceBase):
     def test_token_input_follows_the_declared_contract(
         self, conformance_model: LoadedModel
     ) -> None:
-        features = conformance_model.spec.model_features(conformance_model.decoded_options(), conformance_model.model)
+        features = conformance_model.spec.model_features(
+            conformance_model.decoded_options(), conformance_model.model
+        )
         tokens = ((1, 2, 3), (4, 5))
         if Feature.TOKEN_INPUT in features:
             assert len(self.through_service(conformance_model, tokens).vectors) == 2

@@ -50,7 +50,9 @@ class ImageConformance(ConformanceBase):
         size = None if contract else self.size
         fields = {"prompt": self.prompt, "size": size, "seed": 5, **fields}
         request = ImageRequest(model=MODEL_NAME, **fields)  # type: ignore[arg-type]
-        return prepare_image_request(request, loaded.spec.model_features(options, loaded.model), contract)
+        return prepare_image_request(
+            request, loaded.spec.model_features(options, loaded.model), contract
+        )
 
     def generate(self, loaded: LoadedModel, request: ImageRequest) -> ImageResult:
         return run(cast(Image, loaded.model).generate_image(request))
@@ -66,7 +68,9 @@ class ImageConformance(ConformanceBase):
             assert result.seeds == request.image_seeds()
 
     def test_several_images_only_when_declared(self, conformance_model: LoadedModel) -> None:
-        features = conformance_model.spec.model_features(conformance_model.decoded_options(), conformance_model.model)
+        features = conformance_model.spec.model_features(
+            conformance_model.decoded_options(), conformance_model.model
+        )
         request = self.prepared(conformance_model, n=2)
         if Feature.N in features:
             assert len(self.generate(conformance_model, request).images) == 2
@@ -74,7 +78,9 @@ class ImageConformance(ConformanceBase):
         assert len(result.images) == 2, "core's fan-out or the backend must give n images"
 
     def test_same_seed_gives_the_same_image(self, conformance_model: LoadedModel) -> None:
-        features = conformance_model.spec.model_features(conformance_model.decoded_options(), conformance_model.model)
+        features = conformance_model.spec.model_features(
+            conformance_model.decoded_options(), conformance_model.model
+        )
         if Feature.SEED not in features:
             pytest.skip("the backend does not declare 'seed'")
         request = self.prepared(conformance_model, seed=1234)
