@@ -205,6 +205,7 @@ class ModelManager:
             options=entry.options,
             defaults=entry.defaults,
             cache_dir=self.cache_dir,
+            parallel=entry.config.parallel,
         )
 
     def prepare(self, entry: ModelEntry) -> Path | None:

@@ -30,6 +30,9 @@ class LoadContext(msgspec.Struct, kw_only=True, frozen=True):
     # The model cache: where a backend keeps files it derives from a source (converted
     # or compiled weights), in a folder of its own; None when there is no cache.
     cache_dir: Path | None = None
+    # How many requests the model may serve at once (``parallel`` in plugins.toml): a
+    # backend that batches sequences sizes its context for this many.
+    parallel: int = 1
 
 
 class BackendSpec(msgspec.Struct, kw_only=True, frozen=True):

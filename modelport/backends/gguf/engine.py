@@ -17,7 +17,7 @@ import numpy as np
 
 from modelport.core import Sampling
 
-__all__ = ["Engine", "Step"]
+__all__ = ["Engine", "Step", "logprob_step"]
 
 
 class Step(msgspec.Struct, frozen=True):
@@ -26,6 +26,20 @@ class Step(msgspec.Struct, frozen=True):
     token: int
     logprob: float | None = None
     top: tuple[tuple[int, float], ...] = ()
+
+
+def logprob_step(logits_ptr: Any, n_vocab: int, token: int, top: int) -> Step:
+    """``token`` with its log-probability (a log-softmax over the raw logits) and the
+    ``top`` most likely tokens."""
+    logits = np.ctypeslib.as_array(logits_ptr, shape=(n_vocab,)).astype(np.float64)
+    peak = logits.max()
+    logsum = peak + np.log(np.exp(logits - peak).sum())
+    best: tuple[tuple[int, float], ...] = ()
+    if top:
+        idx = np.argpartition(-logits, top)[:top]
+        idx = idx[np.argsort(-logits[idx])]
+        best = tuple((int(i), float(logits[i] - logsum)) for i in idx)
+    return Step(token=token, logprob=float(logits[token] - logsum), top=best)
 
 
 class Engine:
@@ -92,19 +106,8 @@ class Engine:
         self.cached.append(tokens[-1])
         return True
 
-    def logits(self) -> np.ndarray:
-        return np.ctypeslib.as_array(self.ctx.get_logits_ith(-1), shape=(self.n_vocab,))
-
     def _logprobs(self, token: int, top: int) -> Step:
-        logits = self.logits().astype(np.float64)
-        peak = logits.max()
-        logsum = peak + np.log(np.exp(logits - peak).sum())
-        best: tuple[tuple[int, float], ...] = ()
-        if top:
-            idx = np.argpartition(-logits, top)[:top]
-            idx = idx[np.argsort(-logits[idx])]
-            best = tuple((int(i), float(logits[i] - logsum)) for i in idx)
-        return Step(token=token, logprob=float(logits[token] - logsum), top=best)
+        return logprob_step(self.ctx.get_logits_ith(-1), self.n_vocab, token, top)
 
     def generate(
         self,

@@ -32,7 +32,8 @@ from modelport.core.errors import ConfigError
 from modelport.core.worker import Emit, run_blocking, stream_from_thread
 
 from . import GENERATION_FEATURES, GgufOptions
-from .engine import Engine
+from .batched import BatchScheduler, Job
+from .engine import Engine, Step
 from .text import TextOut
 
 __all__ = ["GgufModel"]
@@ -71,6 +72,7 @@ class GgufModel:
         self.n_ctx: int = llm.n_ctx()
         self._lock = threading.Lock()
         self._closed = False
+        self.scheduler: BatchScheduler | None = None
         self._llama_cpp = _import_llama()
         self.engine = Engine(llm, self._llama_cpp._internals)
         self.template = ChatTemplate(
@@ -96,9 +98,21 @@ class GgufModel:
             seed=options.seed if options.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED,
             verbose=options.verbose,
         )
-        return cls(llm, options, ctx.name)
+        model = cls(llm, options, ctx.name)
+        if ctx.parallel > 1 and not options.embedding:
+            model.scheduler = BatchScheduler(
+                llm,
+                llama_cpp._internals,
+                llama_cpp,
+                parallel=ctx.parallel,
+                n_ctx=options.n_ctx,
+                n_batch=options.n_batch,
+            )
+        return model
 
     def close(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.close()
         with self._lock:
             self._closed = True
             close = getattr(self.llm, "close", None)
@@ -277,6 +291,9 @@ class GgufModel:
         budget = self._budget(len(tokens), s, param)
 
         def work(emit: Emit, cancelled: threading.Event) -> None:
+            if self.scheduler is not None:
+                self._generate_batched(tokens, s, budget, prefix, emit, cancelled, grammar)
+                return
             with self._lock:
                 if cancelled.is_set() or self._closed:
                     return
@@ -321,3 +338,40 @@ class GgufModel:
             steps.close()
             sampler.close()
         out.finish(reason)
+
+    def _generate_batched(
+        self,
+        tokens: Sequence[int],
+        s: Sampling,
+        budget: int,
+        prefix: str,
+        emit: Emit,
+        cancelled: threading.Event,
+        grammar: Any = None,
+    ) -> None:
+        """The same generation as ``_generate``, as one sequence of the batch scheduler."""
+        assert self.scheduler is not None
+        emit(Started(prompt_tokens=len(tokens)))
+        if prefix:
+            emit(TextDelta(text=prefix, tokens=0))
+        out = TextOut(self.llm, tokens, s.stop, emit)
+        if budget <= 0:
+            out.finish("length")
+            return
+        reason: list[FinishReason] = ["length"]
+
+        def on_step(step: Step) -> bool:
+            if self._is_end(step.token) or out.feed(step):
+                reason[0] = "stop"
+                return True
+            return out.generated >= budget
+
+        top = (s.top_logprobs or 0) if s.logprobs else None
+        job = Job(list(tokens), self.engine.sampler(s, grammar), on_step, cancelled, top)
+        self.scheduler.submit(job)
+        while not job.done.wait(0.05):
+            if cancelled.is_set():
+                return  # the scheduler drops the sequence at its next step
+        if job.error is not None:
+            raise job.error
+        out.finish(reason[0])
