@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
+import math
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from modelport import __version__
 from modelport.core.config import Config, load_config
@@ -50,17 +51,33 @@ def _pull(manager: ModelManager, names: Sequence[str]) -> None:
         print(f"{entry.name}: ready at {path}", file=sys.stderr)
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def serve(app: Any, config: Config, host: str, port: int) -> None:
+    """Run ``app`` under uvicorn until SIGTERM/SIGINT, then shut down gracefully: stop
+    accepting, give in-flight requests and streams ``[server] shutdown_timeout`` to finish,
+    cancel the rest, and unload the models (the app's shutdown hook)."""
     import uvicorn
 
+    server = config.server
+    grace = server.shutdown_seconds()
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=server.log_level,
+        log_config=None,  # keep our handlers: request ids, JSON lines
+        access_log=False,  # the app logs one line per request, with its id
+        timeout_graceful_shutdown=None if grace is None else math.ceil(grace),
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
     from .openai.app import create_app
+    from .openai.logs import configure_logging
 
     config, plugins, manager = _setup(args)
     server = config.server
     host, port = args.host or server.host, args.port if args.port is not None else server.port
-    logging.basicConfig(
-        level=server.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(server.log_level, server.log_format)
     _pull(manager, [])
     app = create_app(config, plugins)
     print(
@@ -68,7 +85,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.run(app, host=host, port=port, log_level=server.log_level, access_log=False)
+    serve(app, config, host, port)
     return 0
 
 

@@ -11,6 +11,7 @@ import enum
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from .response_types import RespondRequest, ResponseEvent
 from .types import (
     ChatEvent,
     ChatRequest,
@@ -103,8 +104,12 @@ class Image(Protocol):
 
 @runtime_checkable
 class Respond(Protocol):
-    def respond(self, request: object) -> AsyncIterator[object]:
-        """Responses API; core provides it on top of ``Chat`` when a backend does not."""
+    def respond(self, request: RespondRequest) -> AsyncIterator[ResponseEvent]:
+        """Yield ``ResponseCreated``, text and tool-call deltas, then one ``ResponseDone``.
+
+        Core provides it on top of ``Chat`` (``modelport.core.responses.ChatResponder``)
+        when a backend does not implement it natively.
+        """
         ...
 
 

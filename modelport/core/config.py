@@ -55,6 +55,25 @@ class ServerConfig(_Section, frozen=True, kw_only=True):
     max_loaded_models: Positive = 4
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     public_docs: bool = True
+    # Serve Prometheus `/metrics` without an API key (for a scraper on a private network);
+    # by default it needs the key like every other route.
+    public_metrics: bool = False
+    # Log lines as `text`, or `json` (one object per line); both carry the request id.
+    log_format: Literal["text", "json"] = "text"
+    # On SIGTERM/SIGINT: stop accepting, let in-flight requests and streams finish for at
+    # most this long, cancel what is left, then unload the models.
+    shutdown_timeout: Duration = "10s"
+    # How long the Responses API keeps a stored response (`720h` is 30 days); `-1` keeps
+    # each one until `responses_max_count` pushes it out.
+    responses_max_age: Duration = "720h"
+    # Most stored responses kept; the oldest are pruned when a new one is stored.
+    responses_max_count: Positive = 10000
+
+    def responses_max_age_seconds(self) -> float | None:
+        return parse_duration(self.responses_max_age)
+
+    def shutdown_seconds(self) -> float:
+        return parse_duration(self.shutdown_timeout) or 0.0
 
     def resolved_api_keys(self) -> list[str]:
         keys = [k.value() if isinstance(k, EnvRef) else k for k in self.api_keys]

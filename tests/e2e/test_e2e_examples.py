@@ -89,11 +89,16 @@ def test_completions_suffix_without_fim_tokens(server: ServerProcess) -> None:
 
 
 # Examples whose feature is not built yet: they run and show the server's clear answer;
-# the features are tracked by issues #3 (vision) and #6 (responses).
+# the feature is tracked by issue #3 (vision).
 def test_vision_not_served_yet(server: ServerProcess) -> None:
     out = _run(server, "vision.py")
     assert "refused:" in out and "messages[0].content[1]" in out
 
 
-def test_responses_not_served_yet(server: ServerProcess) -> None:
-    assert "not served yet" in _run(server, "responses.py")
+def test_responses_continue_from_the_store(server: ServerProcess) -> None:
+    import re
+
+    out = _run(server, "responses.py")
+    ids = re.findall(r"^\[(resp_[0-9a-f]+)\] ", out, re.M)
+    assert len(ids) == 2 and ids[0] != ids[1]
+    assert out.strip().splitlines()[-1] == f"follow-up input items: 1; continues {ids[0]}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from litestar import Litestar, Request, Response
 from litestar.config.cors import CORSConfig
@@ -17,8 +17,14 @@ from modelport.core.manager import ModelManager
 from modelport.core.plugins import Plugins, load_plugins
 from modelport.core.service import ModelService
 
+if TYPE_CHECKING:
+    from litestar.types import ASGIApp
+
 from .errors import envelope, error_body, http_error
 from .handlers import ROUTES
+from .metrics import METRICS_PATH, MeteredService, Metrics, metrics
+from .observe import RequestObserver
+from .openapi import document_bodies
 
 __all__ = ["PUBLIC_PATHS", "create_app"]
 
@@ -49,10 +55,12 @@ def _on_http_error(_: Request, exc: HTTPException) -> Response[bytes]:  # type: 
     )
 
 
-def _auth_guard(keys: list[str], public_docs: bool) -> Any:
+def _auth_guard(keys: list[str], public_docs: bool, public_metrics: bool) -> Any:
     async def before_request(request: Request) -> None:  # type: ignore[type-arg]
         path = request.url.path
         if path in PUBLIC_PATHS or (public_docs and path.startswith(DOCS_PREFIX)):
+            return
+        if public_metrics and path == METRICS_PATH:
             return
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
@@ -87,12 +95,13 @@ def create_app(config: Config, plugins: Plugins | None = None) -> Litestar:
         plugins = load_plugins(disabled=config.plugins.disable)
         plugins.collect_backends()
     manager = ModelManager(config, plugins)
-    service = ModelService(manager)
+    meters = Metrics(manager)
+    service = MeteredService(manager, meters)
     server = config.server
     hooks = [_body_limit(server.max_body_bytes)]
     keys = server.resolved_api_keys()
     if keys:
-        hooks.insert(0, _auth_guard(keys, server.public_docs))
+        hooks.insert(0, _auth_guard(keys, server.public_docs, server.public_metrics))
 
     async def startup(app: Litestar) -> None:
         await manager.start()
@@ -100,8 +109,8 @@ def create_app(config: Config, plugins: Plugins | None = None) -> Litestar:
     async def shutdown(app: Litestar) -> None:
         await manager.close()
 
-    return Litestar(
-        route_handlers=ROUTES,
+    app = Litestar(
+        route_handlers=[*ROUTES, metrics],
         exception_handlers={
             ModelportError: _on_modelport_error,
             HTTPException: _on_http_error,
@@ -110,15 +119,26 @@ def create_app(config: Config, plugins: Plugins | None = None) -> Litestar:
         before_request=_chain(*hooks),
         on_startup=[startup],
         on_shutdown=[shutdown],
-        cors_config=CORSConfig(allow_origins=server.cors_origins) if server.cors_origins else None,
+        cors_config=_cors(server.cors_origins),
         openapi_config=OpenAPIConfig(title="modelport", version="0.1.0", path=DOCS_PREFIX),
         request_max_body_size=server.max_body_bytes,
-        state=_state(service, plugins, config),
+        state=_state(service, plugins, config, meters),
         debug=False,
+        logging_config=None,  # `modelport serve` configures logging (request ids, JSON)
     )
+    document_bodies(app)
+    app.asgi_handler = cast("ASGIApp", RequestObserver(app.asgi_handler, meters))
+    return app
 
 
-def _state(service: ModelService, plugins: Plugins, config: Config) -> Any:
+def _cors(origins: list[str]) -> CORSConfig | None:
+    """CORS for ``origins``; browsers may read the request id and Retry-After headers."""
+    if not origins:
+        return None
+    return CORSConfig(allow_origins=origins, expose_headers=["X-Request-Id", "Retry-After"])
+
+
+def _state(service: ModelService, plugins: Plugins, config: Config, meters: Metrics) -> Any:
     from litestar.datastructures import State
 
-    return State({"service": service, "plugins": plugins, "config": config})
+    return State({"service": service, "plugins": plugins, "config": config, "metrics": meters})

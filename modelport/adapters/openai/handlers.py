@@ -17,6 +17,7 @@ from . import mapping, render, wire
 from .disconnect import CLIENT_CLOSED_REQUEST, while_connected
 from .images import IMAGE_ROUTES
 from .objects import ModelList, ModelObject
+from .responses import RESPONSE_ROUTES
 
 __all__ = ["ROUTES"]
 
@@ -150,3 +151,4 @@ async def health(request: Request) -> Response[dict[str, object]]:  # type: igno
 
 ROUTES = [chat_completions, completions, embeddings, list_models, retrieve_model, health]
 ROUTES += IMAGE_ROUTES
+ROUTES += RESPONSE_ROUTES

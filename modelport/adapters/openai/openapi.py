@@ -1,0 +1,100 @@
+"""The OpenAPI document at ``/schema``: request bodies and error envelopes from the wire types.
+
+Handlers read raw bodies and decode them with msgspec (so errors name their JSON path), which
+leaves Litestar nothing to document. This adds, once the app is built, each POST route's
+request body (the wire Struct's JSON schema, from ``msgspec.json.schema_components``), its
+200 body and the OpenAI error envelope for every error status. How bodies are decoded does
+not change: the schema documents the decoder, it never replaces it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Litestar
+from litestar.openapi.spec import (
+    OpenAPIMediaType as MediaType,
+)
+from litestar.openapi.spec import (
+    OpenAPIResponse,
+    Reference,
+    RequestBody,
+    Schema,
+)
+from litestar.openapi.spec.enums import OpenAPIType
+
+from . import objects, wire
+from .images import ImageGenerationRequest, ImagesResponse
+from .responses_wire import CreateResponseRequest
+
+__all__ = ["BODIES", "ERROR_STATUSES", "document_bodies"]
+
+# POST path → (request Struct, JSON 200 Struct or None, whether it streams Server-Sent Events).
+# (The Responses API's output objects hold an untagged union msgspec cannot express as a
+# schema, so its 200 body stays generic for now.)
+BODIES: dict[str, tuple[type, type | None, bool]] = {
+    "/v1/chat/completions": (wire.ChatCompletionRequest, objects.ChatCompletion, True),
+    "/v1/completions": (wire.CompletionRequest, objects.Completion, True),
+    "/v1/embeddings": (wire.EmbeddingRequest, objects.EmbeddingList, False),
+    "/v1/images/generations": (ImageGenerationRequest, ImagesResponse, False),
+    "/v1/responses": (CreateResponseRequest, None, True),
+}
+
+ERROR_STATUSES = {
+    "400": "invalid request: malformed JSON, a wrong type, a value out of range",
+    "401": "missing or invalid API key (when [server] api_keys is set)",
+    "404": "unknown model or resource",
+    "413": "request body over [server] max_body_bytes",
+    "429": "the model's queue is full; retry after the Retry-After header's seconds",
+    "500": "internal error; details are in the server log",
+    "503": "the model failed to load; the others keep serving",
+}
+REF = "#/components/schemas/{name}"
+
+
+def _ref(kind: type) -> Reference:
+    return Reference(ref=REF.format(name=kind.__name__))
+
+
+def _json(kind: type) -> dict[str, MediaType]:
+    return {"application/json": MediaType(schema=_ref(kind))}
+
+
+def _error_responses() -> dict[str, OpenAPIResponse]:
+    return {
+        status: OpenAPIResponse(description=text, content=_json(objects.ErrorEnvelope))
+        for status, text in ERROR_STATUSES.items()
+    }
+
+
+def _components() -> dict[str, Any]:
+    kinds = [kind for request, ok, _ in BODIES.values() for kind in (request, ok) if kind]
+    _, components = msgspec.json.schema_components(
+        [*kinds, objects.ErrorEnvelope], ref_template=REF
+    )
+    return components
+
+
+def document_bodies(app: Litestar) -> None:
+    """Add request bodies, 200 bodies and error envelopes to ``app``'s OpenAPI document."""
+    document = app.openapi_schema  # built once and cached: every route is registered by now
+    components = document.components
+    components.schemas = {**(components.schemas or {}), **_components()}
+    for path, item in (document.paths or {}).items():
+        for operation in (item.get, item.post, item.delete):
+            if operation is None:
+                continue
+            responses = operation.responses or {}
+            operation.responses = {**responses, **_error_responses()}
+        if path not in BODIES or item.post is None:
+            continue
+        request, ok, streams = BODIES[path]
+        item.post.request_body = RequestBody(content=_json(request), required=True)
+        content = _json(ok) if ok else {"application/json": MediaType(schema=Schema())}
+        text = "the result"
+        if streams:
+            content["text/event-stream"] = MediaType(schema=Schema(type=OpenAPIType.STRING))
+            text += "; with stream true, Server-Sent Events ending with data: [DONE]"
+        ok_response = OpenAPIResponse(description=text, content=content)
+        item.post.responses = {**(item.post.responses or {}), "200": ok_response}

@@ -1,0 +1,116 @@
+"""The Responses API routes: ``POST /v1/responses`` (plain and streamed), and
+``GET``/``DELETE /v1/responses/{id}`` and ``GET /v1/responses/{id}/input_items`` on the
+store. The work is core's (``ChatResponder``); these handlers only map and render."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Literal
+
+from litestar import Request, Response, delete, get, post
+from litestar.params import FromPath, QueryParameter
+from litestar.response import Stream
+
+from modelport.core.config import Config
+from modelport.core.errors import BackendError
+from modelport.core.response_store import ResponseStore
+from modelport.core.response_types import ResponseCreated, ResponseDone, ResponseEvent
+from modelport.core.responses import ChatResponder
+
+from . import responses_render as render
+from .disconnect import CLIENT_CLOSED_REQUEST, while_connected
+from .mapping import decode
+from .responses_mapping import respond_request
+from .responses_objects import ResponseDeleted
+from .responses_wire import CreateResponseRequest
+
+__all__ = ["RESPONSE_ROUTES"]
+
+JSON = "application/json"
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+STORE_FILE = "responses.sqlite3"
+
+
+def _responder(request: Request) -> ChatResponder:  # type: ignore[type-arg]
+    """The app's responder and its store, made on first use."""
+    state = request.app.state
+    responder: ChatResponder | None = state.get("responder")
+    if responder is None:
+        config: Config = state.config
+        store = ResponseStore(
+            config.data_path() / STORE_FILE,
+            max_age=config.server.responses_max_age_seconds(),
+            max_count=config.server.responses_max_count,
+        )
+        responder = state["responder"] = ChatResponder(state.service, store)
+    return responder
+
+
+async def _prepend(
+    first: ResponseEvent, rest: AsyncIterator[ResponseEvent]
+) -> AsyncIterator[ResponseEvent]:
+    try:
+        yield first
+        async for event in rest:
+            yield event
+    finally:
+        await rest.aclose()  # type: ignore[attr-defined]
+
+
+async def _finished(events: AsyncIterator[ResponseEvent]) -> ResponseDone:
+    try:
+        async for event in events:
+            if isinstance(event, ResponseDone):
+                return event
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
+    raise BackendError("the response ended without a result")
+
+
+@post("/v1/responses", status_code=200)
+async def create_response(request: Request) -> Response[bytes] | Stream:  # type: ignore[type-arg]
+    body = decode(await request.body(), CreateResponseRequest)
+    events = _responder(request).respond(respond_request(body))
+    try:
+        first = await anext(events)  # early failures get real statuses
+    except BaseException:
+        await events.aclose()
+        raise
+    assert isinstance(first, ResponseCreated)
+    if body.stream:
+        frames = render.stream_events(_prepend(first, events), body.model)
+        return Stream(frames, media_type="text/event-stream", headers=SSE_HEADERS)
+    done = await while_connected(request, _finished(events))
+    if done is None:
+        return Response(b"", status_code=CLIENT_CLOSED_REQUEST)
+    return Response(
+        render.encode(render.response_object(done.response, body.model)), media_type=JSON
+    )
+
+
+@get("/v1/responses/{response_id:str}")
+async def retrieve_response(request: Request, response_id: FromPath[str]) -> Response[bytes]:  # type: ignore[type-arg]
+    stored = await _responder(request).store.get(response_id)
+    return Response(render.encode(render.response_object(stored)), media_type=JSON)
+
+
+@delete("/v1/responses/{response_id:str}", status_code=200)
+async def delete_response(request: Request, response_id: FromPath[str]) -> Response[bytes]:  # type: ignore[type-arg]
+    await _responder(request).store.delete(response_id)
+    return Response(render.encode(ResponseDeleted(id=response_id)), media_type=JSON)
+
+
+@get("/v1/responses/{response_id:str}/input_items")
+async def list_input_items(
+    request: Request,  # type: ignore[type-arg]
+    response_id: FromPath[str],
+    limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+    order: Annotated[Literal["asc", "desc"], QueryParameter()] = "desc",
+    after: Annotated[str | None, QueryParameter()] = None,
+) -> Response[bytes]:
+    stored = await _responder(request).store.get(response_id)
+    page = render.item_list(stored.request.input, limit=limit, order=order, after=after)
+    return Response(render.encode(page), media_type=JSON)
+
+
+RESPONSE_ROUTES = [create_response, retrieve_response, delete_response, list_input_items]

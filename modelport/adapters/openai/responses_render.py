@@ -1,0 +1,304 @@
+"""Core responses and events → Responses API objects and server-sent events."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+
+from modelport.core import types as core
+from modelport.core.response_types import (
+    FunctionCallItem,
+    Item,
+    MessageItem,
+    ResponseCreated,
+    ResponseDone,
+    ResponseEvent,
+    StoredResponse,
+)
+
+from . import responses_objects as o
+from .errors import error_body
+
+__all__ = ["item_list", "item_out", "response_object", "stream_events"]
+
+_encoder = msgspec.json.Encoder()
+
+
+def _part(part: core.ContentPart, role: str) -> o.OutputTextOut | o.InputTextOut | o.InputImageOut:
+    if isinstance(part, core.ImagePart):
+        return o.InputImageOut(image_url=part.url, detail=part.detail)
+    if role == "assistant":
+        return o.OutputTextOut(text=part.text)
+    return o.InputTextOut(text=part.text)
+
+
+def item_out(item: Item) -> o.ItemOut:
+    if isinstance(item, MessageItem):
+        content = [_part(p, item.role) for p in item.content]
+        return o.MessageOut(id=item.id, role=item.role, content=content, status=item.status)
+    if isinstance(item, FunctionCallItem):
+        return o.FunctionCallOut(
+            id=item.id,
+            call_id=item.call_id,
+            name=item.name,
+            arguments=item.arguments,
+            status=item.status,
+        )
+    return o.FunctionCallOutputOut(
+        id=item.id, call_id=item.call_id, output=item.output, status=item.status
+    )
+
+
+def _text(fmt: core.ResponseFormat) -> dict[str, Any]:
+    if fmt.type == "json_schema":
+        spec = {"type": "json_schema", "name": fmt.name, "schema": fmt.schema, "strict": fmt.strict}
+        return {"format": spec}
+    return {"format": {"type": fmt.type}}
+
+
+def _tool_choice(choice: core.ToolChoice) -> str | dict[str, Any]:
+    if choice.mode == "function":
+        return {"type": "function", "name": choice.function}
+    return choice.mode
+
+
+def _tool(tool: core.Tool) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "function", "name": tool.name}
+    if tool.description is not None:
+        out["description"] = tool.description
+    out["parameters"] = tool.parameters
+    out["strict"] = tool.strict
+    return out
+
+
+def response_object(response: StoredResponse, model: str | None = None) -> o.ResponseObject:
+    req = response.request
+    usage = response.usage
+    return o.ResponseObject(
+        id=response.id,
+        created_at=response.created_at,
+        status=response.status,
+        completed_at=response.completed_at,
+        incomplete_details=(
+            o.IncompleteDetails(reason=response.incomplete_reason)
+            if response.incomplete_reason
+            else None
+        ),
+        instructions=req.instructions,
+        max_output_tokens=req.sampling.max_tokens,
+        model=model or req.model,
+        output=[item_out(i) for i in response.output],
+        parallel_tool_calls=req.parallel_tool_calls,
+        previous_response_id=req.previous_response_id,
+        store=req.store,
+        temperature=req.sampling.temperature,
+        text=_text(req.text_format),
+        tool_choice=_tool_choice(req.tool_choice),
+        tools=[_tool(t) for t in req.tools],
+        top_p=req.sampling.top_p,
+        truncation=req.truncation,
+        usage=(
+            o.ResponseUsageOut(
+                input_tokens=usage.prompt_tokens,
+                output_tokens=usage.completion_tokens,
+                total_tokens=usage.total_tokens,
+            )
+            if usage
+            else msgspec.UNSET
+        ),
+        user=req.user if req.user is not None else msgspec.UNSET,
+        metadata=req.metadata,
+    )
+
+
+def item_list(
+    items: tuple[Item, ...], *, limit: int, order: str, after: str | None
+) -> o.ResponseItemList:
+    ordered = list(items) if order == "asc" else list(reversed(items))
+    if after is not None:
+        ids = [i.id for i in ordered]
+        ordered = ordered[ids.index(after) + 1 :] if after in ids else []
+    page = [item_out(i) for i in ordered[:limit]]
+    return o.ResponseItemList(
+        data=page,
+        has_more=len(ordered) > limit,
+        first_id=page[0].id if page else None,
+        last_id=page[-1].id if page else None,
+    )
+
+
+def _sse(event: o._Event) -> bytes:
+    return b"event: " + event.type.encode() + b"\ndata: " + _encoder.encode(event) + b"\n\n"
+
+
+class _StreamState:
+    """Which output item is open while events stream, and the sequence numbers."""
+
+    def __init__(self) -> None:
+        self.sequence = 0
+        self.index = -1
+        self.message_id = ""
+        self.text: list[str] = []
+        self.call: list[str] | None = None  # [item id, call id, name, arguments]
+        self.open: str | None = None  # "message" | "call"
+
+    def frame(self, event: o._Event) -> bytes:
+        event.sequence_number = self.sequence
+        self.sequence += 1
+        return _sse(event)
+
+    def open_message(self) -> list[bytes]:
+        self.index += 1
+        self.open, self.text = "message", []
+        item = o.MessageOut(id=self.message_id, role="assistant", content=[], status="in_progress")
+        part = o.OutputTextOut(text="")
+        return [
+            self.frame(
+                o.OutputItemEvent(
+                    type="response.output_item.added", output_index=self.index, item=item
+                )
+            ),
+            self.frame(
+                o.ContentPartEvent(
+                    type="response.content_part.added",
+                    item_id=self.message_id,
+                    output_index=self.index,
+                    part=part,
+                )
+            ),
+        ]
+
+    def close(self, status: str) -> list[bytes]:
+        frames: list[bytes] = []
+        if self.open == "message":
+            text = "".join(self.text)
+            part = o.OutputTextOut(text=text)
+            item = o.MessageOut(id=self.message_id, role="assistant", content=[part], status=status)
+            frames.append(
+                self.frame(
+                    o.TextDoneEvent(item_id=self.message_id, output_index=self.index, text=text)
+                )
+            )
+            frames.append(
+                self.frame(
+                    o.ContentPartEvent(
+                        type="response.content_part.done",
+                        item_id=self.message_id,
+                        output_index=self.index,
+                        part=part,
+                    )
+                )
+            )
+            frames.append(
+                self.frame(
+                    o.OutputItemEvent(
+                        type="response.output_item.done", output_index=self.index, item=item
+                    )
+                )
+            )
+        elif self.open == "call" and self.call is not None:
+            item_id, call_id, name, args = self.call
+            frames.append(
+                self.frame(
+                    o.FunctionCallArgumentsDone(
+                        item_id=item_id, name=name, output_index=self.index, arguments=args
+                    )
+                )
+            )
+            call = o.FunctionCallOut(
+                id=item_id, call_id=call_id, name=name, arguments=args, status="completed"
+            )
+            frames.append(
+                self.frame(
+                    o.OutputItemEvent(
+                        type="response.output_item.done", output_index=self.index, item=call
+                    )
+                )
+            )
+        self.open = None
+        return frames
+
+    def open_call(self, delta: core.ToolCallDelta) -> list[bytes]:
+        frames = self.close("completed")
+        self.index += 1
+        call_id = delta.id or ""
+        self.call = [f"fc_{call_id}", call_id, delta.name or "", ""]
+        self.open = "call"
+        item = o.FunctionCallOut(
+            id=self.call[0], call_id=call_id, name=self.call[2], arguments="", status="in_progress"
+        )
+        frames.append(
+            self.frame(
+                o.OutputItemEvent(
+                    type="response.output_item.added", output_index=self.index, item=item
+                )
+            )
+        )
+        return frames
+
+
+async def stream_events(events: AsyncIterator[ResponseEvent], model: str) -> AsyncIterator[bytes]:
+    """The spec's event sequence for one streamed response; a failure after the first
+    event is one ``error`` event."""
+    state = _StreamState()
+    try:
+        async for event in events:
+            for frame in _frames(state, event, model):
+                yield frame
+    except Exception as exc:  # noqa: BLE001 - reported to the client in-band, and logged
+        _, body, _ = error_body(exc)
+        yield state.frame(
+            o.StreamErrorEvent(code=body.code, message=body.message, param=body.param)
+        )
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
+
+
+def _frames(state: _StreamState, event: ResponseEvent, model: str) -> list[bytes]:
+    if isinstance(event, ResponseCreated):
+        state.message_id = event.message_id
+        obj = response_object(event.response, model)
+        return [
+            state.frame(o.ResponseLifecycleEvent(type="response.created", response=obj)),
+            state.frame(o.ResponseLifecycleEvent(type="response.in_progress", response=obj)),
+        ]
+    if isinstance(event, core.TextDelta):
+        if not event.text:
+            return []
+        frames = [] if state.open == "message" else state.close("completed") + state.open_message()
+        state.text.append(event.text)
+        frames.append(
+            state.frame(
+                o.TextDeltaEvent(
+                    item_id=state.message_id, output_index=state.index, delta=event.text
+                )
+            )
+        )
+        return frames
+    if isinstance(event, core.ToolCallDelta):
+        frames = state.open_call(event) if event.id is not None else []
+        if event.arguments and state.call is not None:
+            state.call[3] += event.arguments
+            frames.append(
+                state.frame(
+                    o.FunctionCallArgumentsDelta(
+                        item_id=state.call[0], output_index=state.index, delta=event.arguments
+                    )
+                )
+            )
+        return frames
+    assert isinstance(event, ResponseDone)
+    response = event.response
+    frames = [] if state.index >= 0 else state.open_message()
+    item_status = "incomplete" if response.status == "incomplete" else "completed"
+    frames += state.close(item_status)
+    kind = "response.incomplete" if response.status == "incomplete" else "response.completed"
+    obj = response_object(response, model)
+    frames.append(state.frame(o.ResponseLifecycleEvent(type=kind, response=obj)))
+    return frames
+
+
+def encode(obj: object) -> bytes:
+    return _encoder.encode(obj)

@@ -1,0 +1,167 @@
+"""``POST /v1/responses`` request bodies as msgspec Structs (OpenAI's ``CreateResponse``).
+
+Input items may omit ``type`` (a bare ``{"role", "content"}`` is a message), so the body
+keeps them as plain objects and ``responses_mapping`` converts each one to its Struct,
+with errors that name the item's JSON path.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from msgspec import UNSET, Meta, UnsetType
+
+from .wire import _Wire
+
+__all__ = [
+    "CreateResponseRequest",
+    "FunctionCallIn",
+    "FunctionCallOutputIn",
+    "FunctionToolIn",
+    "InputImage",
+    "InputText",
+    "ItemIn",
+    "MessageIn",
+]
+
+# --- content parts of input messages ---------------------------------------------
+
+
+class InputText(_Wire, kw_only=True, tag="input_text", tag_field="type"):
+    text: str
+
+
+class InputImage(_Wire, kw_only=True, tag="input_image", tag_field="type"):
+    image_url: Annotated[str, Meta(min_length=1)] | None = None
+    file_id: str | None = None
+    detail: Literal["auto", "low", "high", "original"] = "auto"
+
+
+class InputFile(_Wire, kw_only=True, tag="input_file", tag_field="type"):
+    file_id: str | None = None
+
+
+class InputAudio(_Wire, kw_only=True, tag="input_audio", tag_field="type"):
+    input_audio: dict[str, Any] | None = None
+
+
+class OutputText(_Wire, kw_only=True, tag="output_text", tag_field="type"):
+    """An earlier assistant message's text, passed back as input."""
+
+    text: str
+    annotations: list[Any] = []
+
+
+class Refusal(_Wire, kw_only=True, tag="refusal", tag_field="type"):
+    refusal: str
+
+
+ContentIn = InputText | InputImage | InputFile | InputAudio | OutputText | Refusal
+
+# --- input items --------------------------------------------------------------------
+
+ItemStatus = Literal["in_progress", "completed", "incomplete"]
+
+
+class MessageIn(_Wire, kw_only=True, tag="message", tag_field="type"):
+    role: Literal["user", "assistant", "system", "developer"]
+    content: str | list[ContentIn]
+    id: str | None = None
+    status: ItemStatus | None = None
+    phase: str | None = None
+
+
+class FunctionCallIn(_Wire, kw_only=True, tag="function_call", tag_field="type"):
+    call_id: Annotated[str, Meta(min_length=1)]
+    name: Annotated[str, Meta(min_length=1)]
+    arguments: str
+    id: str | None = None
+    status: ItemStatus | None = None
+
+
+class FunctionCallOutputIn(_Wire, kw_only=True, tag="function_call_output", tag_field="type"):
+    call_id: Annotated[str, Meta(min_length=1, max_length=64)]
+    output: str | list[ContentIn]
+    id: str | None = None
+    status: ItemStatus | None = None
+
+
+ItemIn = MessageIn | FunctionCallIn | FunctionCallOutputIn
+ITEM_TYPES: dict[str, type[ItemIn]] = {
+    "message": MessageIn,
+    "function_call": FunctionCallIn,
+    "function_call_output": FunctionCallOutputIn,
+}
+
+# --- tools and text formats ---------------------------------------------------------
+
+
+class FunctionToolIn(_Wire, kw_only=True, tag="function", tag_field="type"):
+    name: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class ToolChoiceFunction(_Wire, kw_only=True, tag="function", tag_field="type"):
+    name: str
+
+
+class TextFormatText(_Wire, kw_only=True, tag="text", tag_field="type"):
+    pass
+
+
+class TextFormatJsonObject(_Wire, kw_only=True, tag="json_object", tag_field="type"):
+    pass
+
+
+class TextFormatJsonSchema(_Wire, kw_only=True, tag="json_schema", tag_field="type"):
+    name: Annotated[str, Meta(min_length=1, max_length=64)]
+    schema: dict[str, Any]
+    description: str | None = None
+    strict: bool | None = None
+
+
+TextFormat = TextFormatText | TextFormatJsonObject | TextFormatJsonSchema
+
+
+class TextParam(_Wire, kw_only=True):
+    format: TextFormat | None = None
+    verbosity: str | None = None
+
+
+# --- the request --------------------------------------------------------------------
+
+
+class CreateResponseRequest(_Wire, kw_only=True):
+    model: Annotated[str, Meta(min_length=1)]
+    input: str | Annotated[list[dict[str, Any]], Meta(min_length=1)]
+    instructions: str | None = None
+    previous_response_id: str | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    temperature: Annotated[float, Meta(ge=0, le=2)] | None = None
+    top_p: Annotated[float, Meta(ge=0, le=1)] | None = None
+    max_output_tokens: Annotated[int, Meta(ge=16)] | None = None
+    text: TextParam | None = None
+    metadata: (
+        Annotated[dict[str, Annotated[str, Meta(max_length=512)]], Meta(max_length=16)] | None
+    ) = None
+    user: str | None = None
+    truncation: Literal["auto", "disabled"] | None = None
+    store: bool | None = None
+    stream: bool | None = None
+    stream_options: dict[str, Any] | None = None
+    # Known OpenAI fields that a local model cannot honour: refused when set.
+    background: bool | None = None
+    conversation: Any = None
+    include: list[str] | None = None
+    reasoning: dict[str, Any] | None = None
+    prompt: dict[str, Any] | None = None
+    max_tool_calls: int | None = None
+    top_logprobs: int | None = None
+    service_tier: str | UnsetType | None = UNSET
+    # Accepted and ignored: caching and abuse-tracking hints with no effect on the output.
+    prompt_cache_key: str | None = None
+    safety_identifier: str | None = None
