@@ -205,8 +205,8 @@ def test_non_streaming_client_disconnect_frees_the_slot(base_url: str) -> None:
         "messages": STORY,
         "max_tokens": 4000,
         "temperature": 0,
-        "logit_bias": {"2": -100},
-    }  # never end on <|im_end|>: only a disconnect stops it
+        "logit_bias": {"0": -100, "2": -100},
+    }  # no end of text: only a disconnect stops it
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(base_url + "/v1/chat/completions", json=body, timeout=1.5)
     deadline = time.monotonic() + 30  # generous for a loaded machine; the run is minutes
