@@ -74,7 +74,8 @@ def _completion_needs(req: CompletionRequest) -> Iterator[tuple[Feature, str]]:
     if req.suffix:
         yield Feature.SUFFIX, "suffix"
     if req.best_of not in (None, 1):
-        yield Feature.BEST_OF, "best_of"
+        # core ranks best_of candidates by their log-probabilities
+        yield Feature.LOGPROBS, "best_of"
     if not isinstance(req.prompt, str):
         yield Feature.TOKEN_INPUT, "prompt"
 

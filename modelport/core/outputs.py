@@ -8,8 +8,8 @@ into what the client asked for (tool calls, validated JSON).
 from __future__ import annotations
 
 import enum
-from typing import Any
 from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
 
 import msgspec
 

@@ -37,6 +37,9 @@ from .types import (
     CompletionRequest,
     EmbedRequest,
     EmbedResult,
+    Finish,
+    TextDelta,
+    Usage,
 )
 
 __all__ = ["ModelService"]
@@ -60,6 +63,11 @@ class ModelService:
         """
         index = 0
         for request in requests:
+            if isinstance(request, CompletionRequest) and (request.best_of or 1) > 1:
+                for rank, ranked in await self._best_of(request):
+                    yield index + rank, ranked
+                index += request.sampling.n
+                continue
             for single in _fan_out(request):
                 stream = (
                     self.chat(single) if isinstance(single, ChatRequest) else self.complete(single)
@@ -68,6 +76,48 @@ class ModelService:
                     async for event in stream:
                         yield index, event
                 index += 1
+
+    async def _best_of(self, request: CompletionRequest) -> list[tuple[int, ChatEvent]]:
+        """``best_of`` candidates generated (with log-probabilities), the ``n`` with the
+        highest cumulative log-probability returned, best first."""
+        n, scored = request.sampling.n, []
+        wide = msgspec.structs.replace(
+            request,
+            best_of=None,
+            sampling=msgspec.structs.replace(
+                request.sampling, n=request.best_of or 1, logprobs=True
+            ),
+        )
+        candidates: dict[int, list[ChatEvent]] = {}
+        async for i, event in self.choices([wide]):
+            candidates.setdefault(i, []).append(event)
+        for events in candidates.values():
+            total = sum(lp.logprob for e in events if isinstance(e, TextDelta) for lp in e.logprobs)
+            scored.append((total, events))
+        scored.sort(key=lambda item: item[0], reverse=True)
+        keep = request.sampling.logprobs
+        # Every candidate's tokens were generated: the usage counts the discarded ones too.
+        discarded = sum(
+            e.usage.completion_tokens
+            for _, events in scored[n:]
+            for e in events
+            if isinstance(e, Finish)
+        )
+        out: list[tuple[int, ChatEvent]] = []
+        for rank, (_, events) in enumerate(scored[:n]):
+            for e in events:
+                if isinstance(e, TextDelta) and not keep:
+                    e = msgspec.structs.replace(e, logprobs=())
+                elif isinstance(e, Finish) and rank == 0:
+                    e = Finish(
+                        reason=e.reason,
+                        usage=Usage(
+                            prompt_tokens=e.usage.prompt_tokens,
+                            completion_tokens=e.usage.completion_tokens + discarded,
+                        ),
+                    )
+                out.append((rank, e))
+        return out
 
     async def chat(self, request: ChatRequest) -> AsyncGenerator[ChatEvent, None]:
         entry = self.manager.require(request.model, Capability.CHAT)
@@ -83,9 +133,7 @@ class ModelService:
                 async for event in shaped:
                     yield event
 
-    async def complete(
-        self, request: CompletionRequest
-    ) -> AsyncGenerator[CompletionEvent, None]:
+    async def complete(self, request: CompletionRequest) -> AsyncGenerator[CompletionEvent, None]:
         entry = self.manager.require(request.model, Capability.COMPLETE)
         check_completion(request, entry.features)
         request = msgspec.structs.replace(

@@ -188,7 +188,7 @@ def _fetch_hf(spec: str, target: Path) -> Path:
             path = hf_hub_download(repo_id=repo, filename=filename, cache_dir=str(target))
         else:
             path = snapshot_download(repo_id=repo, cache_dir=str(target))
-    except Exception as exc:  # noqa: BLE001 - the hub client raises many types
+    except Exception as exc:
         raise SourceError(f"hf:{spec}: download failed: {exc}") from exc
     return Path(path)
 

@@ -146,3 +146,24 @@ def test_logit_bias_forces_a_token(client: openai.OpenAI, vocab: Any) -> None:
         model="smollm2", messages=STORY, max_tokens=4, temperature=0, logit_bias={str(forced): 100}
     )
     assert resp.choices[0].message.content == " banana" * 4
+
+
+def test_best_of_returns_the_most_likely(client: openai.OpenAI) -> None:
+    kwargs = {
+        "model": "smollm2",
+        "prompt": "Once upon a time",
+        "max_tokens": 8,
+        "temperature": 1.0,
+        "seed": 11,
+    }
+    best = client.completions.create(best_of=4, n=2, logprobs=0, **kwargs)
+    assert [c.index for c in best.choices] == [0, 1]
+    totals = [sum(c.logprobs.token_logprobs) for c in best.choices]
+    assert totals[0] >= totals[1]
+    # the best two of four seeded candidates, which n=4 shows directly
+    four = client.completions.create(n=4, logprobs=0, **kwargs)
+    ranked = sorted((sum(c.logprobs.token_logprobs) for c in four.choices), reverse=True)
+    assert totals == pytest.approx(ranked[:2], abs=1e-4)
+    assert best.usage.completion_tokens == four.usage.completion_tokens
+    with pytest.raises(openai.BadRequestError):
+        client.completions.create(best_of=2, stream=True, **kwargs)

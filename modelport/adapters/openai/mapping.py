@@ -284,6 +284,8 @@ def completion_requests(req: wire.CompletionRequest) -> list[core.CompletionRequ
     _check_stream_options(req)
     if req.best_of is not None and req.best_of < (req.n or 1):
         raise InvalidRequest("best_of must be at least n", param="best_of", code="invalid_value")
+    if req.best_of not in (None, 1) and req.stream:
+        raise InvalidRequest("best_of cannot be streamed", param="best_of", code="invalid_value")
     if req.max_tokens == 0 and not req.echo:
         raise InvalidRequest(
             "max_tokens 0 is only meaningful with echo",
