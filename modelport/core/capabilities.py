@@ -48,7 +48,7 @@ class Feature(enum.StrEnum):
 
     Core provides fallbacks for ``STOP`` (stop sequences cut in core), ``N`` (fan-out into
     single generations) and ``DIMENSIONS`` (truncate and renormalise), so those need no
-    declaration to work.
+    declaration to work; completions ``best_of`` is ranked in core and needs ``LOGPROBS``.
     """
 
     STOP = "stop"
@@ -65,7 +65,6 @@ class Feature(enum.StrEnum):
     VISION = "vision"
     ECHO = "echo"
     SUFFIX = "suffix"
-    BEST_OF = "best_of"
     TOKEN_INPUT = "token_input"
     DIMENSIONS = "dimensions"
 

@@ -71,7 +71,6 @@ COMPLETE_PROBES: dict[Feature, FeatureProbe] = {
     **SAMPLING_PROBES,
     Feature.ECHO: (lambda r: _replace(r, echo=True), "echo"),
     Feature.SUFFIX: (lambda r: _replace(r, suffix=" The end."), "suffix"),
-    Feature.BEST_OF: (lambda r: _replace(r, best_of=2), "best_of"),
     Feature.TOKEN_INPUT: (lambda r: _replace(r, prompt=(1, 2, 3)), "prompt"),
 }
 
