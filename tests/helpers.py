@@ -9,12 +9,28 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
+from modelport.core.config import load_config
+from modelport.core.sources import cached_path
 from modelport.testing.server import ServerProcess, free_port
 
-__all__ = ["ROOT", "SPEC", "ServerProcess", "assert_valid", "free_port", "spec_errors"]
+__all__ = [
+    "ROOT",
+    "SPEC",
+    "ServerProcess",
+    "assert_valid",
+    "free_port",
+    "smollm2_gguf",
+    "spec_errors",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT.parent / "shared" / "openai-openapi.yaml"
+
+
+def smollm2_gguf() -> Path:
+    """The default SmolLM2 GGUF, as `make install` pulled it into the model cache."""
+    config = load_config(ROOT / "plugins.toml")
+    return cached_path(config.models[0].source or "", config.data_path() / "models", ROOT)
 
 
 def _nullable_to_anyof(node: Any) -> Any:

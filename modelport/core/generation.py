@@ -6,7 +6,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 
 import msgspec
 
-from .errors import BackendError
+from .errors import BackendError, ContextLengthExceeded
 from .types import (
     ChatEvent,
     Finish,
@@ -19,7 +19,15 @@ from .types import (
     Usage,
 )
 
-__all__ = ["Collected", "StopCutter", "checked", "collect", "collect_choices", "cut_at_stop"]
+__all__ = [
+    "Collected",
+    "StopCutter",
+    "checked",
+    "collect",
+    "collect_choices",
+    "cut_at_stop",
+    "generation_budget",
+]
 
 
 class StopCutter:
@@ -177,3 +185,25 @@ async def collect_choices(choices: AsyncIterator[tuple[int, ChatEvent]]) -> list
             yield event
 
     return [await collect(replay(streams[i])) for i in sorted(streams)]
+
+
+def generation_budget(n_ctx: int, prompt_tokens: int, max_tokens: int | None, param: str) -> int:
+    """How many tokens a request may generate in a context of ``n_ctx``: all the room
+    left when ``max_tokens`` is unset; a 400 naming ``param`` (the prompt) or
+    ``max_tokens`` when they do not fit."""
+    if prompt_tokens >= n_ctx:
+        raise ContextLengthExceeded(
+            f"this model's context is {n_ctx} tokens; the prompt has {prompt_tokens}",
+            param=param,
+        )
+    room = n_ctx - prompt_tokens
+    if max_tokens is None:
+        return room
+    if max_tokens > room:
+        raise ContextLengthExceeded(
+            f"this model's context is {n_ctx} tokens; you asked for "
+            f"{prompt_tokens + max_tokens} ({prompt_tokens} in the prompt, "
+            f"{max_tokens} to generate); lower max_tokens",
+            param="max_tokens",
+        )
+    return max_tokens

@@ -9,9 +9,8 @@ from pathlib import Path
 import openai
 import pytest
 
-from helpers import ROOT, ServerProcess
+from helpers import ROOT, ServerProcess, smollm2_gguf
 from modelport.core.config import load_config
-from modelport.core.sources import cached_path
 
 pytestmark = pytest.mark.e2e
 
@@ -28,7 +27,7 @@ PROMPTS = [
 @pytest.fixture(scope="module")
 def batched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[openai.OpenAI]:
     config = load_config(ROOT / "plugins.toml")
-    gguf = cached_path(config.models[0].source or "", config.data_path() / "models", ROOT)
+    gguf = smollm2_gguf()
     path: Path = tmp_path_factory.mktemp("gguf-batched") / "plugins.toml"
     path.write_text(
         f'[server]\ndata_dir = "{config.data_path()}"\n'

@@ -9,9 +9,8 @@ import numpy as np
 import openai
 import pytest
 
-from helpers import ROOT, ServerProcess, assert_valid
+from helpers import ROOT, ServerProcess, assert_valid, smollm2_gguf
 from modelport.core.config import load_config
-from modelport.core.sources import cached_path
 
 pytestmark = pytest.mark.e2e
 
@@ -19,7 +18,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def gguf_embed_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[openai.OpenAI]:
     config = load_config(ROOT / "plugins.toml")
-    gguf = cached_path(config.models[0].source or "", config.data_path() / "models", ROOT)
+    gguf = smollm2_gguf()
     path: Path = tmp_path_factory.mktemp("gguf-embed") / "plugins.toml"
     path.write_text(
         f'[server]\ndata_dir = "{config.data_path()}"\n'

@@ -9,9 +9,7 @@ from typing import Any
 import openai
 import pytest
 
-from helpers import ROOT, ServerProcess, assert_valid
-from modelport.core.config import load_config
-from modelport.core.sources import cached_path
+from helpers import ServerProcess, assert_valid, smollm2_gguf
 
 pytestmark = pytest.mark.e2e
 
@@ -230,8 +228,7 @@ def test_bad_input_is_a_400(client: openai.OpenAI) -> None:
 
 @pytest.fixture(scope="module")
 def own_server_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    config = load_config(ROOT / "plugins.toml")
-    gguf = cached_path(config.models[0].source or "", config.data_path() / "models", ROOT)
+    gguf = smollm2_gguf()
     root = tmp_path_factory.mktemp("responses")
     path = root / "plugins.toml"
     path.write_text(

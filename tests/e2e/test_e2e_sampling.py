@@ -8,9 +8,7 @@ from typing import Any
 import openai
 import pytest
 
-from helpers import ROOT, assert_valid
-from modelport.core.config import load_config
-from modelport.core.sources import cached_path
+from helpers import assert_valid, smollm2_gguf
 
 pytestmark = pytest.mark.e2e
 
@@ -109,8 +107,7 @@ def vocab() -> Any:
     """SmolLM2's own tokenizer (llama.cpp, vocabulary only) to name token ids in tests."""
     import llama_cpp
 
-    config = load_config(ROOT / "plugins.toml")
-    path = cached_path(config.models[0].source or "", config.data_path() / "models", ROOT)
+    path = smollm2_gguf()
     return llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
 
 

@@ -65,11 +65,9 @@ class Meta:
             object.__setattr__(self, "id", f"{self.prefix}-{uuid.uuid4().hex}")
 
 
-def usage_out(usage: core.Usage) -> UsageOut:
+def usage_out(prompt: int, completion: int) -> UsageOut:
     return UsageOut(
-        prompt_tokens=usage.prompt_tokens,
-        completion_tokens=usage.completion_tokens,
-        total_tokens=usage.total_tokens,
+        prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
     )
 
 
@@ -112,11 +110,7 @@ def _completion_logprobs(items: Iterable[core.TokenLogprob], offset: int) -> dic
 
 
 def _total(results: list[Collected], prompts: list[int]) -> UsageOut:
-    prompt = sum(prompts)
-    completion = sum(r.usage.completion_tokens for r in results)
-    return UsageOut(
-        prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
-    )
+    return usage_out(sum(prompts), sum(r.usage.completion_tokens for r in results))
 
 
 def _prompts(results: list[Collected], n: int) -> list[int]:
@@ -233,12 +227,7 @@ async def chat_chunks(
             choice = ChunkChoice(index=index, delta=Delta(), finish_reason=event.reason)
             yield _chat_chunk(meta, [choice], include_usage)
     if include_usage:
-        usage = UsageOut(
-            prompt_tokens=prompt,
-            completion_tokens=completion_tokens,
-            total_tokens=prompt + completion_tokens,
-        )
-        yield _chat_chunk(meta, [], True, usage)
+        yield _chat_chunk(meta, [], True, usage_out(prompt, completion_tokens))
 
 
 def _completion_chunk(
@@ -285,16 +274,7 @@ async def completion_chunks(
                 meta, [CompletionChoice(text="", index=index, finish_reason=event.reason)]
             )
     if include_usage:
-        prompt = sum(prompts)
-        yield _completion_chunk(
-            meta,
-            [],
-            UsageOut(
-                prompt_tokens=prompt,
-                completion_tokens=completion_tokens,
-                total_tokens=prompt + completion_tokens,
-            ),
-        )
+        yield _completion_chunk(meta, [], usage_out(sum(prompts), completion_tokens))
 
 
 async def sse(frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

@@ -14,7 +14,6 @@ from modelport.core import (
     ChatRequest,
     CompletionRequest,
     Constraint,
-    ContextLengthExceeded,
     EmbedRequest,
     EmbedResult,
     Feature,
@@ -29,6 +28,7 @@ from modelport.core import (
 )
 from modelport.core.chat_template import ChatTemplate
 from modelport.core.errors import ConfigError
+from modelport.core.generation import generation_budget
 from modelport.core.worker import Emit, run_blocking, stream_from_thread
 
 from . import GENERATION_FEATURES, GgufOptions
@@ -213,24 +213,6 @@ class GgufModel:
 
     # --- generation -----------------------------------------------------------------
 
-    def _budget(self, prompt_tokens: int, sampling: Sampling, param: str) -> int:
-        if prompt_tokens >= self.n_ctx:
-            raise ContextLengthExceeded(
-                f"this model's context is {self.n_ctx} tokens; the prompt has {prompt_tokens}",
-                param=param,
-            )
-        room = self.n_ctx - prompt_tokens
-        if sampling.max_tokens is None:
-            return room
-        if sampling.max_tokens > room:
-            raise ContextLengthExceeded(
-                f"this model's context is {self.n_ctx} tokens; you asked for "
-                f"{prompt_tokens + sampling.max_tokens} ({prompt_tokens} in the prompt, "
-                f"{sampling.max_tokens} to generate); lower max_tokens",
-                param="max_tokens",
-            )
-        return sampling.max_tokens
-
     def _detokenize(self, tokens: Sequence[int]) -> str:
         return bytes(self.llm.detokenize(list(tokens))).decode("utf-8", errors="replace")
 
@@ -288,7 +270,7 @@ class GgufModel:
         self._check_tokens(list(s.logit_bias or ()), "logit_bias")
         if not tokens:
             raise InvalidRequest("the prompt is empty", param=param, code="empty_string")
-        budget = self._budget(len(tokens), s, param)
+        budget = generation_budget(self.n_ctx, len(tokens), s.max_tokens, param)
 
         def work(emit: Emit, cancelled: threading.Event) -> None:
             if self.scheduler is not None:

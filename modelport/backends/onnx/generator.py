@@ -14,7 +14,6 @@ from modelport.core import (
     ChatEvent,
     ChatRequest,
     CompletionRequest,
-    ContextLengthExceeded,
     Finish,
     FinishReason,
     InvalidRequest,
@@ -27,6 +26,7 @@ from modelport.core import (
 )
 from modelport.core.chat_template import ChatTemplate
 from modelport.core.errors import ConfigError
+from modelport.core.generation import generation_budget
 from modelport.core.worker import Emit, stream_from_thread
 
 from . import OnnxOptions
@@ -127,32 +127,13 @@ class OnnxGenerator:
 
     # --- generation -----------------------------------------------------------------
 
-    def _budget(self, prompt_tokens: int, sampling: Sampling, param: str) -> int:
-        if prompt_tokens >= self.context_length:
-            raise ContextLengthExceeded(
-                f"this model's context is {self.context_length} tokens; the prompt has "
-                f"{prompt_tokens}",
-                param=param,
-            )
-        room = self.context_length - prompt_tokens
-        if sampling.max_tokens is None:
-            return room
-        if sampling.max_tokens > room:
-            raise ContextLengthExceeded(
-                f"this model's context is {self.context_length} tokens; you asked for "
-                f"{prompt_tokens + sampling.max_tokens} ({prompt_tokens} in the prompt, "
-                f"{sampling.max_tokens} to generate); lower max_tokens",
-                param="max_tokens",
-            )
-        return sampling.max_tokens
-
     def _stream(
         self, tokens: list[int], sampling: Sampling, *, param: str, prefix: str = ""
     ) -> AsyncIterator[ChatEvent]:
         if not tokens:
             raise InvalidRequest("the prompt is empty", param=param)
         s = sampling.with_defaults(DEFAULTS)
-        budget = self._budget(len(tokens), s, param)
+        budget = generation_budget(self.context_length, len(tokens), s.max_tokens, param)
 
         def work(emit: Emit, cancelled: threading.Event) -> None:
             with self._lock:
