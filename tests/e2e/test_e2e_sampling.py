@@ -164,3 +164,21 @@ def test_best_of_returns_the_most_likely(client: openai.OpenAI) -> None:
     assert best.usage.completion_tokens == four.usage.completion_tokens
     with pytest.raises(openai.BadRequestError):
         client.completions.create(best_of=2, stream=True, **kwargs)
+
+
+def test_sampling_extensions_top_k_min_p_repeat_penalty(client: openai.OpenAI) -> None:
+    def run(temperature: float = 1.0, **extra: object) -> str:
+        resp = client.chat.completions.create(
+            model="smollm2",
+            messages=STORY,
+            max_tokens=40,
+            seed=5,
+            temperature=temperature,
+            extra_body=extra,
+        )
+        return resp.choices[0].message.content
+
+    greedy = run(temperature=0)
+    assert run(top_k=1) == greedy  # one candidate left: sampling is greedy
+    assert run(min_p=1.0) == greedy  # only tokens as likely as the best survive
+    assert run(temperature=0, repeat_penalty=1.8) != greedy

@@ -242,3 +242,19 @@ def test_unusable_tool_schemas_are_400s(client: openai.OpenAI) -> None:
     assert info.value.body["param"] in ("tools", "tools[0].function.parameters")  # type: ignore[index]
     resp = client.chat.completions.create(model="smollm2", messages=ASK, max_tokens=2)
     assert resp.choices[0].message.content is not None
+
+
+def test_parallel_tool_calls_false_gives_one_call(client: openai.OpenAI) -> None:
+    for parallel in (True, False):
+        resp = client.chat.completions.create(
+            model="smollm2",
+            messages=ASK,
+            tools=[WEATHER, TIME],
+            tool_choice="required",
+            parallel_tool_calls=parallel,
+            temperature=0,
+        )
+        calls = resp.choices[0].message.tool_calls
+        _check_calls(calls, [WEATHER, TIME])
+        if not parallel:
+            assert len(calls) == 1
