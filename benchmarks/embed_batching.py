@@ -29,8 +29,8 @@ from typing import Any
 
 import msgspec
 import numpy as np
-from _server import ROOT, sentences, serving
 
+from _server import ROOT, sentences, serving
 from modelport.core.config import load_config
 from modelport.core.manager import ModelManager
 from modelport.core.plugins import load_plugins

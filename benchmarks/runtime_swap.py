@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import openai
+
 from _server import ROOT, sentences, serving
 
 EMBED_MODELS = ("all-minilm", "all-minilm-onnx")

@@ -3,7 +3,7 @@
 import os
 
 from openai import OpenAI
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 client = OpenAI(
     base_url=os.environ.get("MODELPORT_BASE_URL", "http://127.0.0.1:8000/v1"),
@@ -18,7 +18,9 @@ class FriendInfo(BaseModel):
 
 
 class FriendList(BaseModel):
-    friends: list[FriendInfo]
+    # A bound on the list (maxItems in the schema, enforced by the grammar) keeps a small
+    # model from repeating items until max_tokens.
+    friends: list[FriendInfo] = Field(max_length=2)
 
 
 completion = client.chat.completions.parse(

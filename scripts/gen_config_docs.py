@@ -93,6 +93,7 @@ DESCRIPTIONS |= {
 SECTIONS = [
     ("[server]", "server", config.ServerConfig),
     ("[plugins]", "plugins", config.PluginsConfig),
+    ("[image_fetch]", "image_fetch", config.ImageFetchConfig),
     ("[[models]]", "models", config.ModelConfig),
     ("[models.defaults]", "models.defaults", config.SamplingDefaults),
     ("[models.batching]", "models.batching", config.BatchingConfig),

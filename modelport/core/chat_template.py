@@ -13,7 +13,7 @@ import jinja2.sandbox
 import msgspec
 
 from .errors import ConfigError, InvalidRequest
-from .types import ImagePart, Message, TextPart, Tool
+from .types import ImageData, ImagePart, Message, TextPart, Tool
 
 __all__ = ["CHATML", "ChatTemplate"]
 
@@ -55,7 +55,9 @@ def _compile(source: str) -> jinja2.Template:
 
 def _message_dict(msg: Message) -> dict[str, Any]:
     out: dict[str, Any] = {"role": msg.role, "content": msg.text()}
-    if isinstance(msg.content, tuple) and any(isinstance(p, ImagePart) for p in msg.content):
+    if isinstance(msg.content, tuple) and any(
+        isinstance(p, ImagePart | ImageData) for p in msg.content
+    ):
         out["content"] = [
             {"type": "text", "text": p.text} if isinstance(p, TextPart) else {"type": "image"}
             for p in msg.content

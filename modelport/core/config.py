@@ -16,6 +16,7 @@ __all__ = [
     "BatchingConfig",
     "Config",
     "EnvRef",
+    "ImageFetchConfig",
     "ModelConfig",
     "PluginsConfig",
     "SamplingDefaults",
@@ -84,6 +85,29 @@ class PluginsConfig(_Section, frozen=True, kw_only=True):
     disable: list[str] = []
 
 
+class ImageFetchConfig(_Section, frozen=True, kw_only=True):
+    """How the server fetches the images of vision chat requests (`image_url` content
+    parts given as `http://` or `https://` URLs; `data:` URIs are decoded, never fetched).
+    See ``modelport.core.image_fetch``."""
+
+    # Most time one image may take: name lookup, every redirect and the whole body; a
+    # slower server fails the request with a 400. `-1` waits without limit (not advised).
+    timeout: Duration = "10s"
+    # Largest image accepted, fetched or in a `data:` URI (decoded bytes); a larger one
+    # fails the request with a 400 and is never read past this size. A `data:` URI is
+    # also bounded by `[server] max_body_bytes`, as part of the request body.
+    max_bytes: Positive = 20 * 1024 * 1024
+    # Redirects followed per image; each new address is checked again like the first.
+    max_redirects: Annotated[int, msgspec.Meta(ge=0)] = 3
+    # Fetch from private, loopback, link-local and other non-public addresses too (for an
+    # image server on your own network). Off by default, so that a client cannot make the
+    # server reach services behind its firewall (SSRF).
+    allow_private_networks: bool = False
+
+    def timeout_seconds(self) -> float | None:
+        return parse_duration(self.timeout)
+
+
 class SamplingDefaults(_Section, frozen=True, kw_only=True):
     """A model's default sampling parameters; a request's own values win."""
 
@@ -138,6 +162,7 @@ class ModelConfig(_Section, frozen=True, kw_only=True):
 class Config(_Section, frozen=True, kw_only=True):
     server: ServerConfig = ServerConfig()
     plugins: PluginsConfig = PluginsConfig()
+    image_fetch: ImageFetchConfig = ImageFetchConfig()
     models: list[ModelConfig] = []
     # Where the file was read from: relative model paths resolve against it.
     base_dir: str = "."

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 from .capabilities import Feature
 from .errors import Unsupported
-from .types import ChatRequest, CompletionRequest, EmbedRequest, ImagePart, Sampling
+from .types import ChatRequest, CompletionRequest, EmbedRequest, ImageData, ImagePart, Sampling
 
 __all__ = ["check_chat", "check_completion", "check_embed"]
 
@@ -57,7 +57,7 @@ def _chat_needs(req: ChatRequest) -> Iterator[tuple[Feature, str]]:
     for i, msg in enumerate(req.messages):
         if isinstance(msg.content, tuple):
             for j, part in enumerate(msg.content):
-                if isinstance(part, ImagePart):
+                if isinstance(part, ImagePart | ImageData):
                     yield Feature.VISION, f"messages[{i}].content[{j}]"
 
 

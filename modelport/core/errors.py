@@ -12,6 +12,7 @@ __all__ = [
     "BackendTimeout",
     "ConfigError",
     "ContextLengthExceeded",
+    "InvalidImage",
     "InvalidRequest",
     "MissingDependency",
     "ModelLoadFailed",
@@ -48,6 +49,16 @@ class InvalidRequest(ModelportError):
     """The request is malformed or a value is out of range."""
 
     code = "invalid_request"
+
+
+class InvalidImage(InvalidRequest):
+    """An image content part cannot be used; ``param`` names the part. The codes:
+    ``invalid_image_url`` (a malformed URL or data URI), ``image_url_not_allowed`` (a
+    scheme or address the server refuses to fetch), ``image_fetch_failed`` (unreachable,
+    timed out, a non-2xx answer, too many redirects), ``image_too_large`` and
+    ``unsupported_image_type`` (not PNG, JPEG, WebP or GIF)."""
+
+    code = "invalid_image_url"
 
 
 class Unsupported(InvalidRequest):

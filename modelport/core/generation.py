@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from typing import TypeVar
 
 import msgspec
 
@@ -27,7 +30,10 @@ __all__ = [
     "collect_choices",
     "cut_at_stop",
     "generation_budget",
+    "merge_streams",
 ]
+
+T = TypeVar("T")
 
 
 class StopCutter:
@@ -172,6 +178,52 @@ async def collect(events: AsyncIterator[ChatEvent]) -> Collected:
         logprobs=logprobs,
         tool_calls=tool_calls,
     )
+
+
+async def merge_streams(
+    streams: Sequence[AsyncGenerator[T, None]], *, width: int
+) -> AsyncGenerator[tuple[int, T], None]:
+    """(stream index, item) from every stream, at most ``width`` streams running at once.
+
+    With ``width`` 1 the streams run one after another, in order. Otherwise each runs in
+    its own task and items arrive as they are produced; the first error is raised, and
+    closing the merged stream cancels and closes every stream.
+    """
+    if width <= 1:
+        for i, stream in enumerate(streams):
+            async with contextlib.aclosing(stream):
+                async for item in stream:
+                    yield i, item
+        return
+    inbox: asyncio.Queue[tuple[int, T | None, BaseException | None]] = asyncio.Queue()
+    gate = asyncio.Semaphore(width)
+
+    async def pump(i: int, stream: AsyncGenerator[T, None]) -> None:
+        async with gate:
+            try:
+                async with contextlib.aclosing(stream):
+                    async for item in stream:
+                        await inbox.put((i, item, None))
+            except Exception as exc:  # noqa: BLE001 - re-raised in the consumer
+                await inbox.put((i, None, exc))
+                return
+        await inbox.put((i, None, None))
+
+    tasks = [asyncio.ensure_future(pump(i, s)) for i, s in enumerate(streams)]
+    try:
+        running = len(tasks)
+        while running:
+            i, got, error = await inbox.get()
+            if error is not None:
+                raise error
+            if got is None:
+                running -= 1
+            else:
+                yield i, got
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def collect_choices(choices: AsyncIterator[tuple[int, ChatEvent]]) -> list[Collected]:

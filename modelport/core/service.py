@@ -19,8 +19,9 @@ from .batching import EmbedBatcher
 from .capabilities import Capability, Chat, Complete, Embed, Feature, Image
 from .contract import check_chat, check_completion, check_embed
 from .embeddings import truncate_dimensions
-from .errors import BackendError
-from .generation import checked, cut_at_stop
+from .errors import BackendError, ModelportError
+from .generation import checked, cut_at_stop, merge_streams
+from .image_fetch import FetchedImage, fetch_images
 from .images import (
     ImageRequest,
     ImageResult,
@@ -38,6 +39,8 @@ from .types import (
     EmbedRequest,
     EmbedResult,
     Finish,
+    ImageData,
+    ImagePart,
     TextDelta,
     Usage,
 )
@@ -58,8 +61,9 @@ class ModelService:
         """Every choice of every request, as (choice index, event), in index order.
 
         ``n > 1`` fans out in core into ``n`` single generations (seeds ``seed + i``, so a
-        seeded request stays reproducible); a backend that keeps the prompt's evaluation
-        (the gguf backend reuses its KV cache prefix) shares it between them.
+        seeded request stays reproducible), run at once up to the model's ``parallel``
+        slots, so their events interleave; a backend that shares the prompt's evaluation
+        between concurrent sequences (the gguf backend copies its KV) evaluates it once.
         """
         index = 0
         for request in requests:
@@ -68,14 +72,24 @@ class ModelService:
                     yield index + rank, ranked
                 index += request.sampling.n
                 continue
-            for single in _fan_out(request):
-                stream = (
-                    self.chat(single) if isinstance(single, ChatRequest) else self.complete(single)
-                )
-                async with contextlib.aclosing(stream):
-                    async for event in stream:
-                        yield index, event
-                index += 1
+            singles = _fan_out(request)
+            streams = [
+                self.chat(single) if isinstance(single, ChatRequest) else self.complete(single)
+                for single in singles
+            ]
+            merged = merge_streams(streams, width=min(len(streams), self._parallel(request.model)))
+            async with contextlib.aclosing(merged):
+                async for i, event in merged:
+                    yield index + i, event
+            index += len(singles)
+
+    def _parallel(self, name: str) -> int:
+        """How many generations the model runs at once (1 for a name that does not
+        resolve: the generation itself then raises the proper error)."""
+        try:
+            return self.manager.resolve(name).config.parallel
+        except ModelportError:
+            return 1
 
     async def _best_of(self, request: CompletionRequest) -> list[tuple[int, ChatEvent]]:
         """``best_of`` candidates generated (with log-probabilities), the ``n`` with the
@@ -126,12 +140,40 @@ class ModelService:
             request, sampling=request.sampling.with_defaults(entry.defaults)
         )
         request, mode = outputs.prepare(request, entry.features)
+        request = await self._fetch_images(request)
         async with self.manager.use(entry) as model:
             events = self._guard(cast(Chat, model).chat(request), entry, request.sampling.stop)
             shaped = outputs.shape(events, request, mode)
             async with contextlib.aclosing(events), contextlib.aclosing(shaped):
                 async for event in shaped:
                     yield event
+
+    async def _fetch_images(self, request: ChatRequest) -> ChatRequest:
+        """The request with every ``image_url`` part fetched or decoded into ``ImageData``
+        (before the request takes a slot: a slow image server holds no model)."""
+        wanted = [
+            (part.url, f"messages[{i}].content[{j}]")
+            for i, msg in enumerate(request.messages)
+            if isinstance(msg.content, tuple)
+            for j, part in enumerate(msg.content)
+            if isinstance(part, ImagePart)
+        ]
+        if not wanted:
+            return request
+        fetched = iter(await fetch_images(wanted, self.manager.config.image_fetch))
+        messages = tuple(
+            msgspec.structs.replace(
+                msg,
+                content=tuple(
+                    _image_data(part, next(fetched)) if isinstance(part, ImagePart) else part
+                    for part in msg.content
+                ),
+            )
+            if isinstance(msg.content, tuple)
+            else msg
+            for msg in request.messages
+        )
+        return msgspec.structs.replace(request, messages=messages)
 
     async def complete(self, request: CompletionRequest) -> AsyncGenerator[CompletionEvent, None]:
         entry = self.manager.require(request.model, Capability.COMPLETE)
@@ -217,6 +259,10 @@ class ModelService:
                 f"for n={request.n}"
             )
         return result
+
+
+def _image_data(part: ImagePart, image: FetchedImage) -> ImageData:
+    return ImageData(data=image.data, media_type=image.media_type, detail=part.detail)
 
 
 def _fan_out(request: ChatRequest | CompletionRequest) -> list[Any]:

@@ -58,7 +58,16 @@ class ImagePart(_Value, frozen=True, kw_only=True, tag="image_url", tag_field="t
     detail: Literal["auto", "low", "high"] = "auto"
 
 
-ContentPart = TextPart | ImagePart
+class ImageData(_Value, frozen=True, kw_only=True, tag="image_data", tag_field="type"):
+    """An image as a backend receives it: core fetched (or decoded) the ``ImagePart``'s
+    URL and checked that the bytes are a PNG, JPEG, WebP or GIF of ``media_type``."""
+
+    data: bytes
+    media_type: str
+    detail: Literal["auto", "low", "high"] = "auto"
+
+
+ContentPart = TextPart | ImagePart | ImageData
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 
 

@@ -255,15 +255,16 @@ async def completion_chunks(
 ) -> AsyncIterator[bytes]:
     """SSE frames for completions; ``choices`` yields (choice index, event)."""
     prompts: list[int] = []
-    completion_tokens, offset = 0, 0
+    completion_tokens, offsets = 0, dict[int, int]()  # text offset per choice
     async for index, event in choices:
         if isinstance(event, core.Started):
-            offset = 0
+            offsets[index] = 0
             if index % n == 0:
                 prompts.append(event.prompt_tokens)
         elif isinstance(event, core.TextDelta) and (event.text or event.logprobs):
+            offset = offsets.get(index, 0)
             lp = _completion_logprobs(event.logprobs, offset) if logprobs else None
-            offset += len(event.text)
+            offsets[index] = offset + len(event.text)
             yield _completion_chunk(
                 meta,
                 [CompletionChoice(text=event.text, index=index, finish_reason=None, logprobs=lp)],

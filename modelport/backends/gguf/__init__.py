@@ -23,6 +23,9 @@ class GgufOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     embedding: bool = False
     # How an embedding model pools token vectors into one; "model" uses the GGUF's own.
     pooling: Literal["model", "mean", "cls", "last"] = "mean"
+    # A vision model's projector GGUF (llama.cpp's `mmproj`): a path, relative to the
+    # model file's folder (or to the model folder when the source is a whole repository).
+    mmproj: str | None = None
     verbose: bool = False
 
 
@@ -54,6 +57,8 @@ def _capabilities(options: GgufOptions) -> frozenset[Capability]:
 def _features(options: GgufOptions) -> frozenset[Feature]:
     if options.embedding:
         return frozenset({Feature.TOKEN_INPUT})
+    if options.mmproj:
+        return GENERATION_FEATURES | {Feature.VISION}
     return GENERATION_FEATURES
 
 
@@ -71,7 +76,7 @@ def register_backends(registry: BackendRegistry) -> None:
             description="GGUF models on llama.cpp (llama-cpp-python)",
             options=GgufOptions,
             capabilities=frozenset({Capability.CHAT, Capability.COMPLETE, Capability.EMBED}),
-            features=GENERATION_FEATURES,
+            features=GENERATION_FEATURES | {Feature.VISION},
             capabilities_for=_capabilities,
             features_for=_features,
             load=_load,

@@ -9,6 +9,8 @@ import threading
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+import msgspec
+
 from modelport.core import (
     ChatEvent,
     ChatRequest,
@@ -18,12 +20,15 @@ from modelport.core import (
     EmbedResult,
     Feature,
     FinishReason,
+    ImageData,
     InvalidRequest,
     LoadContext,
+    Message,
     MissingDependency,
     Sampling,
     Started,
     TextDelta,
+    TextPart,
     Unsupported,
 )
 from modelport.core.chat_template import ChatTemplate
@@ -33,8 +38,9 @@ from modelport.core.worker import Emit, run_blocking, stream_from_thread
 
 from . import GENERATION_FEATURES, GgufOptions
 from .batched import BatchScheduler, Job
-from .engine import Engine, Step
+from .engine import Step, build_sampler
 from .text import TextOut
+from .vision import Vision, VisionPrompt
 
 __all__ = ["GgufModel"]
 
@@ -69,12 +75,12 @@ class GgufModel:
         self.llm = llm
         self.options = options
         self.name = name
-        self.n_ctx: int = llm.n_ctx()
+        self.n_ctx: int = options.n_ctx
+        self.n_vocab: int = llm.n_vocab()
         self._lock = threading.Lock()
-        self._closed = False
         self.scheduler: BatchScheduler | None = None
+        self.vision: Vision | None = None
         self._llama_cpp = _import_llama()
-        self.engine = Engine(llm, self._llama_cpp._internals)
         self.template = ChatTemplate(
             options.chat_template or llm.metadata.get("tokenizer.chat_template"),
             bos_token=self._token_text(llm.token_bos()),
@@ -87,11 +93,15 @@ class GgufModel:
         options: GgufOptions = ctx.options
         if ctx.path is None or not ctx.path.is_file():
             raise ConfigError(f"model {ctx.name!r}: GGUF file not found at {ctx.path}")
+        n_threads = options.n_threads or os.cpu_count() or 1
+        # A generation model decodes in the scheduler's own context: the Llama object's
+        # context is then only a small placeholder (tokenizer and metadata live in the model).
+        n_ctx = options.n_ctx if options.embedding else 256
         llm = llama_cpp.Llama(
             model_path=str(ctx.path),
-            n_ctx=options.n_ctx,
-            n_threads=options.n_threads or os.cpu_count() or 1,
-            n_batch=options.n_batch,
+            n_ctx=n_ctx,
+            n_threads=n_threads,
+            n_batch=min(options.n_batch, n_ctx),
             n_gpu_layers=options.n_gpu_layers,
             embedding=options.embedding,
             pooling_type=POOLING[options.pooling],
@@ -99,22 +109,35 @@ class GgufModel:
             verbose=options.verbose,
         )
         model = cls(llm, options, ctx.name)
-        if ctx.parallel > 1 and not options.embedding:
+        if options.mmproj and not options.embedding:
+            base = ctx.path if ctx.path.is_dir() else ctx.path.parent
+            try:
+                model.vision = Vision(
+                    llm,
+                    base / options.mmproj,
+                    n_threads=n_threads,
+                    use_gpu=options.n_gpu_layers != 0,
+                )
+            except BaseException:
+                llm.close()
+                raise
+        if not options.embedding:
             model.scheduler = BatchScheduler(
                 llm,
                 llama_cpp._internals,
-                llama_cpp,
                 parallel=ctx.parallel,
                 n_ctx=options.n_ctx,
                 n_batch=options.n_batch,
+                n_threads=n_threads,
             )
         return model
 
     def close(self) -> None:
         if self.scheduler is not None:
             self.scheduler.close()
+        if self.vision is not None:
+            self.vision.close()
         with self._lock:
-            self._closed = True
             close = getattr(self.llm, "close", None)
             if close is not None:
                 close()
@@ -126,11 +149,14 @@ class GgufModel:
             return ""
         return self.llm.detokenize([token], special=True).decode("utf-8", errors="replace")
 
-    def tokenize(self, text: str, *, special: bool) -> list[int]:
+    def _add_bos(self, text: str, special: bool = True) -> bool:
+        """Whether tokenizing adds BOS: not when the rendered template already has it."""
         bos = self.template.bos_token
-        add_bos = not (special and bos and text.startswith(bos))
+        return not (special and bool(bos) and text.startswith(bos))
+
+    def tokenize(self, text: str, *, special: bool) -> list[int]:
         tokens: list[int] = self.llm.tokenize(
-            text.encode("utf-8"), add_bos=add_bos, special=special
+            text.encode("utf-8"), add_bos=self._add_bos(text, special), special=special
         )
         return tokens
 
@@ -140,10 +166,26 @@ class GgufModel:
     # --- capabilities ---------------------------------------------------------------
 
     async def chat(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
-        prompt = self.template.render(request.messages)
-        tokens = self.tokenize(prompt, special=True)
         grammar = self._grammar(request.constraint, "tools" if request.tools else "response_format")
-        events = self._stream(tokens, request.sampling, param="messages", grammar=grammar)
+        images = [
+            part
+            for msg in request.messages
+            if isinstance(msg.content, tuple)
+            for part in msg.content
+            if isinstance(part, ImageData)
+        ]
+        vision: VisionPrompt | None = None
+        if images and self.vision is not None:
+            projector = self.vision
+            prompt = self.template.render(_with_markers(request.messages, projector.marker))
+            add_bos = self._add_bos(prompt)
+            vision = await run_blocking(lambda: projector.tokenize(prompt, images, add_bos=add_bos))
+            tokens = vision.tokens
+        else:
+            tokens = self.tokenize(self.template.render(request.messages), special=True)
+        events = self._stream(
+            tokens, request.sampling, param="messages", grammar=grammar, vision=vision
+        )
         # aclosing: closing this stream must stop the worker now, not when GC finalises it.
         async with contextlib.aclosing(events):
             async for event in events:
@@ -151,10 +193,15 @@ class GgufModel:
 
     @property
     def features(self) -> frozenset[Feature]:
-        """What this file supports: ``suffix`` needs the model's FIM tokens."""
+        """What this file supports: ``suffix`` needs the model's FIM tokens, images a
+        projector."""
         vocab = self.llm._model.vocab
-        has_fim = self._llama_cpp.llama_vocab_fim_pre(vocab) >= 0
-        return GENERATION_FEATURES if has_fim else GENERATION_FEATURES - {Feature.SUFFIX}
+        features = set(GENERATION_FEATURES)
+        if self._llama_cpp.llama_vocab_fim_pre(vocab) < 0:
+            features.discard(Feature.SUFFIX)
+        if self.vision is not None:
+            features.add(Feature.VISION)
+        return frozenset(features)
 
     def _fill_in_the_middle(self, prefix: list[int], suffix: str) -> list[int]:
         """``<fim_prefix>prefix<fim_suffix>suffix<fim_middle>`` with the model's own FIM
@@ -217,7 +264,7 @@ class GgufModel:
         return bytes(self.llm.detokenize(list(tokens))).decode("utf-8", errors="replace")
 
     def _check_tokens(self, tokens: Sequence[int], param: str) -> None:
-        vocab = self.engine.n_vocab
+        vocab = self.n_vocab
         bad = next((t for t in tokens if not 0 <= t < vocab), None)
         if bad is not None:
             raise InvalidRequest(
@@ -264,22 +311,27 @@ class GgufModel:
         param: str,
         prefix: str = "",
         grammar: Any = None,
+        vision: VisionPrompt | None = None,
     ) -> AsyncIterator[ChatEvent]:
-        s = sampling.with_defaults(Sampling(seed=self.options.seed)).with_defaults(DEFAULTS)
-        self._check_tokens(tokens, param)
-        self._check_tokens(list(s.logit_bias or ()), "logit_bias")
-        if not tokens:
-            raise InvalidRequest("the prompt is empty", param=param, code="empty_string")
-        budget = generation_budget(self.n_ctx, len(tokens), s.max_tokens, param)
+        try:
+            s = sampling.with_defaults(Sampling(seed=self.options.seed)).with_defaults(DEFAULTS)
+            if vision is None:  # (a vision prompt's ids come from the tokenizer)
+                self._check_tokens(tokens, param)
+            self._check_tokens(list(s.logit_bias or ()), "logit_bias")
+            if not tokens:
+                raise InvalidRequest("the prompt is empty", param=param, code="empty_string")
+            budget = generation_budget(self.n_ctx, len(tokens), s.max_tokens, param)
+        except BaseException:
+            if vision is not None:
+                vision.close()
+            raise
 
         def work(emit: Emit, cancelled: threading.Event) -> None:
-            if self.scheduler is not None:
-                self._generate_batched(tokens, s, budget, prefix, emit, cancelled, grammar)
-                return
-            with self._lock:
-                if cancelled.is_set() or self._closed:
-                    return
-                self._generate(tokens, s, budget, prefix, emit, cancelled, grammar)
+            try:
+                self._generate(tokens, s, budget, prefix, emit, cancelled, grammar, vision)
+            finally:
+                if vision is not None:
+                    vision.close()
 
         return stream_from_thread(work)
 
@@ -292,47 +344,11 @@ class GgufModel:
         emit: Emit,
         cancelled: threading.Event,
         grammar: Any = None,
+        vision: VisionPrompt | None = None,
     ) -> None:
-        emit(Started(prompt_tokens=len(tokens)))
-        if prefix:
-            emit(TextDelta(text=prefix, tokens=0))
-        out = TextOut(self.llm, tokens, s.stop, emit)
-        if budget <= 0:  # max_tokens 0 (with echo): the prompt only
-            out.finish("length")
-            return
-        sampler = self.engine.sampler(s, grammar)
-        top = (s.top_logprobs or 0) if s.logprobs else None
-        steps = self.engine.generate(tokens, sampler, logprobs=top, cancelled=cancelled)
-        reason: FinishReason = "length"
-        try:
-            for step in steps:
-                if cancelled.is_set():
-                    return
-                if self._is_end(step.token):
-                    reason = "stop"
-                    break
-                if out.feed(step):
-                    reason = "stop"
-                    break
-                if out.generated >= budget:
-                    break
-        finally:
-            steps.close()
-            sampler.close()
-        out.finish(reason)
-
-    def _generate_batched(
-        self,
-        tokens: Sequence[int],
-        s: Sampling,
-        budget: int,
-        prefix: str,
-        emit: Emit,
-        cancelled: threading.Event,
-        grammar: Any = None,
-    ) -> None:
-        """The same generation as ``_generate``, as one sequence of the batch scheduler."""
-        assert self.scheduler is not None
+        """One sequence of the batch scheduler, its steps turned into events."""
+        if self.scheduler is None:
+            raise Unsupported(f"model {self.name!r} is an embedding model", param="model")
         emit(Started(prompt_tokens=len(tokens)))
         if prefix:
             emit(TextDelta(text=prefix, tokens=0))
@@ -349,11 +365,28 @@ class GgufModel:
             return out.generated >= budget
 
         top = (s.top_logprobs or 0) if s.logprobs else None
-        job = Job(list(tokens), self.engine.sampler(s, grammar), on_step, cancelled, top)
+        sampler = build_sampler(self.llm, self._llama_cpp._internals, s, grammar)
+        media = vision.media if vision is not None else None
+        job = Job(list(tokens), sampler, on_step, cancelled, top, media)
         self.scheduler.submit(job)
-        while not job.done.wait(0.05):
-            if cancelled.is_set():
-                return  # the scheduler drops the sequence at its next step
+        job.done.wait()  # a cancelled job leaves at the scheduler's next step
+        if cancelled.is_set():
+            return
         if job.error is not None:
             raise job.error
         out.finish(reason[0])
+
+
+def _with_markers(messages: tuple[Message, ...], marker: str) -> tuple[Message, ...]:
+    """The messages with each image as libmtmd's media marker in the text."""
+    out = []
+    for msg in messages:
+        if isinstance(msg.content, tuple):
+            text = "".join(
+                marker if isinstance(p, ImageData) else p.text
+                for p in msg.content
+                if isinstance(p, TextPart | ImageData)
+            )
+            msg = msgspec.structs.replace(msg, content=text)
+        out.append(msg)
+    return tuple(out)

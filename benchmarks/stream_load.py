@@ -1,0 +1,186 @@
+"""Concurrent streaming chat against modelport's gguf backend, against raw llama-cpp-python.
+
+Each round measures, on the same GGUF file with the same threads:
+
+- ``raw``: llama-cpp-python in this process (``Llama.create_chat_completion``, streamed),
+  one request at a time: the baseline every ratio is against;
+- ``N streams``: N concurrent streaming clients against a ``modelport serve`` with
+  ``parallel`` slots (extra clients wait in the model's queue).
+
+Every request is greedy (temperature 0) and asks for ``--tokens`` tokens of a long story;
+a stream that stops short is counted (``short``). Per phase: aggregate tokens/s (all
+tokens over the phase's wall time), per-stream tokens/s (each stream's tokens over its
+own time), time to first token p50/p95, each as a ratio to raw. Rounds alternate raw and
+server phases, and the table shows medians over rounds.
+
+    .venv/bin/python benchmarks/stream_load.py --streams 1,8,16,32 --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from _server import ROOT, serving
+
+TOPICS = [
+    "a dragon and a knight",
+    "a lighthouse keeper",
+    "a robot learning to paint",
+    "two rival chefs",
+    "a lost astronaut",
+    "a clockmaker's daughter",
+    "a city under the sea",
+    "a talking fox",
+]
+
+
+def prompt(i: int) -> list[dict[str, str]]:
+    return [{"role": "user", "content": f"Write a long story about {TOPICS[i % len(TOPICS)]}."}]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+# --- raw llama-cpp-python ---------------------------------------------------------
+
+
+def raw_phase(llm: Any, tokens: int) -> dict[str, float]:
+    start = time.perf_counter()
+    first, count = None, 0
+    for chunk in llm.create_chat_completion(
+        messages=prompt(0), max_tokens=tokens, temperature=0.0, stream=True
+    ):
+        if chunk["choices"][0]["delta"].get("content"):
+            first = first or time.perf_counter()
+            count += 1
+    end = time.perf_counter()
+    assert first is not None
+    return {"tok_s": count / (end - start), "ttft": first - start, "tokens": count}
+
+
+# --- server -----------------------------------------------------------------------
+
+
+async def one_stream(client: httpx.AsyncClient, i: int, tokens: int) -> dict[str, float]:
+    body = {
+        "model": "smollm2",
+        "messages": prompt(i),
+        "max_tokens": tokens,
+        "temperature": 0,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    start = time.perf_counter()
+    first, count = None, 0
+    async with client.stream("POST", "/v1/chat/completions", json=body) as resp:
+        resp.raise_for_status()
+        async for line in resp.aiter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            chunk = json.loads(line[6:])
+            if chunk.get("usage"):
+                count = chunk["usage"]["completion_tokens"]
+            elif chunk["choices"] and chunk["choices"][0]["delta"].get("content"):
+                first = first or time.perf_counter()
+    end = time.perf_counter()
+    assert first is not None
+    return {"tok_s": count / (end - start), "ttft": first - start, "tokens": count}
+
+
+async def server_phase(base_url: str, streams: int, tokens: int) -> dict[str, float]:
+    limits = httpx.Limits(max_connections=streams + 4)
+    async with httpx.AsyncClient(base_url=base_url, timeout=600, limits=limits) as client:
+        start = time.perf_counter()
+        results = await asyncio.gather(*(one_stream(client, i, tokens) for i in range(streams)))
+        wall = time.perf_counter() - start
+    ttfts = [r["ttft"] for r in results]
+    return {
+        "aggregate": sum(r["tokens"] for r in results) / wall,
+        "per_stream": statistics.median(r["tok_s"] for r in results),
+        "ttft_p50": percentile(ttfts, 0.5),
+        "ttft_p95": percentile(ttfts, 0.95),
+        "short": sum(r["tokens"] < tokens for r in results),
+    }
+
+
+def write_config(gguf: Path, parallel: int, threads: int, n_ctx: int) -> Path:
+    path = Path(tempfile.mkdtemp()) / "plugins.toml"
+    path.write_text(
+        '[server]\nlog_level = "warning"\n'
+        f'[[models]]\nname = "smollm2"\nbackend = "gguf"\nsource = "{gguf}"\n'
+        f'parallel = {parallel}\nmax_queue = 256\nload = "eager"\n'
+        f"[models.options]\nn_ctx = {n_ctx}\nn_threads = {threads}\n"
+    )
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--streams", default="1,8,16,32")
+    parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--parallel", type=int, default=8, help="the server's slots")
+    parser.add_argument("--n-ctx", type=int, default=1024, help="context per slot")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--base-url", help="a running server instead of a fresh one")
+    args = parser.parse_args()
+    counts = [int(s) for s in args.streams.split(",")]
+
+    import llama_cpp
+
+    from modelport.core.config import load_config
+    from modelport.core.sources import cached_path
+
+    config = load_config(ROOT / "plugins.toml")
+    gguf = cached_path(config.models[0].source or "", config.data_path() / "models", ROOT)
+    llm = llama_cpp.Llama(
+        model_path=str(gguf), n_ctx=args.n_ctx, n_threads=args.threads, verbose=False
+    )
+    raw: list[dict[str, float]] = []
+    phases: dict[int, list[dict[str, float]]] = {n: [] for n in counts}
+    server_config = write_config(gguf, args.parallel, args.threads, args.n_ctx)
+    with serving(server_config, args.base_url) as base_url:
+        asyncio.run(server_phase(base_url, 1, 8))  # warm up
+        raw_phase(llm, 8)
+        for round_ in range(args.rounds):
+            raw.append(raw_phase(llm, args.tokens))
+            for n in counts:
+                phases[n].append(asyncio.run(server_phase(base_url, n, args.tokens)))
+            print(f"round {round_ + 1}: raw {raw[-1]['tok_s']:.1f} tok/s", flush=True)
+
+    base = statistics.median(r["tok_s"] for r in raw)
+    base_ttft = statistics.median(r["ttft"] for r in raw)
+    print(
+        f"\nraw llama-cpp-python: {base:.1f} tok/s, TTFT {base_ttft * 1000:.0f} ms "
+        f"({os.cpu_count()} CPUs, {args.threads} threads, {args.tokens} tokens, "
+        f"parallel={args.parallel})\n"
+    )
+    print(
+        "| streams | aggregate tok/s | x raw | per-stream tok/s | x raw "
+        "| TTFT p50 (ms) | TTFT p95 (ms) | short |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for n in counts:
+        med = {k: statistics.median(p[k] for p in phases[n]) for k in phases[n][0]}
+        print(
+            f"| {n} | {med['aggregate']:.1f} | {med['aggregate'] / base:.2f} "
+            f"| {med['per_stream']:.1f} | {med['per_stream'] / base:.2f} "
+            f"| {med['ttft_p50'] * 1000:.0f} | {med['ttft_p95'] * 1000:.0f} "
+            f"| {sum(p['short'] for p in phases[n])} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
