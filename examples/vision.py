@@ -1,7 +1,8 @@
 """Vision: ask about an image given by URL or data URI.
 
-Not served yet: images in chat messages are tracked by issue #3 (Vision). Until a vision
-model is configured, the server answers with a 400 naming the image part.
+Needs a vision model: a GGUF with its projector (`mmproj` in the model's options; see
+docs/vision.md), named by MODELPORT_VISION_MODEL. A model without one (the default
+smollm2) answers with a clear 400 naming the image part.
 """
 
 import os

@@ -31,6 +31,7 @@ __all__ = [
     "cut_at_stop",
     "generation_budget",
     "merge_streams",
+    "token_offsets",
 ]
 
 T = TypeVar("T")
@@ -148,6 +149,8 @@ class Collected(msgspec.Struct, kw_only=True):
     reason: FinishReason
     usage: Usage
     logprobs: list[TokenLogprob] = msgspec.field(default_factory=list)
+    # Where each logprob's token starts in ``text`` (completions' ``text_offset``).
+    offsets: list[int] = msgspec.field(default_factory=list)
     tool_calls: list[ToolCall] = msgspec.field(default_factory=list)
 
 
@@ -155,11 +158,15 @@ async def collect(events: AsyncIterator[ChatEvent]) -> Collected:
     """A non-streaming request: the same events, gathered."""
     parts: list[str] = []
     logprobs: list[TokenLogprob] = []
+    offsets: list[int] = []
+    position = 0
     calls: dict[int, list[str]] = {}
     finish: Finish | None = None
     async for event in events:
         if isinstance(event, TextDelta):
+            offsets.extend(token_offsets(event.logprobs, position))
             parts.append(event.text)
+            position += len(event.text)
             logprobs.extend(event.logprobs)
         elif isinstance(event, ToolCallDelta):
             call = calls.setdefault(event.index, ["", "", ""])
@@ -176,8 +183,18 @@ async def collect(events: AsyncIterator[ChatEvent]) -> Collected:
         reason=finish.reason,
         usage=finish.usage,
         logprobs=logprobs,
+        offsets=offsets,
         tool_calls=tool_calls,
     )
+
+
+def token_offsets(logprobs: Sequence[TokenLogprob], start: int) -> list[int]:
+    """Where each token of a delta starts, the delta starting at ``start``."""
+    out = []
+    for item in logprobs:
+        out.append(start)
+        start += len(item.token)
+    return out
 
 
 async def merge_streams(

@@ -16,12 +16,20 @@ import msgspec
 from .capabilities import Feature
 from .errors import InvalidRequest, Unsupported
 from .structured import check_schema, schema_instruction, validates
-from .tools import TOOL_MARKERS, call_schema, parse_calls, parse_forced, tool_messages
+from .tools import (
+    TOOL_MARKERS,
+    CallStream,
+    call_schema,
+    parse_calls,
+    parse_forced,
+    tool_messages,
+)
 from .types import (
     ChatEvent,
     ChatRequest,
     Constraint,
     Finish,
+    FinishReason,
     Message,
     TextDelta,
     ToolCall,
@@ -161,10 +169,11 @@ async def _checked_json(
         yield event
 
 
-def call_deltas(calls: list[ToolCall]) -> list[ToolCallDelta]:
-    """Each call as its first delta (id, name) then its arguments in fragments."""
+def call_deltas(calls: list[ToolCall], start: int = 0) -> list[ToolCallDelta]:
+    """Each call as its first delta (id, name) then its arguments in fragments; the
+    first call has index ``start``."""
     out: list[ToolCallDelta] = []
-    for index, call in enumerate(calls):
+    for index, call in enumerate(calls, start):
         out.append(ToolCallDelta(index=index, id=call.id, name=call.name))
         args = call.arguments
         for start in range(0, len(args), ARGUMENT_FRAGMENT):
@@ -174,13 +183,38 @@ def call_deltas(calls: list[ToolCall]) -> list[ToolCallDelta]:
     return out
 
 
+async def _forced_calls(
+    events: AsyncIterator[ChatEvent], request: ChatRequest
+) -> AsyncIterator[ChatEvent]:
+    """Forced calls stream as they are generated (the grammar guarantees their shape);
+    output cut short before the calls are complete finishes with ``length``."""
+    stream = CallStream()
+    async for event in events:
+        if isinstance(event, TextDelta):
+            for delta in stream.feed(event.text):
+                yield delta
+        elif isinstance(event, Finish):
+            calls = parse_forced(stream.text, request.tools)
+            for delta in call_deltas(calls[stream.calls :], start=stream.calls):
+                yield delta  # (any the scanner could not stream)
+            reason: FinishReason = "tool_calls" if calls else "length"
+            yield Finish(reason=reason, usage=event.usage)
+        else:
+            yield event
+
+
 async def _tool_calls(
     events: AsyncIterator[ChatEvent], request: ChatRequest, mode: Mode
 ) -> AsyncIterator[ChatEvent]:
-    """Text that may hold calls is held back until the end; plain text streams through."""
+    """``auto``: text that may hold calls is held back until the end (the model is free
+    to write anything), plain text streams through. Forced calls stream as generated."""
+    if mode is Mode.TOOLS_FORCED:
+        async for event in _forced_calls(events, request):
+            yield event
+        return
     held: list[TextDelta] = []
-    holding = mode is Mode.TOOLS_FORCED
-    decided = holding
+    holding = False
+    decided = False
     async for event in events:
         if isinstance(event, TextDelta):
             if not decided:
@@ -204,11 +238,7 @@ async def _tool_calls(
                 yield event
         elif isinstance(event, Finish):
             text = "".join(d.text for d in held)
-            if mode is Mode.TOOLS_FORCED:
-                calls = parse_forced(text, request.tools)
-                rest = ""
-            else:
-                rest, calls = parse_calls(text, request.tools)
+            rest, calls = parse_calls(text, request.tools)
             if calls:
                 for delta in call_deltas(calls):
                     yield delta
@@ -216,7 +246,6 @@ async def _tool_calls(
                 continue
             if rest:
                 yield TextDelta(text=rest, tokens=sum(d.tokens for d in held))
-            reason = "length" if mode is Mode.TOOLS_FORCED else event.reason
-            yield Finish(reason=reason, usage=event.usage)
+            yield Finish(reason=event.reason, usage=event.usage)
         else:
             yield event

@@ -72,6 +72,9 @@ class ModelService:
                     yield index + rank, ranked
                 index += request.sampling.n
                 continue
+            if isinstance(request, ChatRequest) and request.sampling.n > 1:
+                check_chat(request, self.manager.require(request.model, Capability.CHAT).features)
+                request = await self._fetch_images(request)  # once for all choices
             singles = _fan_out(request)
             streams = [
                 self.chat(single) if isinstance(single, ChatRequest) else self.complete(single)

@@ -18,9 +18,10 @@ import re
 import uuid
 from typing import Any
 
-from .types import Message, Tool, ToolCall
+from .types import Message, Tool, ToolCall, ToolCallDelta
 
 __all__ = [
+    "CallStream",
     "call_schema",
     "new_call_id",
     "parse_calls",
@@ -169,3 +170,98 @@ def _loads_call(text: str, names: set[str]) -> ToolCall | None:
 
 
 TOOL_MARKERS = ("<tool_call>", "[TOOL_CALLS]", "<|python_tag|>", "{", "[")
+
+
+class CallStream:
+    """Forced tool calls streamed as the model writes them.
+
+    Constrained decoding (``call_schema``) guarantees the shape: one call object
+    ``{"name": ..., "arguments": {...}}`` or an array of them. This scanner follows the
+    JSON as text arrives: a call's first delta (its ``id`` and ``name``) goes out once its
+    name is complete, then the raw text of its ``arguments`` object in fragments, as
+    generated; the fragments of a call concatenate into its arguments' JSON.
+    """
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.calls = 0  # calls whose first delta went out
+        self._stack: list[str] = []  # open containers
+        self._in_string = self._escape = False
+        self._string = ""  # the string being read (raw, escapes kept)
+        self._call_depth = 0  # stack depth inside a call object (1, or 2 in an array)
+        self._index = -1
+        self._expect_key = False
+        self._key: str | None = None
+        self._field: str | None = None  # the key whose value comes next
+        self._name: str | None = None
+        self._args: list[str] = []  # arguments text not yet sent
+        self._in_args = False
+
+    def feed(self, chunk: str) -> list[ToolCallDelta]:
+        out: list[ToolCallDelta] = []
+        self.text += chunk
+        for char in chunk:
+            self._char(char, out)
+        self._flush(out)
+        return out
+
+    def _char(self, c: str, out: list[ToolCallDelta]) -> None:
+        depth = len(self._stack)
+        if self._in_args:
+            self._args.append(c)
+        if self._in_string:
+            if self._escape:
+                self._escape = False
+            elif c == "\\":
+                self._escape = True
+            elif c == '"':
+                self._in_string = False
+                if depth == self._call_depth and not self._in_args:
+                    self._string_done(out)
+                return
+            self._string += c
+            return
+        if c.isspace():
+            return
+        at_call = depth == self._call_depth and not self._in_args
+        if at_call and self._field == "arguments" and c in "{[":
+            self._in_args = True
+            self._args.append(c)
+        if c == '"':
+            self._in_string, self._string = True, ""
+        elif c in "{[":
+            if not self._stack:
+                self._call_depth = 1 if c == "{" else 2
+            self._stack.append(c)
+            if c == "{" and len(self._stack) == self._call_depth and not self._in_args:
+                self._index += 1
+                self._expect_key, self._key, self._field, self._name = True, None, None, None
+        elif c in "}]":
+            if self._stack:
+                self._stack.pop()
+            if self._in_args and len(self._stack) == self._call_depth:
+                self._in_args = False
+                self._field = None
+                self._flush(out)
+        elif at_call and c == ":":
+            self._field = self._key
+        elif at_call and c == ",":
+            self._expect_key, self._field = True, None
+
+    def _string_done(self, out: list[ToolCallDelta]) -> None:
+        try:
+            value = json.loads('"' + self._string + '"')
+        except ValueError:
+            value = self._string
+        if self._expect_key:
+            self._key, self._expect_key = value, False
+        elif self._field == "name" and self._name is None:
+            self._name = value
+            out.append(ToolCallDelta(index=self._index, id=new_call_id(), name=value))
+            self.calls = self._index + 1
+            self._flush(out)
+
+    def _flush(self, out: list[ToolCallDelta]) -> None:
+        if self._args and self._name is not None:
+            out.append(ToolCallDelta(index=self._index, arguments="".join(self._args)))
+            self._args = []

@@ -8,6 +8,7 @@ import pytest
 
 from helpers import smollm2_gguf
 from modelport.backends.gguf import GgufOptions
+from modelport.backends.gguf.batched import PREFILL_CHUNK
 from modelport.backends.gguf.model import GgufModel
 from modelport.core import ChatRequest, Finish, LoadContext, Message, Sampling, TextDelta
 
@@ -41,26 +42,50 @@ async def _run(model: GgufModel, request: ChatRequest) -> tuple[str, Finish]:
     return text, finish
 
 
-def test_concurrent_same_prompt_is_evaluated_once(model: GgufModel) -> None:
+# A prompt of several prefill units (PREFILL_CHUNK tokens each): its complete units are
+# shared, the last, shorter one is evaluated by each sequence (see batched.py).
+LONG = "Here is a list of things to remember: " + ", ".join(
+    f"item {i} is a {w}" for i, w in enumerate(["cat", "dog", "tree", "cloud", "river"] * 6)
+)
+
+
+def test_concurrent_same_prompt_shares_its_units(model: GgufModel) -> None:
     scheduler = model.scheduler
     assert scheduler is not None
-    prompt = "Tell me something about the moon and the stars, please."
     before = scheduler.evaluated
-    results = asyncio.run(_gather(model, [_request(prompt, seed) for seed in (1, 2, 3)]))
-    prompt_tokens = results[0][1].usage.prompt_tokens
-    # One full evaluation; the other two copy its KV and evaluate only the last token.
-    assert scheduler.evaluated - before == prompt_tokens + 2
+    results = asyncio.run(_gather(model, [_request(LONG, seed) for seed in (1, 2, 3)]))
+    prompt = results[0][1].usage.prompt_tokens
+    assert prompt > 2 * PREFILL_CHUNK
+    tail = prompt - (prompt - 1) // PREFILL_CHUNK * PREFILL_CHUNK
+    # One full evaluation; the other two copy its complete units.
+    assert scheduler.evaluated - before == prompt + 2 * tail
     assert all(f.usage.completion_tokens == 8 for _, f in results)
     assert len({text for text, _ in results}) == 3
 
 
-def test_slot_keeps_its_prefix(model: GgufModel) -> None:
+def test_slot_keeps_its_prefix_and_the_numbers_stay_the_same(model: GgufModel) -> None:
+    """A warm slot evaluates only the prompt's last unit again, and samples exactly what
+    a cold model samples (same seed, temperature 1)."""
     scheduler = model.scheduler
     assert scheduler is not None
-    asyncio.run(_run(model, _request("Count from one to ten.", 5)))
+    asyncio.run(_run(model, _request(LONG, 5)))
     before = scheduler.evaluated
-    asyncio.run(_run(model, _request("Count from one to ten.", 6)))
-    assert scheduler.evaluated - before == 1  # only the last prompt token again
+    warm, finish = asyncio.run(_run(model, _request(LONG + " And more.", 6)))
+    prompt = finish.usage.prompt_tokens
+    assert scheduler.evaluated - before == prompt - (prompt - 1) // PREFILL_CHUNK * PREFILL_CHUNK
+    cold_model = GgufModel.load(
+        LoadContext(
+            name="smollm2",
+            path=smollm2_gguf(),
+            options=GgufOptions(n_ctx=1024, n_threads=2),
+            parallel=1,
+        )
+    )
+    try:
+        cold, _ = asyncio.run(_run(cold_model, _request(LONG + " And more.", 6)))
+    finally:
+        cold_model.close()
+    assert warm == cold
 
 
 async def _gather(model: GgufModel, requests: list[ChatRequest]) -> list[tuple[str, Finish]]:

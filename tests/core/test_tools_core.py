@@ -9,8 +9,8 @@ import pytest
 
 from modelport.core.errors import Unsupported
 from modelport.core.structured import check_schema, validates
-from modelport.core.tools import call_schema, parse_calls, parse_forced, tool_messages
-from modelport.core.types import Message, Tool, ToolCall
+from modelport.core.tools import CallStream, call_schema, parse_calls, parse_forced, tool_messages
+from modelport.core.types import Message, Tool, ToolCall, ToolCallDelta
 
 TOOLS = (
     Tool(
@@ -96,3 +96,48 @@ def test_validates() -> None:
     assert not validates('{"a": ', schema)
     assert validates("{}", None)
     assert not validates("[1]", None)
+
+
+def _assemble(deltas: list[ToolCallDelta]) -> dict[int, tuple[str, str, str]]:
+    calls: dict[int, list[str]] = {}
+    for d in deltas:
+        call = calls.setdefault(d.index, ["", "", ""])
+        if d.id:
+            assert not call[0], "one first delta per call"
+            assert not call[2], "the name comes before any arguments"
+        call[0], call[1] = d.id or call[0], d.name or call[1]
+        call[2] += d.arguments
+    return {i: (c[0], c[1], c[2]) for i, c in calls.items()}
+
+
+@pytest.mark.parametrize("size", [1, 3, 100])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '{"name": "get_weather", "arguments": {"city": "Pa\\"ris}", "n": [1, {"a": 2}]}}',
+            [("get_weather", {"city": 'Pa"ris}', "n": [1, {"a": 2}]})],
+        ),
+        (
+            '[{"name": "a", "arguments": {"x": 1}}, {"name": "b", "arguments": {}}]',
+            [("a", {"x": 1}), ("b", {})],
+        ),
+        ('{"arguments": {"q": "]"}, "name": "late"}', [("late", {"q": "]"})]),
+    ],
+)
+def test_call_stream_streams_calls_as_they_are_written(
+    text: str, expected: list[tuple[str, object]], size: int
+) -> None:
+    stream = CallStream()
+    deltas = [d for i in range(0, len(text), size) for d in stream.feed(text[i : i + size])]
+    calls = _assemble(deltas)
+    assert [(c[1], json.loads(c[2])) for _, c in sorted(calls.items())] == expected
+    assert all(c[0].startswith("call_") for c in calls.values())
+    assert stream.calls == len(expected) and stream.text == text
+
+
+def test_call_stream_sends_arguments_before_the_call_ends() -> None:
+    stream = CallStream()
+    assert [d.name for d in stream.feed('{"name": "f", "arguments": {"city": "Pa')] == ["f", None]
+    assert [d.arguments for d in stream.feed('ris"}')] == ['ris"}']
+    assert stream.feed("}") == []

@@ -88,9 +88,9 @@ def test_completions_suffix_without_fim_tokens(server: ServerProcess) -> None:
     )
 
 
-# Examples whose feature is not built yet: they run and show the server's clear answer;
-# the feature is tracked by issue #3 (vision).
-def test_vision_not_served_yet(server: ServerProcess) -> None:
+# The default smollm2 has no projector: the vision example shows the clear refusal here
+# (tests/e2e/test_e2e_vision.py runs it against a vision model).
+def test_vision_refused_without_projector(server: ServerProcess) -> None:
     out = _run(server, "vision.py")
     assert "refused:" in out and "messages[0].content[1]" in out
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 
@@ -150,3 +155,92 @@ def test_batched_sampling_features(batched: openai.OpenAI) -> None:
         for _ in range(2)
     ]
     assert seeded[0] == seeded[1]
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One slot and a queue of one: what waits, and what is turned away."""
+    config = load_config(ROOT / "plugins.toml")
+    path: Path = tmp_path_factory.mktemp("gguf-single") / "plugins.toml"
+    path.write_text(
+        f'[server]\ndata_dir = "{config.data_path()}"\n'
+        f'[[models]]\nname = "smollm2"\nbackend = "gguf"\nsource = "{smollm2_gguf()}"\n'
+        'parallel = 1\nmax_queue = 1\nload = "eager"\n'
+        "[models.options]\nn_ctx = 1024\nn_threads = 2\n"
+    )
+    server = ServerProcess(path)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _metric(server: ServerProcess, name: str) -> float:
+    for line in httpx.get(server.base_url + "/metrics").text.splitlines():
+        if line.startswith(name + "{") and 'model="smollm2"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def _long_stream(server: ServerProcess, done: threading.Event) -> None:
+    client = openai.OpenAI(base_url=server.base_url + "/v1", api_key="x", max_retries=0)
+    for _ in client.chat.completions.create(
+        model="smollm2",
+        messages=[{"role": "user", "content": "Tell me a long story."}],
+        max_tokens=120,
+        temperature=0,
+        logit_bias=NO_END,
+        stream=True,
+    ):
+        pass
+    done.set()
+
+
+def _wait_for(check: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_full_queue_429_and_gone_clients_leave_the_queue(single: ServerProcess) -> None:
+    body = {
+        "model": "smollm2",
+        "messages": [{"role": "user", "content": "A question nobody waits for."}],
+        "max_tokens": 5,
+        "stream": True,
+    }
+    prompt_before = _metric(single, "modelport_prompt_tokens_total")
+    done = threading.Event()
+    runner = threading.Thread(target=_long_stream, args=(single, done))
+    runner.start()
+    _wait_for(lambda: _metric(single, "modelport_active_requests") == 1)
+    # A second request waits in the queue; its client then goes away. (Raw socket: the
+    # server answers a stream's headers only once it has a slot.)
+    payload = json.dumps(body).encode()
+    host, port = single.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as queued:
+        queued.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\n"
+            + f"Content-Length: {len(payload)}\r\n\r\n".encode()
+            + payload
+        )
+        _wait_for(lambda: _metric(single, "modelport_queue_depth") == 1)
+        # The queue (one place) is full: a third is turned away at once.
+        third = httpx.post(single.base_url + "/v1/chat/completions", json=body, timeout=30)
+        assert third.status_code == 429 and float(third.headers["Retry-After"]) > 0
+        assert third.json()["error"]["type"] == "rate_limit_error"
+    _wait_for(lambda: _metric(single, "modelport_queue_depth") == 0)
+    assert not done.is_set(), "the queued request left while the first still ran"
+    runner.join()
+    # Only the long stream's prompt was ever evaluated: the gone client's never ran.
+    evaluated = _metric(single, "modelport_prompt_tokens_total") - prompt_before
+    long_prompt = openai.OpenAI(
+        base_url=single.base_url + "/v1", api_key="x"
+    ).chat.completions.create(
+        model="smollm2",
+        messages=[{"role": "user", "content": "Tell me a long story."}],
+        max_tokens=1,
+    )
+    assert evaluated == long_prompt.usage.prompt_tokens

@@ -83,8 +83,10 @@ def test_streamed_tool_call_assembles(client: openai.OpenAI) -> None:
     deltas = [d for c in chunks if c.choices for d in (c.choices[0].delta.tool_calls or [])]
     assert deltas[0].id and deltas[0].function.name == "get_weather"
     assert len({d.index for d in deltas}) == 1
-    assert len(deltas) >= 2, "arguments arrive as fragments"
+    # The arguments stream as the model writes them: about one fragment a token.
+    fragments = [d.function.arguments for d in deltas[1:] if d.function.arguments]
     args = "".join(d.function.arguments or "" for d in deltas)
+    assert len(fragments) >= 8 and max(map(len, fragments)) <= 12, fragments
     jsonschema.validate(json.loads(args), WEATHER["function"]["parameters"])
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
     with client.chat.completions.stream(

@@ -7,6 +7,9 @@ from __future__ import annotations
 import base64
 import http.server
 import io
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +22,7 @@ import pytest
 from PIL import Image
 
 from fixtures.tiny_vision import N_IMAGE_TOKENS, build_tiny_vision
-from helpers import ServerProcess, assert_valid, smollm2_gguf
+from helpers import ROOT, ServerProcess, assert_valid, smollm2_gguf
 
 pytestmark = pytest.mark.e2e
 
@@ -56,13 +59,17 @@ def _config(tmp: Path, allow_private: bool) -> Path:
     return path
 
 
+HITS: dict[str, int] = {}
+
+
 @pytest.fixture(scope="module")
 def images_site() -> Iterator[str]:
-    """A loopback HTTP server with the test images."""
-    files = {"/red.png": RED, "/blue.png": BLUE}
+    """A loopback HTTP server with the test images; ``HITS`` counts requests per path."""
+    files = {"/red.png": RED, "/blue.png": BLUE, "/once.png": _image((90, 90, 10))}
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            HITS[self.path] = HITS.get(self.path, 0) + 1
             body = files.get(self.path)
             self.send_response(200 if body else 404)
             self.send_header("Content-Type", "image/png")
@@ -153,6 +160,23 @@ def test_image_by_url_from_loopback(vision: ServerProcess, images_site: str) -> 
     assert by_url.usage.prompt_tokens == by_data.usage.prompt_tokens
 
 
+def test_n_choices_fetch_the_image_once(vision: ServerProcess, images_site: str) -> None:
+    resp = _client(vision).chat.completions.create(
+        model="tiny-vision",
+        messages=[
+            {
+                "role": "user",
+                "content": [{"type": "image_url", "image_url": {"url": images_site + "/once.png"}}],
+            }
+        ],
+        max_tokens=4,
+        temperature=1.0,
+        seed=5,
+        n=2,
+    )
+    assert len(resp.choices) == 2 and HITS["/once.png"] == 1
+
+
 def test_missing_image_is_a_400(vision: ServerProcess, images_site: str) -> None:
     with pytest.raises(openai.BadRequestError) as err:
         _ask(vision, images_site + "/nothing.png")
@@ -228,3 +252,21 @@ def test_refused_urls(strict: ServerProcess, url: str) -> None:
     assert body["code"] == "image_url_not_allowed"
     assert body["type"] == "invalid_request_error"
     assert _ask(strict, _data_uri(RED)).choices[0].finish_reason == "length"  # still serving
+
+
+def test_vision_example_answers(vision: ServerProcess) -> None:
+    env = {
+        **os.environ,
+        "MODELPORT_BASE_URL": vision.base_url + "/v1",
+        "MODELPORT_VISION_MODEL": "tiny-vision",
+    }
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "vision.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() and "refused" not in done.stdout

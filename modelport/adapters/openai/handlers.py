@@ -30,13 +30,19 @@ def _service(request: Request) -> ModelService:  # type: ignore[type-arg]
     return request.app.state.service  # type: ignore[no-any-return]
 
 
-async def _first(events: AsyncIterator[T]) -> T:
-    """Await the first event before answering, so early failures get real statuses."""
-    try:
-        return await anext(events)
-    except BaseException:
-        await events.aclose()  # type: ignore[attr-defined]
-        raise
+async def _first(request: Request, events: AsyncIterator[T]) -> T | None:  # type: ignore[type-arg]
+    """Await the first event before answering, so early failures get real statuses; None
+    when the client went away meanwhile (waiting in the model's queue, for one), which
+    drops the request."""
+
+    async def first() -> T:
+        try:
+            return await anext(events)
+        except BaseException:
+            await events.aclose()  # type: ignore[attr-defined]
+            raise
+
+    return await while_connected(request, first())
 
 
 async def _prepend(first: T, rest: AsyncIterator[T]) -> AsyncIterator[T]:
@@ -63,7 +69,9 @@ async def chat_completions(request: Request) -> Response[bytes] | Stream:  # typ
     service = _service(request)
     meta = _meta("chatcmpl", body.model, service.entry(req.model))
     choices = service.choices([req])
-    first = await _first(choices)
+    first = await _first(request, choices)
+    if first is None:
+        return Response(b"", status_code=CLIENT_CLOSED_REQUEST)
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         frames = render.chat_chunks(
@@ -85,7 +93,9 @@ async def completions(request: Request) -> Response[bytes] | Stream:  # type: ig
     service = _service(request)
     meta = _meta("cmpl", body.model, service.entry(body.model))
     choices = service.choices(reqs)
-    first = await _first(choices)
+    first = await _first(request, choices)
+    if first is None:
+        return Response(b"", status_code=CLIENT_CLOSED_REQUEST)
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         frames = render.completion_chunks(

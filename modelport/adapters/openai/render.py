@@ -6,14 +6,14 @@ import array
 import base64
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
 from modelport.core import types as core
-from modelport.core.generation import Collected
+from modelport.core.generation import Collected, token_offsets
 
 from .errors import envelope, error_body
 from .objects import (
@@ -93,18 +93,11 @@ def _chat_logprobs(items: Iterable[core.TokenLogprob]) -> dict[str, Any]:
     }
 
 
-def _completion_logprobs(items: Iterable[core.TokenLogprob], offset: int) -> dict[str, Any]:
-    tokens, logprobs, tops, offsets = [], [], [], []
-    for t in items:
-        tokens.append(t.token)
-        logprobs.append(t.logprob)
-        tops.append({a.token: a.logprob for a in t.top})
-        offsets.append(offset)
-        offset += len(t.token)
+def _completion_logprobs(items: Sequence[core.TokenLogprob], offsets: list[int]) -> dict[str, Any]:
     return {
-        "tokens": tokens,
-        "token_logprobs": logprobs,
-        "top_logprobs": tops,
+        "tokens": [t.token for t in items],
+        "token_logprobs": [t.logprob for t in items],
+        "top_logprobs": [{a.token: a.logprob for a in t.top} for t in items],
         "text_offset": offsets,
     }
 
@@ -170,7 +163,7 @@ def completion(
             text=r.text,
             index=i,
             finish_reason=r.reason,
-            logprobs=_completion_logprobs(r.logprobs, 0) if logprobs else None,
+            logprobs=_completion_logprobs(r.logprobs, r.offsets) if logprobs else None,
         )
         for i, r in enumerate(results)
     ]
@@ -263,7 +256,9 @@ async def completion_chunks(
                 prompts.append(event.prompt_tokens)
         elif isinstance(event, core.TextDelta) and (event.text or event.logprobs):
             offset = offsets.get(index, 0)
-            lp = _completion_logprobs(event.logprobs, offset) if logprobs else None
+            lp = None
+            if logprobs:
+                lp = _completion_logprobs(event.logprobs, token_offsets(event.logprobs, offset))
             offsets[index] = offset + len(event.text)
             yield _completion_chunk(
                 meta,

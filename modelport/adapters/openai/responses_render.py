@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -29,6 +30,11 @@ _encoder = msgspec.json.Encoder()
 def _part(part: core.ContentPart, role: str) -> o.OutputTextOut | o.InputTextOut | o.InputImageOut:
     if isinstance(part, core.ImagePart):
         return o.InputImageOut(image_url=part.url, detail=part.detail)
+    if isinstance(part, core.ImageData):  # (fetched images are not stored; shown as data)
+        data = base64.b64encode(part.data).decode()
+        return o.InputImageOut(
+            image_url=f"data:{part.media_type};base64,{data}", detail=part.detail
+        )
     if role == "assistant":
         return o.OutputTextOut(text=part.text)
     return o.InputTextOut(text=part.text)

@@ -23,8 +23,9 @@ class GgufOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     embedding: bool = False
     # How an embedding model pools token vectors into one; "model" uses the GGUF's own.
     pooling: Literal["model", "mean", "cls", "last"] = "mean"
-    # A vision model's projector GGUF (llama.cpp's `mmproj`): a path, relative to the
-    # model file's folder (or to the model folder when the source is a whole repository).
+    # A vision model's projector GGUF (llama.cpp's `mmproj`): a source like a model's
+    # (`hf:org/repo/file.gguf`, `pypi:`, `https://`), fetched into the model cache, or a
+    # path relative to the model file's folder. Declares the `vision` feature.
     mmproj: str | None = None
     verbose: bool = False
 

