@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PREFILL_CHUNK", "BatchScheduler", "Job"]
 
-PREFILL_CHUNK = 64  # prompt tokens per unit (one decode call)
+PREFILL_CHUNK = 16  # prompt tokens per unit (one decode call): the grain of KV reuse
 PREFILL_PER_STEP = 256  # prompt tokens evaluated per step, over all sequences
 
 
