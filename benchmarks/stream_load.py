@@ -28,8 +28,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from _server import ROOT, serving
 
 TOPICS = [
@@ -73,38 +71,53 @@ def raw_phase(llm: Any, tokens: int) -> dict[str, float]:
 # --- server -----------------------------------------------------------------------
 
 
-async def one_stream(client: httpx.AsyncClient, i: int, tokens: int) -> dict[str, float]:
-    body = {
-        "model": "smollm2",
-        "messages": prompt(i),
-        "max_tokens": tokens,
-        "temperature": 0,
-        "stream": True,
-        "stream_options": {"include_usage": True},
-    }
+def request_bytes(host: str, i: int, tokens: int) -> bytes:
+    body = json.dumps(
+        {
+            "model": "smollm2",
+            "messages": prompt(i),
+            "max_tokens": tokens,
+            "temperature": 0,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+    ).encode()
+    head = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def one_stream(host: str, port: int, request: bytes) -> dict[str, float]:
+    """One streaming request on a raw connection: the client must not take the CPU the
+    server needs (2 cores), so it parses only the final usage frame."""
+    reader, writer = await asyncio.open_connection(host, port)
     start = time.perf_counter()
+    writer.write(request)
     first, count = None, 0
-    async with client.stream("POST", "/v1/chat/completions", json=body) as resp:
-        resp.raise_for_status()
-        async for line in resp.aiter_lines():
-            if not line.startswith("data: ") or line == "data: [DONE]":
-                continue
-            chunk = json.loads(line[6:])
-            if chunk.get("usage"):
-                count = chunk["usage"]["completion_tokens"]
-            elif chunk["choices"] and chunk["choices"][0]["delta"].get("content"):
-                first = first or time.perf_counter()
+    try:
+        while True:
+            line = await reader.readline()
+            if not line or line.startswith(b"data: [DONE]"):
+                break
+            if first is None and b'"content":"' in line and b'"content":""' not in line:
+                first = time.perf_counter()
+            elif line.startswith(b"data: ") and b'"usage":{' in line:
+                count = json.loads(line[6:])["usage"]["completion_tokens"]
+    finally:
+        writer.close()
     end = time.perf_counter()
-    assert first is not None
+    assert first is not None, "no content streamed"
     return {"tok_s": count / (end - start), "ttft": first - start, "tokens": count}
 
 
 async def server_phase(base_url: str, streams: int, tokens: int) -> dict[str, float]:
-    limits = httpx.Limits(max_connections=streams + 4)
-    async with httpx.AsyncClient(base_url=base_url, timeout=600, limits=limits) as client:
-        start = time.perf_counter()
-        results = await asyncio.gather(*(one_stream(client, i, tokens) for i in range(streams)))
-        wall = time.perf_counter() - start
+    host, port = base_url.removeprefix("http://").split(":")
+    requests = [request_bytes(host, i, tokens) for i in range(streams)]
+    start = time.perf_counter()
+    results = await asyncio.gather(*(one_stream(host, int(port), r) for r in requests))
+    wall = time.perf_counter() - start
     ttfts = [r["ttft"] for r in results]
     return {
         "aggregate": sum(r["tokens"] for r in results) / wall,

@@ -10,20 +10,48 @@ slot is released.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import anyio
 
-__all__ = ["Emit", "run_blocking", "stream_from_thread"]
+__all__ = ["Emit", "coalesced_emits", "run_blocking", "stream_from_thread"]
 
 T = TypeVar("T")
 Emit = Callable[[Any], None]
 
 _DONE = object()
 _executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="modelport-gen")
+
+
+_pending = threading.local()  # events held by coalesced_emits, per thread
+
+
+@contextlib.contextmanager
+def coalesced_emits() -> Iterator[None]:
+    """Hold the events emitted on this thread and hand them to their event loops at the
+    end, one wake-up per loop: a thread that serves many streams (a batch scheduler's
+    step) then wakes the server once, not once per stream, and does not fight the
+    server's thread for the GIL in between."""
+    held: list[tuple[asyncio.AbstractEventLoop, Callable[[Any], None], Any]] = []
+    _pending.items = held
+    try:
+        yield
+    finally:
+        _pending.items = None
+        loops: dict[asyncio.AbstractEventLoop, list[tuple[Callable[[Any], None], Any]]] = {}
+        for loop, put, item in held:
+            loops.setdefault(loop, []).append((put, item))
+        for loop, calls in loops.items():
+            loop.call_soon_threadsafe(_deliver, calls)
+
+
+def _deliver(calls: list[tuple[Callable[[Any], None], Any]]) -> None:
+    for put, item in calls:
+        put(item)
 
 
 class _Failure:
@@ -39,8 +67,13 @@ async def stream_from_thread(
     cancelled = threading.Event()
 
     def emit(item: Any) -> None:
-        if not cancelled.is_set():
+        if cancelled.is_set():
+            return
+        held = getattr(_pending, "items", None)
+        if held is None:
             loop.call_soon_threadsafe(queue.put_nowait, item)
+        else:
+            held.append((loop, queue.put_nowait, item))
 
     def run() -> None:
         try:

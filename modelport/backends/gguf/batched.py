@@ -34,6 +34,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from modelport.core.worker import coalesced_emits
+
 from .engine import Step, logprob_step
 
 if TYPE_CHECKING:
@@ -288,8 +290,9 @@ class BatchScheduler:
             for job in decoding:
                 job.n_past += 1
                 job.pending = []
-            for row, job in enumerate(decoding):
-                self._sample(job, row)
+            with coalesced_emits():  # one wake-up of the server for the whole step
+                for row, job in enumerate(decoding):
+                    self._sample(job, row)
         budget = PREFILL_PER_STEP
         for job in [j for j in self.running if not j.pending and j.n_past < len(j.tokens)]:
             if budget <= 0:
