@@ -57,8 +57,10 @@ DESCRIPTIONS = {
     "models.defaults": "Default sampling parameters: see `[models.defaults]`.",
     "models.load": "`eager` loads at start-up; `lazy` on the first request.",
     "models.keep_alive": "Idle time before the model is unloaded; `-1` keeps it loaded.",
-    "models.parallel": "Requests served at once (slots).",
-    "models.max_queue": "Requests that may wait for a slot; more are refused with a 429.",
+    "models.parallel": "Requests served at once (slots); a `gguf` model batches them as "
+    "sequences of one llama.cpp context, and `n` choices run at once up to it.",
+    "models.max_queue": "Requests that may wait for a slot; more are refused with a 429. "
+    "A waiting request whose client disconnects leaves the queue.",
     "models.owned_by": "The `owned_by` of the model in `/v1/models`.",
     "models.batching": "Dynamic batching of embedding requests: see `[models.batching]`.",
     "models.defaults.temperature": "Sampling temperature; 0 is greedy.",
