@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import anyio
 
-__all__ = ["Emit", "coalesced_emits", "run_blocking", "stream_from_thread"]
+__all__ = ["Emit", "coalesced_emits", "flush_emits", "run_blocking", "stream_from_thread"]
 
 T = TypeVar("T")
 Emit = Callable[[Any], None]
@@ -36,17 +36,26 @@ def coalesced_emits() -> Iterator[None]:
     end, one wake-up per loop: a thread that serves many streams (a batch scheduler's
     step) then wakes the server once, not once per stream, and does not fight the
     server's thread for the GIL in between."""
-    held: list[tuple[asyncio.AbstractEventLoop, Callable[[Any], None], Any]] = []
-    _pending.items = held
+    _pending.items = []
     try:
         yield
     finally:
+        flush_emits()
         _pending.items = None
-        loops: dict[asyncio.AbstractEventLoop, list[tuple[Callable[[Any], None], Any]]] = {}
-        for loop, put, item in held:
-            loops.setdefault(loop, []).append((put, item))
-        for loop, calls in loops.items():
-            loop.call_soon_threadsafe(_deliver, calls)
+
+
+def flush_emits() -> None:
+    """Hand over the events held so far (before telling anyone that a stream ended, so
+    its last events arrive first)."""
+    held = getattr(_pending, "items", None)
+    if not held:
+        return
+    loops: dict[asyncio.AbstractEventLoop, list[tuple[Callable[[Any], None], Any]]] = {}
+    for loop, put, item in held:
+        loops.setdefault(loop, []).append((put, item))
+    held.clear()
+    for loop, calls in loops.items():
+        loop.call_soon_threadsafe(_deliver, calls)
 
 
 def _deliver(calls: list[tuple[Callable[[Any], None], Any]]) -> None:

@@ -34,7 +34,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from modelport.core.worker import coalesced_emits
+from modelport.core.worker import coalesced_emits, flush_emits
 
 from .engine import Step, logprob_step
 
@@ -261,6 +261,7 @@ class BatchScheduler:
             self.ctx.kv_cache_seq_rm(slot.seq, -1, -1)
         job.sampler.close()
         job.error = error
+        flush_emits()  # its last events go out before its worker learns it is done
         job.done.set()
 
     def _copy_prompt(self, job: Job) -> bool:
@@ -344,12 +345,13 @@ class BatchScheduler:
         self.ctx.decode(self.batch)
 
     def _sample(self, job: Job, row: int) -> None:
-        token = int(job.sampler.sample(self.ctx, row))
-        if job.logprobs is None:
-            step = Step(token)
-        else:
-            step = logprob_step(self.ctx.get_logits_ith(row), self.n_vocab, token, job.logprobs)
-        try:
+        try:  # a failure here (a sampler, a callback) ends this sequence only
+            token = int(job.sampler.sample(self.ctx, row))
+            if job.logprobs is None:
+                step = Step(token)
+            else:
+                logits = self.ctx.get_logits_ith(row)
+                step = logprob_step(logits, self.n_vocab, token, job.logprobs)
             stop = job.on_step(step) or job.cancelled.is_set()
         except Exception as exc:  # noqa: BLE001 - handed to the waiting request
             self._finish(job, exc)
