@@ -57,7 +57,12 @@ def _check_calls(calls: list, tools: list[dict]) -> None:
 )
 def test_forced_tool_call_validates(client: openai.OpenAI, choice: object) -> None:
     resp = client.chat.completions.create(
-        model="smollm2", messages=ASK, tools=[WEATHER, TIME], tool_choice=choice, temperature=0
+        model="smollm2",
+        messages=ASK,
+        tools=[WEATHER, TIME],
+        tool_choice=choice,
+        temperature=0,
+        max_tokens=300,
     )  # type: ignore[arg-type]
     assert_valid("CreateChatCompletionResponse", resp.model_dump(exclude_unset=True))
     choice0 = resp.choices[0]
@@ -126,7 +131,13 @@ def test_auto_answers_with_text_or_valid_calls(client: openai.OpenAI) -> None:
 
 def test_tool_results_round_trip(client: openai.OpenAI) -> None:
     first = client.chat.completions.create(
-        model="smollm2", messages=ASK, tools=[WEATHER], tool_choice="required", temperature=0
+        model="smollm2",
+        messages=ASK,
+        tools=[WEATHER],
+        tool_choice="required",
+        parallel_tool_calls=False,  # one call: the 135M model may repeat calls in an array
+        temperature=0,
+        max_tokens=200,
     )
     call = first.choices[0].message.tool_calls[0]
     messages = [
@@ -255,6 +266,7 @@ def test_parallel_tool_calls_false_gives_one_call(client: openai.OpenAI) -> None
             tool_choice="required",
             parallel_tool_calls=parallel,
             temperature=0,
+            max_tokens=300,
         )
         calls = resp.choices[0].message.tool_calls
         _check_calls(calls, [WEATHER, TIME])
