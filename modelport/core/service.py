@@ -58,7 +58,8 @@ class ModelService:
     async def choices(
         self, requests: Sequence[ChatRequest | CompletionRequest]
     ) -> AsyncIterator[tuple[int, ChatEvent]]:
-        """Every choice of every request, as (choice index, event), in index order.
+        """Every choice of every request, as (choice index, event); requests in order,
+        the choices of one request interleaved when they run at once.
 
         ``n > 1`` fans out in core into ``n`` single generations (seeds ``seed + i``, so a
         seeded request stays reproducible), run at once up to the model's ``parallel``
