@@ -38,12 +38,11 @@ class Media:
         self.n_tokens = n_tokens
 
     def evaluate(self, lctx: Any, seq: int, n_past: int, n_batch: int) -> None:
-        new_n_past = self.vision.mtmd.llama_cpp.llama_pos(0)
+        mtmd, end = self.vision.mtmd, ctypes.c_int32(0)  # (llama_pos is an int32)
         with self.vision.lock:
-            rc = self.vision.mtmd.mtmd_helper_eval_chunk_single(
-                self.vision.ctx, lctx, self.chunk, n_past, seq, n_batch, False,
-                ctypes.byref(new_n_past),
-            )  # fmt: skip
+            rc = mtmd.mtmd_helper_eval_chunk_single(
+                self.vision.ctx, lctx, self.chunk, n_past, seq, n_batch, False, ctypes.byref(end)
+            )
         if rc != 0:
             raise RuntimeError(f"llama.cpp could not evaluate an image (mtmd error {rc})")
 
