@@ -2,10 +2,10 @@
 
 A scheduler thread owns a llama.cpp context with ``parallel`` slots, one KV stream per
 slot (``kv_unified = false``), and is the only thread that ever calls ``llama_decode``
-(llama.cpp's OpenMP thread team then stays on one thread). Each step decodes the last
-sampled token of every generating sequence in one batch, then evaluates some prompt for
-sequences still being prefilled (a bounded amount per step, so a long prompt does not
-stall the streams already running). After each decode every sequence samples from its
+(llama.cpp's OpenMP thread team then stays on one thread). Each step is one decode call:
+the last sampled token of every generating sequence, and some prompt of sequences still
+being prefilled (a bounded amount per step, so a long prompt does not stall the streams
+already running). After each decode every sequence samples from its
 own row of logits with its own sampler chain (temperature, seed, penalties, logit_bias,
 grammar), so requests with different parameters share steps.
 
@@ -16,8 +16,9 @@ queries), so everything a sequence computes has one canonical shape whatever els
 - generated tokens are decoded one per sequence per step; other sequences' rows in the
   batch do not change a row's result (each slot has its own KV stream);
 - a prompt is evaluated in *units*: chunks of ``PREFILL_CHUNK`` tokens counted from the
-  prompt's start (or from the end of an image), each in a decode call of its own; an
-  image is one unit, evaluated by libmtmd;
+  prompt's start (or from the end of an image), each whole within one decode call (other
+  sequences' units and tokens may share the call: separate KV streams keep them apart);
+  an image is one unit, evaluated by libmtmd;
 - KV is reused only in whole units: a slot keeps the KV of its last prompt's complete
   units for a next prompt with the same start, and a sequence whose prompt starts like a
   running one's (the ``n`` choices of one request, identical concurrent requests) waits
@@ -284,48 +285,65 @@ class BatchScheduler:
         return True
 
     def _step(self) -> None:
-        """Decode every generating sequence's token, then evaluate prompt units."""
+        """One decode call: every generating sequence's token, and the next prompt unit
+        of sequences being prefilled (up to ``PREFILL_PER_STEP`` tokens). Units of
+        different sequences share the call without changing each other's numbers (each
+        slot has its own KV stream); an image unit is evaluated by libmtmd before it."""
         decoding = [job for job in self.running if job.pending]
-        if decoding:
-            self._decode([(job, job.pending, False) for job in decoding])
-            for job in decoding:
-                job.n_past += 1
-                job.pending = []
-            with coalesced_emits():  # one wake-up of the server for the whole step
-                for row, job in enumerate(decoding):
-                    self._sample(job, row)
-        budget = PREFILL_PER_STEP
+        parts: list[tuple[Job, list[int], bool]] = [(job, job.pending, False) for job in decoding]
+        room = min(PREFILL_PER_STEP, self.n_batch - len(decoding))
+        units: list[tuple[Job, int, int]] = []
         for job in [j for j in self.running if not j.pending and j.n_past < len(j.tokens)]:
-            if budget <= 0:
+            if not self._copy_prompt(job) or not self._evaluate_media(job):
+                continue
+            start, stop = next((s, e) for s, e in job.units if s == job.n_past)
+            if stop - start > room:
                 break
-            if self._copy_prompt(job):
-                budget -= self._prefill_unit(job)
+            room -= stop - start
+            parts.append((job, job.tokens[start:stop], job.prompt_logprobs is not None))
+            units.append((job, start, stop))
+        if not parts:
+            return
+        self._decode(parts)
         self.steps += 1
+        last_row, row = {}, 0
+        for job, tokens, _ in parts:
+            row += len(tokens)
+            last_row[job] = row - 1
+        for job in decoding:
+            job.n_past += 1
+            job.pending = []
+        for job, start, stop in units:
+            if job.prompt_logprobs is not None:
+                first = last_row[job] - (stop - start) + 1
+                for i, pos in enumerate(range(start, min(stop, len(job.tokens) - 1))):
+                    logits = self.ctx.get_logits_ith(first + i)
+                    job.prompt_steps.append(
+                        logprob_step(logits, self.n_vocab, job.tokens[pos + 1], job.prompt_logprobs)
+                    )
+            job.n_past = stop
+            self.evaluated += stop - start
+        with coalesced_emits():  # one wake-up of the server for the whole step
+            for job in decoding:
+                self._sample(job, last_row[job])
+            for job, _, stop in units:
+                if stop == len(job.tokens):
+                    self._sample(job, last_row[job])
 
-    def _prefill_unit(self, job: Job) -> int:
-        """Evaluate the job's next prompt unit (sampling after its last); its size."""
+    def _evaluate_media(self, job: Job) -> bool:
+        """Evaluate the images the prefill has reached, each whole with libmtmd (outside
+        the step's call); False if that failed and the job left."""
         assert job.slot is not None
-        start, stop = next((s, e) for s, e in job.units if s == job.n_past)
-        if start in job.media:
+        while job.n_past in job.media:
+            media = job.media[job.n_past]
             try:
-                job.media[start].evaluate(self.ctx.ctx, job.slot.seq, start, self.n_batch)
+                media.evaluate(self.ctx.ctx, job.slot.seq, job.n_past, self.n_batch)
             except Exception as exc:  # noqa: BLE001 - handed to the waiting request
                 self._finish(job, exc)
-                return stop - start
-        else:
-            self._decode([(job, job.tokens[start:stop], job.prompt_logprobs is not None)])
-            if job.prompt_logprobs is not None:
-                for row, pos in enumerate(range(start, min(stop, len(job.tokens) - 1))):
-                    logits = self.ctx.get_logits_ith(row)
-                    step = logprob_step(
-                        logits, self.n_vocab, job.tokens[pos + 1], job.prompt_logprobs
-                    )
-                    job.prompt_steps.append(step)
-        job.n_past = stop
-        self.evaluated += stop - start
-        if stop == len(job.tokens):
-            self._sample(job, stop - start - 1)
-        return stop - start
+                return False
+            job.n_past += media.n_tokens
+            self.evaluated += media.n_tokens
+        return True
 
     def _decode(self, parts: list[tuple[Job, list[int], bool]]) -> None:
         """One llama_decode: each part is (job, tokens from its n_past, logits of every
