@@ -11,11 +11,8 @@ from helpers import ROOT, ServerProcess
 @pytest.fixture(scope="session")
 def server() -> Iterator[ServerProcess]:
     """The real server with the repository's plugins.toml and the real default models."""
-    proc = ServerProcess(ROOT / "plugins.toml")
-    try:
+    with ServerProcess(ROOT / "plugins.toml") as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import functools
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,8 @@ __all__ = [
     "ServerProcess",
     "assert_valid",
     "free_port",
+    "run_example",
+    "smollm2_config",
     "smollm2_gguf",
     "spec_errors",
 ]
@@ -31,6 +36,38 @@ def smollm2_gguf() -> Path:
     """The default SmolLM2 GGUF, as `make install` pulled it into the model cache."""
     config = load_config(ROOT / "plugins.toml")
     return cached_path(config.models[0].source or "", config.data_path() / "models", ROOT)
+
+
+def smollm2_config(
+    directory: Path, model: str = "", options: str = "", *, name: str = "smollm2"
+) -> Path:
+    """A plugins.toml in ``directory`` serving only the cached SmolLM2 GGUF as ``name``:
+    ``model`` holds extra lines of its ``[[models]]`` table, ``options`` the lines of its
+    ``[models.options]``. The repository's model cache is shared."""
+    config = load_config(ROOT / "plugins.toml")
+    path = directory / "plugins.toml"
+    path.write_text(
+        f'[server]\ndata_dir = "{config.data_path()}"\n'
+        f'[[models]]\nname = "{name}"\nbackend = "gguf"\nsource = "{smollm2_gguf()}"\n'
+        f"{model}[models.options]\n{options}"
+    )
+    return path
+
+
+def run_example(server: ServerProcess, name: str, stdin: str | None = None, **env: str) -> str:
+    """Run ``examples/<name>`` against ``server`` (``env`` adds to its environment) and
+    return what it printed; it must exit 0."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / name)],
+        input=stdin,
+        env={**os.environ, "MODELPORT_BASE_URL": server.base_url + "/v1", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 def _nullable_to_anyof(node: Any) -> Any:

@@ -1,8 +1,9 @@
 """The real server in a subprocess, for end-to-end tests of a backend or plugin.
 
 ``ServerProcess(config)`` runs ``modelport serve`` with the given plugins.toml on a free
-loopback port and waits for ``/health``; ``stop()`` ends it by its PID. Point the
-official ``openai`` SDK at ``base_url + "/v1"``.
+loopback port and waits for ``/health``; ``stop()`` ends it by its PID, and so does
+leaving a ``with ServerProcess(config) as server:`` block. Point the official ``openai``
+SDK at ``base_url + "/v1"``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import TracebackType
 
 import httpx
 
@@ -64,6 +66,17 @@ class ServerProcess:
             time.sleep(0.25)
         self.stop()
         raise RuntimeError(f"server did not start in {timeout}s:\n{self.output()}")
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
 
     def output(self) -> str:
         """The last lines the server logged."""

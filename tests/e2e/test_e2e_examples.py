@@ -2,88 +2,67 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
-from helpers import ROOT, ServerProcess
+from helpers import ServerProcess, run_example
 
 pytestmark = pytest.mark.e2e
 
-EXAMPLES = ROOT / "examples"
-
-
-def _run(server: ServerProcess, name: str, stdin: str | None = None) -> str:
-    env = {**os.environ, "MODELPORT_BASE_URL": server.base_url + "/v1"}
-    done = subprocess.run(
-        [sys.executable, str(EXAMPLES / name)],
-        input=stdin,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
 
 def test_chat(server: ServerProcess) -> None:
-    assert _run(server, "chat.py").strip()
+    assert run_example(server, "chat.py").strip()
 
 
 def test_system_prompt(server: ServerProcess) -> None:
-    assert "Paris" in _run(server, "system_prompt.py")
+    assert "Paris" in run_example(server, "system_prompt.py")
 
 
 def test_streaming(server: ServerProcess) -> None:
-    out = _run(server, "streaming.py")
+    out = run_example(server, "streaming.py")
     assert out.rstrip().endswith("tokens]")
 
 
 def test_completions(server: ServerProcess) -> None:
-    assert _run(server, "completions.py").strip()
+    assert run_example(server, "completions.py").strip()
 
 
 def test_embeddings(server: ServerProcess) -> None:
-    out = _run(server, "embeddings.py")
+    out = run_example(server, "embeddings.py")
     assert "single: 384 dimensions" in out
     assert out.count("cosine(") == 2
 
 
 def test_models(server: ServerProcess) -> None:
-    out = _run(server, "models.py")
+    out = run_example(server, "models.py")
     assert "smollm2 (owned by modelport)" in out
     assert "retrieved smollm2" in out
 
 
 def test_chat_repl_with_piped_input(server: ServerProcess) -> None:
-    out = _run(server, "chat_repl.py", stdin="Hello!\nWhat did I just say?\nexit\n")
+    out = run_example(server, "chat_repl.py", stdin="Hello!\nWhat did I just say?\nexit\n")
     assert out.count("smollm2> ") == 2
     assert out.count("you> ") == 3
 
 
 def test_tool_calling(server: ServerProcess) -> None:
-    out = _run(server, "tool_calling.py")
+    out = run_example(server, "tool_calling.py")
     assert "the model called get_current_weather({'city':" in out
 
 
 def test_json_mode(server: ServerProcess) -> None:
     import json
 
-    assert isinstance(json.loads(_run(server, "json_mode.py")), dict)
+    assert isinstance(json.loads(run_example(server, "json_mode.py")), dict)
 
 
 def test_structured_outputs(server: ServerProcess) -> None:
-    out = _run(server, "structured_outputs.py")
+    out = run_example(server, "structured_outputs.py")
     assert "available:" in out
 
 
 def test_completions_suffix_without_fim_tokens(server: ServerProcess) -> None:
     # SmolLM2 has no fill-in-the-middle tokens: the example shows the clear refusal.
-    assert "refused:" in _run(server, "completions_suffix.py") and "'suffix'" in _run(
+    assert "refused:" in run_example(server, "completions_suffix.py") and "'suffix'" in run_example(
         server, "completions_suffix.py"
     )
 
@@ -91,14 +70,14 @@ def test_completions_suffix_without_fim_tokens(server: ServerProcess) -> None:
 # The default smollm2 has no projector: the vision example shows the clear refusal here
 # (tests/e2e/test_e2e_vision.py runs it against a vision model).
 def test_vision_refused_without_projector(server: ServerProcess) -> None:
-    out = _run(server, "vision.py")
+    out = run_example(server, "vision.py")
     assert "refused:" in out and "messages[0].content[1]" in out
 
 
 def test_responses_continue_from_the_store(server: ServerProcess) -> None:
     import re
 
-    out = _run(server, "responses.py")
+    out = run_example(server, "responses.py")
     ids = re.findall(r"^\[(resp_[0-9a-f]+)\] ", out, re.M)
     assert len(ids) == 2 and ids[0] != ids[1]
     assert out.strip().splitlines()[-1] == f"follow-up input items: 1; continues {ids[0]}"

@@ -8,14 +8,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import openai
 import pytest
 
-from helpers import ROOT, ServerProcess, smollm2_gguf
-from modelport.core.config import load_config
+from helpers import ServerProcess, smollm2_config
 
 pytestmark = pytest.mark.e2e
 
@@ -31,20 +29,13 @@ PROMPTS = [
 
 @pytest.fixture(scope="module")
 def batched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[openai.OpenAI]:
-    config = load_config(ROOT / "plugins.toml")
-    gguf = smollm2_gguf()
-    path: Path = tmp_path_factory.mktemp("gguf-batched") / "plugins.toml"
-    path.write_text(
-        f'[server]\ndata_dir = "{config.data_path()}"\n'
-        f'[[models]]\nname = "smollm2"\nbackend = "gguf"\nsource = "{gguf}"\n'
-        'parallel = 8\nload = "eager"\n'
-        "[models.options]\nn_ctx = 2048\nn_threads = 2\n"
+    path = smollm2_config(
+        tmp_path_factory.mktemp("gguf-batched"),
+        model='parallel = 8\nload = "eager"\n',
+        options="n_ctx = 2048\nn_threads = 2\n",
     )
-    server = ServerProcess(path)
-    try:
+    with ServerProcess(path) as server:
         yield openai.OpenAI(base_url=server.base_url + "/v1", api_key="x", max_retries=0)
-    finally:
-        server.stop()
 
 
 def _stream(client: openai.OpenAI, prompt: str) -> tuple[str, str, int]:
@@ -160,19 +151,13 @@ def test_batched_sampling_features(batched: openai.OpenAI) -> None:
 @pytest.fixture(scope="module")
 def single(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One slot and a queue of one: what waits, and what is turned away."""
-    config = load_config(ROOT / "plugins.toml")
-    path: Path = tmp_path_factory.mktemp("gguf-single") / "plugins.toml"
-    path.write_text(
-        f'[server]\ndata_dir = "{config.data_path()}"\n'
-        f'[[models]]\nname = "smollm2"\nbackend = "gguf"\nsource = "{smollm2_gguf()}"\n'
-        'parallel = 1\nmax_queue = 1\nload = "eager"\n'
-        "[models.options]\nn_ctx = 1024\nn_threads = 2\n"
+    path = smollm2_config(
+        tmp_path_factory.mktemp("gguf-single"),
+        model='parallel = 1\nmax_queue = 1\nload = "eager"\n',
+        options="n_ctx = 1024\nn_threads = 2\n",
     )
-    server = ServerProcess(path)
-    try:
+    with ServerProcess(path) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _metric(server: ServerProcess, name: str) -> float:

@@ -3,33 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import openai
 import pytest
 
-from helpers import ROOT, ServerProcess, assert_valid, smollm2_gguf
-from modelport.core.config import load_config
+from helpers import ServerProcess, assert_valid, smollm2_config
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def gguf_embed_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[openai.OpenAI]:
-    config = load_config(ROOT / "plugins.toml")
-    gguf = smollm2_gguf()
-    path: Path = tmp_path_factory.mktemp("gguf-embed") / "plugins.toml"
-    path.write_text(
-        f'[server]\ndata_dir = "{config.data_path()}"\n'
-        f'[[models]]\nname = "smollm2-embed"\nbackend = "gguf"\nsource = "{gguf}"\n'
-        "[models.options]\nembedding = true\nn_ctx = 512\nn_threads = 2\n"
+    path = smollm2_config(
+        tmp_path_factory.mktemp("gguf-embed"),
+        options="embedding = true\nn_ctx = 512\nn_threads = 2\n",
+        name="smollm2-embed",
     )
-    server = ServerProcess(path)
-    try:
+    with ServerProcess(path) as server:
         yield openai.OpenAI(base_url=server.base_url + "/v1", api_key="x", max_retries=0)
-    finally:
-        server.stop()
 
 
 def test_gguf_embeddings(gguf_embed_client: openai.OpenAI) -> None:

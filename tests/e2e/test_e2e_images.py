@@ -12,8 +12,6 @@ import base64
 import io
 import json
 import logging
-import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -24,7 +22,7 @@ import msgspec
 import openai
 import pytest
 
-from helpers import ROOT, ServerProcess, assert_valid
+from helpers import ServerProcess, assert_valid, run_example
 from modelport.backends.diffusers import DiffusersOptions
 from modelport.backends.diffusers.model import DiffusersImageModel
 from modelport.core import LoadContext, MissingDependency
@@ -270,23 +268,14 @@ def test_quality_is_honoured_where_configured(images_client: openai.OpenAI) -> N
 
 def test_example_runs(image_server: ServerProcess, tmp_path: Path) -> None:
     out = tmp_path / "example.png"
-    env = {
-        **os.environ,
-        "MODELPORT_BASE_URL": image_server.base_url + "/v1",
-        "MODELPORT_IMAGE_MODEL": MODEL,
-        "MODELPORT_IMAGE_OUT": str(out),
-    }
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "image_generation.py")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    printed = run_example(
+        image_server,
+        "image_generation.py",
+        MODELPORT_IMAGE_MODEL=MODEL,
+        MODELPORT_IMAGE_OUT=str(out),
     )
-    assert done.returncode == 0, done.stderr
     assert _png_size(out.read_bytes()) == (64, 64)
-    assert str(out) in done.stdout
+    assert str(out) in printed
 
 
 # --- the backend in-process: progress and cancellation ------------------------------------

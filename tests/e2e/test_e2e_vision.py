@@ -7,9 +7,6 @@ from __future__ import annotations
 import base64
 import http.server
 import io
-import os
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +19,7 @@ import pytest
 from PIL import Image
 
 from fixtures.tiny_vision import N_IMAGE_TOKENS, build_tiny_vision
-from helpers import ROOT, ServerProcess, assert_valid, smollm2_gguf
+from helpers import ServerProcess, assert_valid, run_example, smollm2_gguf
 
 pytestmark = pytest.mark.e2e
 
@@ -92,21 +89,15 @@ def images_site() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def vision(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    server = ServerProcess(_config(tmp_path_factory.mktemp("vision"), allow_private=True))
-    try:
+    with ServerProcess(_config(tmp_path_factory.mktemp("vision"), allow_private=True)) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
 def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """The same models with the default policy: private addresses refused."""
-    server = ServerProcess(_config(tmp_path_factory.mktemp("strict"), allow_private=False))
-    try:
+    with ServerProcess(_config(tmp_path_factory.mktemp("strict"), allow_private=False)) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _client(server: ServerProcess) -> openai.OpenAI:
@@ -255,18 +246,5 @@ def test_refused_urls(strict: ServerProcess, url: str) -> None:
 
 
 def test_vision_example_answers(vision: ServerProcess) -> None:
-    env = {
-        **os.environ,
-        "MODELPORT_BASE_URL": vision.base_url + "/v1",
-        "MODELPORT_VISION_MODEL": "tiny-vision",
-    }
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "vision.py")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() and "refused" not in done.stdout
+    printed = run_example(vision, "vision.py", MODELPORT_VISION_MODEL="tiny-vision")
+    assert printed.strip() and "refused" not in printed
