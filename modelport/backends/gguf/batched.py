@@ -198,9 +198,7 @@ class BatchScheduler:
             except queue.Empty:
                 return
             if job is not None:
-                job.sampler.close()
-                job.error = RuntimeError("the model was unloaded")
-                job.done.set()
+                self._release(job, RuntimeError("the model was unloaded"))
 
     def _admit(self, *, block: bool) -> None:
         while any(slot.job is None for slot in self.slots):
@@ -213,8 +211,7 @@ class BatchScheduler:
                 return
             block = False
             if job.cancelled.is_set():
-                job.sampler.close()
-                job.done.set()
+                self._release(job)
                 continue
             self._place(job)
 
@@ -260,6 +257,11 @@ class BatchScheduler:
         else:
             slot.cached = []
             self.ctx.kv_cache_seq_rm(slot.seq, -1, -1)
+        self._release(job, error)
+
+    @staticmethod
+    def _release(job: Job, error: BaseException | None = None) -> None:
+        """Hand a job back to its waiting request, run or not."""
         job.sampler.close()
         job.error = error
         flush_emits()  # its last events go out before its worker learns it is done

@@ -361,8 +361,7 @@ class GgufModel:
         tokens before it; a prompt's first token has none (nothing precedes it) unless
         it follows BOS. ``max_tokens`` 0 then scores the prompt alone.
         """
-        if self.scheduler is None:
-            raise Unsupported(f"model {self.name!r} is an embedding model", param="model")
+        assert self.scheduler is not None  # (core sends no generation to an embedding model)
         emit(Started(prompt_tokens=len(tokens)))
         if prefix and not score_prompt:
             emit(TextDelta(text=prefix, tokens=0))
