@@ -5,6 +5,7 @@ projector, built offline), fetched by core from data URIs and loopback URLs."""
 from __future__ import annotations
 
 import base64
+import functools
 import http.server
 import io
 import threading
@@ -42,14 +43,18 @@ def _data_uri(data: bytes, media: str = "image/png") -> str:
 RED, BLUE = _image((220, 30, 30)), _image((20, 40, 230))
 
 
-def _config(tmp: Path, allow_private: bool) -> Path:
-    llm, mmproj = build_tiny_vision(tmp, tokenizer_gguf=smollm2_gguf())
+def _config(tmp: Path, allow_private: bool, mmproj: str | None = None) -> Path:
+    """``mmproj``: the projector as a source URL (default: its file name, a path next to
+    the model file)."""
+    llm, projector = build_tiny_vision(tmp, tokenizer_gguf=smollm2_gguf())
     path = tmp / "plugins.toml"
     path.write_text(
+        f'[server]\ndata_dir = "{tmp / "data"}"\n'
         f"[image_fetch]\nallow_private_networks = {str(allow_private).lower()}\n"
         f'[[models]]\nname = "tiny-vision"\nbackend = "gguf"\nsource = "{llm}"\n'
         'parallel = 2\nload = "eager"\n'
-        f'[models.options]\nn_ctx = 512\nn_threads = 1\nmmproj = "{mmproj.name}"\n'
+        f"[models.options]\nn_ctx = 512\nn_threads = 1\n"
+        f'mmproj = "{mmproj or projector.name}"\n'
         f'[[models]]\nname = "tiny-text"\nbackend = "gguf"\nsource = "{llm}"\n'
         "[models.options]\nn_ctx = 512\nn_threads = 1\n"
     )
@@ -95,9 +100,20 @@ def vision(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 @pytest.fixture(scope="module")
 def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """The same models with the default policy: private addresses refused."""
-    with ServerProcess(_config(tmp_path_factory.mktemp("strict"), allow_private=False)) as server:
-        yield server
+    """The same models with the default policy (private addresses refused), the projector
+    given as an http source that the server pulls into its model cache at start-up."""
+    tmp = tmp_path_factory.mktemp("strict")
+    build_tiny_vision(tmp / "site", tokenizer_gguf=smollm2_gguf())
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=tmp / "site")
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{site.server_address[1]}/tiny-vision-mmproj.gguf"
+    try:
+        with ServerProcess(_config(tmp, allow_private=False, mmproj=url)) as server:
+            yield server
+    finally:
+        site.shutdown()
+        site.server_close()
 
 
 def _client(server: ServerProcess) -> openai.OpenAI:
@@ -248,3 +264,9 @@ def test_refused_urls(strict: ServerProcess, url: str) -> None:
 def test_vision_example_answers(vision: ServerProcess) -> None:
     printed = run_example(vision, "vision.py", MODELPORT_VISION_MODEL="tiny-vision")
     assert printed.strip() and "refused" not in printed
+
+
+def test_projector_from_an_http_source(strict: ServerProcess) -> None:
+    """`mmproj` as a URL: pulled into the model cache, and the model sees images."""
+    red, blue = (_ask(strict, _data_uri(img)).choices[0].message.content for img in (RED, BLUE))
+    assert red != blue
