@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
+from fixtures.tiny_vision import build_tiny_vision
 from helpers import smollm2_gguf
 from modelport.backends.gguf import GgufOptions
-from modelport.backends.gguf.batched import PREFILL_CHUNK
 from modelport.backends.gguf.model import GgufModel
 from modelport.core import ChatRequest, Finish, LoadContext, Message, Sampling, TextDelta
+
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
@@ -42,38 +48,21 @@ async def _run(model: GgufModel, request: ChatRequest) -> tuple[str, Finish]:
     return text, finish
 
 
-# A prompt of several prefill units (PREFILL_CHUNK tokens each): its complete units are
-# shared, the last, shorter one is evaluated by each sequence (see batched.py).
-LONG = "Here is a list of things to remember: " + ", ".join(
-    f"item {i} is a {w}" for i, w in enumerate(["cat", "dog", "tree", "cloud", "river"] * 6)
-)
+def _long(topic: str) -> str:
+    """A prompt of about 200 tokens, its own for each test (slots keep what they saw)."""
+    words = ["cat", "dog", "tree", "cloud", "river"] * 6
+    return f"Here is a list of {topic}: " + ", ".join(
+        f"item {i} is a {w}" for i, w in enumerate(words)
+    )
 
 
-def test_concurrent_same_prompt_shares_its_units(model: GgufModel) -> None:
-    scheduler = model.scheduler
-    assert scheduler is not None
-    before = scheduler.evaluated
-    results = asyncio.run(_gather(model, [_request(LONG, seed) for seed in (1, 2, 3)]))
-    prompt = results[0][1].usage.prompt_tokens
-    assert prompt > 2 * PREFILL_CHUNK
-    tail = prompt - (prompt - 1) // PREFILL_CHUNK * PREFILL_CHUNK
-    # One full evaluation; the other two copy its complete units.
-    assert scheduler.evaluated - before == prompt + 2 * tail
-    assert all(f.usage.completion_tokens == 8 for _, f in results)
-    assert len({text for text, _ in results}) == 3
+def _prompt_tokens(model: GgufModel, request: ChatRequest) -> list[int]:
+    return model.tokenize(model.template.render(request.messages), special=True)
 
 
-def test_slot_keeps_its_prefix_and_the_numbers_stay_the_same(model: GgufModel) -> None:
-    """A warm slot evaluates only the prompt's last unit again, and samples exactly what
-    a cold model samples (same seed, temperature 1)."""
-    scheduler = model.scheduler
-    assert scheduler is not None
-    asyncio.run(_run(model, _request(LONG, 5)))
-    before = scheduler.evaluated
-    warm, finish = asyncio.run(_run(model, _request(LONG + " And more.", 6)))
-    prompt = finish.usage.prompt_tokens
-    assert scheduler.evaluated - before == prompt - (prompt - 1) // PREFILL_CHUNK * PREFILL_CHUNK
-    cold_model = GgufModel.load(
+def _alone(request: ChatRequest, run: Callable[[GgufModel], Awaitable[T]]) -> T:
+    """``run`` on a fresh model with one slot: the request alone and cold."""
+    cold = GgufModel.load(
         LoadContext(
             name="smollm2",
             path=smollm2_gguf(),
@@ -82,11 +71,112 @@ def test_slot_keeps_its_prefix_and_the_numbers_stay_the_same(model: GgufModel) -
         )
     )
     try:
-        cold, _ = asyncio.run(_run(cold_model, _request(LONG + " And more.", 6)))
+        return asyncio.run(run(cold))
     finally:
-        cold_model.close()
+        cold.close()
+
+
+def test_concurrent_same_prompt_is_evaluated_once(model: GgufModel) -> None:
+    """Three concurrent requests with one prompt: one evaluates it, the other two copy
+    its KV and evaluate only the last token (whose logits they sample from)."""
+    scheduler = model.scheduler
+    assert scheduler is not None
+    before = scheduler.evaluated
+    results = asyncio.run(_gather(model, [_request(_long("pets"), seed) for seed in (1, 2, 3)]))
+    prompt = results[0][1].usage.prompt_tokens
+    assert prompt > 150
+    assert scheduler.evaluated - before == prompt + 2
+    assert all(f.usage.completion_tokens == 8 for _, f in results)
+    assert len({text for text, _ in results}) == 3
+
+
+def test_next_turn_reuses_the_conversation_and_the_numbers_stay_the_same(
+    model: GgufModel,
+) -> None:
+    """A slot keeps the KV of the prompt and of the answer: the next turn of the
+    conversation evaluates only what is new, and samples exactly what a cold model
+    samples (same seed, temperature 1)."""
+    scheduler = model.scheduler
+    assert scheduler is not None
+    first = _request(_long("chores"), 5)
+    answer, _ = asyncio.run(_run(model, first))
+    follow_up = ChatRequest(
+        model="smollm2",
+        messages=(
+            *first.messages,
+            Message(role="assistant", content=answer),
+            Message(role="user", content="And more."),
+        ),
+        sampling=Sampling(temperature=1.0, seed=6, max_tokens=8),
+    )
+    old, new = _prompt_tokens(model, first), _prompt_tokens(model, follow_up)
+    assert new[: len(old)] == old
+    before = scheduler.evaluated
+    warm, finish = asyncio.run(_run(model, follow_up))
+    assert finish.usage.prompt_tokens == len(new)
+    evaluated = scheduler.evaluated - before
+    assert evaluated < len(new) - len(old)  # the whole first prompt and some of the answer
+    cold, _ = _alone(follow_up, lambda cold_model: _run(cold_model, follow_up))
     assert warm == cold
+
+
+def test_long_context_numbers_do_not_depend_on_the_batch(model: GgufModel) -> None:
+    """Past 256 tokens of context, a sequence decoding alone and one decoding beside
+    others (its prompt evaluated in one call, or in chunks between another's steps) get
+    bitwise the same log-probabilities: the quantized V cache keeps llama.cpp's attention
+    on one path (with f16 V a lone sequence takes a split-KV path and differs)."""
+    text = _long("errands") + ". Also a hammer, a saw, some nails. Tell a story about them."
+
+    def greedy(content: str, tokens: int) -> ChatRequest:
+        return ChatRequest(
+            model="smollm2",
+            messages=(Message(role="user", content=content),),
+            sampling=Sampling(temperature=0.0, max_tokens=tokens, logprobs=True),
+        )
+
+    async def logprobs(on: GgufModel, request: ChatRequest) -> tuple[list[float], int]:
+        values, prompt = [], 0
+        async for event in on.chat(request):
+            if isinstance(event, TextDelta):
+                values += [t.logprob for t in event.logprobs or ()]
+            elif isinstance(event, Finish):
+                prompt = event.usage.prompt_tokens
+        return values, prompt
+
+    async def beside_another() -> list[float]:
+        cat = greedy("Write a long story about a cat.", 48)
+        other = asyncio.ensure_future(logprobs(model, cat))
+        await asyncio.sleep(0.3)  # it is generating when the long prompt arrives
+        mine, _ = await logprobs(model, greedy(text, 24))
+        await other
+        return mine
+
+    request = greedy(text, 24)
+    alone, prompt = _alone(request, lambda cold: logprobs(cold, request))
+    assert 256 < prompt < 512  # one call alone (n_batch 512); chunks beside another
+    assert len(alone) == 24
+    assert asyncio.run(beside_another()) == alone
 
 
 async def _gather(model: GgufModel, requests: list[ChatRequest]) -> list[tuple[str, Finish]]:
     return list(await asyncio.gather(*(_run(model, r) for r in requests)))
+
+
+def test_heads_a_quantized_cache_cannot_hold_fall_back_to_f16(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The tiny vision fixture's LLM has 16-wide attention heads: a q8_0 V cache (blocks
+    of 32) cannot hold them, so the model loads with an f16 cache, says so, and serves."""
+    llm_gguf, _ = build_tiny_vision(tmp_path, tokenizer_gguf=smollm2_gguf())
+    with caplog.at_level(logging.WARNING, logger="modelport.backends.gguf"):
+        tiny = GgufModel.load(
+            LoadContext(name="tiny", path=llm_gguf, options=GgufOptions(n_ctx=256), parallel=2)
+        )
+    try:
+        assert any(
+            "f16/f16" in r.getMessage() and "'tiny'" in r.getMessage() for r in caplog.records
+        )
+        text, finish = asyncio.run(_run(tiny, _request("Hello", 1)))
+        assert finish.usage.completion_tokens == 8 and text
+    finally:
+        tiny.close()

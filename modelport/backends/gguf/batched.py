@@ -4,25 +4,26 @@ A scheduler thread owns a llama.cpp context with ``parallel`` slots, one KV stre
 slot (``kv_unified = false``), and is the only thread that ever calls ``llama_decode``
 (llama.cpp's OpenMP thread team then stays on one thread). Each step is one decode call:
 the last sampled token of every generating sequence, and some prompt of sequences still
-being prefilled (a bounded amount per step, so a long prompt does not stall the streams
-already running). After each decode every sequence samples from its
+being prefilled (a bounded amount per step while others generate, so a long prompt does
+not stall the streams already running). After each decode every sequence samples from its
 own row of logits with its own sampler chain (temperature, seed, penalties, logit_bias,
 grammar), so requests with different parameters share steps.
 
-Same request, same numbers. llama.cpp's kernels round differently with the number of
-tokens a sequence evaluates at once (flash attention takes another path for many
-queries), so everything a sequence computes has one canonical shape whatever else runs:
+Same request, same numbers. With a quantized V cache (the gguf backend's default,
+``cache_type_v = "q8_0"``) llama.cpp's CPU attention takes one code path whatever the
+batch: its tiled path (64 queries or more) and its split-KV path (one query of one
+sequence over 512 cells or more) need K and V of the same float type. Every other kernel
+computes a row the same way whatever else the call holds. So a token's numbers do not
+depend on how its prompt was split into calls, on what other sequences share the call,
+or on whether its KV was evaluated, copied from another sequence or kept from an earlier
+request, and KV is reused token by token:
 
-- generated tokens are decoded one per sequence per step; other sequences' rows in the
-  batch do not change a row's result (each slot has its own KV stream);
-- a prompt is evaluated in *units*: chunks of ``PREFILL_CHUNK`` tokens counted from the
-  prompt's start (or from the end of an image), each whole within one decode call (other
-  sequences' units and tokens may share the call: separate KV streams keep them apart);
-  an image is one unit, evaluated by libmtmd;
-- KV is reused only in whole units: a slot keeps the KV of its last prompt's complete
-  units for a next prompt with the same start, and a sequence whose prompt starts like a
-  running one's (the ``n`` choices of one request, identical concurrent requests) waits
-  for those units and copies them instead of evaluating them again.
+- a slot keeps the KV of everything its last sequence evaluated (prompt and generated
+  tokens) for a next prompt with the same start (the next turn of a conversation);
+- a sequence whose prompt starts like a running one's (the ``n`` choices of one request,
+  identical concurrent requests) waits until those tokens are evaluated and copies them;
+- only a prompt's last token is always evaluated again (sampling needs its logits), and an
+  image is reused whole or not at all.
 
 So at temperature 0 a stream's text is what the same request produces alone, and a seeded
 request samples the same tokens on a warm cache as on a cold one.
@@ -42,10 +43,9 @@ from .engine import Step, logprob_step
 if TYPE_CHECKING:
     from .vision import Media
 
-__all__ = ["PREFILL_CHUNK", "BatchScheduler", "Job"]
+__all__ = ["BatchScheduler", "Job"]
 
-PREFILL_CHUNK = 16  # prompt tokens per unit (one decode call): the grain of KV reuse
-PREFILL_PER_STEP = 256  # prompt tokens evaluated per step, over all sequences
+PREFILL_PER_STEP = 128  # prompt tokens per step while other sequences generate
 
 
 def common_prefix(a: Sequence[int], b: Sequence[int], limit: int) -> int:
@@ -90,43 +90,31 @@ class Job:
         self.done = threading.Event()
         self.error: BaseException | None = None
         self.reused = 0
-        self.units = prompt_units(len(tokens), self.media)
         # scheduler-thread state
         self.slot: Slot | None = None
         self.n_past = 0  # tokens of this sequence in the KV cache
+        self.decoded: list[int] = []  # generated tokens in the KV cache, after the prompt
         self.pending: list[int] = []  # the sampled token to decode next step
-        self.source: Job | None = None  # a running job whose evaluated units to copy
+        self.source: Job | None = None  # a running job whose evaluated tokens to copy
         self.share = 0  # how many of its tokens
 
-    def unit_start(self, n: int) -> int:
-        """The start of the last unit beginning at or before ``n``."""
-        return max((start for start, _ in self.units if start <= n), default=0)
+    def evaluated(self) -> list[int]:
+        """The tokens whose KV this sequence holds."""
+        return (self.tokens + self.decoded)[: self.n_past]
 
-    def complete_units(self) -> int:
-        """Where the complete units of the evaluated prompt end: the KV a later prompt
-        with the same start may reuse (a prompt's last, shorter chunk is not complete:
-        a longer prompt would evaluate that chunk whole)."""
-        end = 0
-        for start, stop in self.units:
-            whole = stop - start == PREFILL_CHUNK or stop in self.media or start in self.media
-            if stop <= self.n_past and whole:
-                end = stop
-        return end
+    def usable(self, n: int) -> int:
+        """``n`` tokens of this prompt, moved back to an image's start if they end inside
+        it (an image is evaluated whole)."""
+        for start, media in self.media.items():
+            if start < n < start + media.n_tokens:
+                return start
+        return n
 
-
-def prompt_units(length: int, media: dict[int, Media]) -> list[tuple[int, int]]:
-    """(start, end) of each unit of a prompt: chunks of ``PREFILL_CHUNK`` counted from
-    the start or from the end of an image, and each image whole."""
-    units, start = [], 0
-    for begin in [*sorted(media), length]:
-        while start < begin:
-            stop = min(start + PREFILL_CHUNK, begin)
-            units.append((start, stop))
-            start = stop
-        if begin < length:
-            start = begin + media[begin].n_tokens
-            units.append((begin, start))
-    return units
+    def next_stop(self, room: int) -> int:
+        """Where the next prompt chunk from ``n_past`` ends: at most ``room`` tokens, and
+        before the next image."""
+        stop = min(len(self.tokens), self.n_past + room)
+        return min([stop, *(start for start in self.media if start > self.n_past)])
 
 
 class Slot:
@@ -141,11 +129,19 @@ class Slot:
 
 class BatchScheduler:
     def __init__(
-        self, llm: Any, internals: Any, *, parallel: int, n_ctx: int, n_batch: int, n_threads: int
+        self,
+        llm: Any,
+        internals: Any,
+        *,
+        parallel: int,
+        n_ctx: int,
+        n_batch: int,
+        n_threads: int,
+        cache_types: tuple[int, int],
     ):
         self.n_vocab: int = llm.n_vocab()
         self.n_ctx_seq = n_ctx
-        self.n_batch = max(n_batch, parallel, PREFILL_CHUNK)
+        self.n_batch = max(n_batch, parallel, PREFILL_PER_STEP)
         params = type(llm.context_params).from_buffer_copy(llm.context_params)
         params.n_ctx = n_ctx * parallel  # split into one stream of n_ctx per slot
         params.n_batch = params.n_ubatch = self.n_batch  # one decode call, one ubatch
@@ -153,6 +149,7 @@ class BatchScheduler:
         params.n_threads = params.n_threads_batch = n_threads
         params.kv_unified = False
         params.flash_attn_type = 1  # LLAMA_FLASH_ATTN_TYPE_ENABLED: faster on CPU too
+        params.type_k, params.type_v = cache_types
         self.ctx = internals.LlamaContext(model=llm._model, params=params, verbose=False)
         self.batch = internals.LlamaBatch(n_tokens=self.n_batch, embd=0, n_seq_max=1)
         self.slots = [Slot(i) for i in range(parallel)]
@@ -215,13 +212,13 @@ class BatchScheduler:
                 continue
             self._place(job)
 
-    def _reusable(self, job: Job, evaluated: Sequence[int]) -> int:
-        """How much of ``evaluated`` (whole units) the job can reuse: up to the start of
-        a unit, and never its last token (sampling needs that row's logits)."""
+    @staticmethod
+    def _reusable(job: Job, evaluated: Sequence[int]) -> int:
+        """How much of ``evaluated`` the job can reuse: never its last token (sampling
+        needs that row's logits), and an image whole or not at all."""
         if job.prompt_logprobs is not None:
             return 0  # every prompt row's logits are needed
-        common = common_prefix(evaluated, job.tokens, len(job.tokens) - 1)
-        return job.unit_start(common)
+        return job.usable(common_prefix(evaluated, job.tokens, len(job.tokens) - 1))
 
     def _place(self, job: Job) -> None:
         """Give the job the free slot holding the longest prefix of its prompt, or make it
@@ -230,7 +227,7 @@ class BatchScheduler:
         slot = max(free, key=lambda s: (self._reusable(job, s.cached), -s.freed_at))
         keep = self._reusable(job, slot.cached)
         for other in self.running:
-            shared = self._reusable(job, other.tokens)
+            shared = self._reusable(job, other.tokens + other.decoded)
             if shared > max(keep, job.share):
                 job.source, job.share = other, shared
         slot.job, job.slot = job, slot
@@ -252,8 +249,8 @@ class BatchScheduler:
         slot = job.slot
         assert slot is not None
         slot.job, slot.freed_at = None, self.steps
-        if error is None:  # the KV of complete units stays for the next prompt
-            slot.cached = job.tokens[: job.complete_units()]
+        if error is None:  # its KV stays for the next prompt with the same start
+            slot.cached = job.evaluated()
         else:
             slot.cached = []
             self.ctx.kv_cache_seq_rm(slot.seq, -1, -1)
@@ -287,23 +284,25 @@ class BatchScheduler:
         return True
 
     def _step(self) -> None:
-        """One decode call: every generating sequence's token, and the next prompt unit
-        of sequences being prefilled (up to ``PREFILL_PER_STEP`` tokens). Units of
-        different sequences share the call without changing each other's numbers (each
-        slot has its own KV stream); an image unit is evaluated by libmtmd before it."""
+        """One decode call: every generating sequence's token, and the next prompt chunk
+        of sequences being prefilled (``PREFILL_PER_STEP`` tokens in all while others
+        generate, a whole batch when none does). An image is evaluated by libmtmd before
+        the call."""
         decoding = [job for job in self.running if job.pending]
         parts: list[tuple[Job, list[int], bool]] = [(job, job.pending, False) for job in decoding]
-        room = min(PREFILL_PER_STEP, self.n_batch - len(decoding))
-        units: list[tuple[Job, int, int]] = []
+        room = (PREFILL_PER_STEP if decoding else self.n_batch) - len(decoding)
+        chunks: list[tuple[Job, int, int]] = []
         for job in [j for j in self.running if not j.pending and j.n_past < len(j.tokens)]:
+            if room <= 0:
+                break
             if not self._copy_prompt(job) or not self._evaluate_media(job):
                 continue
-            start, stop = next((s, e) for s, e in job.units if s == job.n_past)
-            if stop - start > room:
-                break
+            start, stop = job.n_past, job.next_stop(room)
+            if stop == start:  # (a prompt ends in text, after its images)
+                continue
             room -= stop - start
             parts.append((job, job.tokens[start:stop], job.prompt_logprobs is not None))
-            units.append((job, start, stop))
+            chunks.append((job, start, stop))
         if not parts:
             return
         self._decode(parts)
@@ -314,8 +313,9 @@ class BatchScheduler:
             last_row[job] = row - 1
         for job in decoding:
             job.n_past += 1
+            job.decoded += job.pending
             job.pending = []
-        for job, start, stop in units:
+        for job, start, stop in chunks:
             if job.prompt_logprobs is not None:
                 first = last_row[job] - (stop - start) + 1
                 for i, pos in enumerate(range(start, min(stop, len(job.tokens) - 1))):
@@ -328,7 +328,7 @@ class BatchScheduler:
         with coalesced_emits():  # one wake-up of the server for the whole step
             for job in decoding:
                 self._sample(job, last_row[job])
-            for job, _, stop in units:
+            for job, _, stop in chunks:
                 if stop == len(job.tokens):
                     self._sample(job, last_row[job])
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import logging
 import os
 import threading
 from collections.abc import AsyncIterator, Sequence
@@ -38,11 +40,13 @@ from modelport.core.generation import generation_budget
 from modelport.core.sources import fetch
 from modelport.core.worker import Emit, run_blocking, stream_from_thread
 
-from . import GENERATION_FEATURES, GgufOptions
+from . import CACHE_TYPES, GENERATION_FEATURES, GgufOptions
 from .batched import BatchScheduler, Job
 from .engine import Step, build_sampler
 from .text import TextOut
 from .vision import Vision, VisionPrompt
+
+log = logging.getLogger("modelport.backends.gguf")
 
 __all__ = ["GgufModel"]
 
@@ -123,14 +127,7 @@ class GgufModel:
                 llm.close()
                 raise
         if not options.embedding:
-            model.scheduler = BatchScheduler(
-                llm,
-                llama_cpp._internals,
-                parallel=ctx.parallel,
-                n_ctx=options.n_ctx,
-                n_batch=options.n_batch,
-                n_threads=n_threads,
-            )
+            model.scheduler = _scheduler(llm, llama_cpp._internals, ctx, n_threads)
         return model
 
     def close(self) -> None:
@@ -431,3 +428,35 @@ def _with_markers(messages: tuple[Message, ...], marker: str) -> tuple[Message, 
             msg = msgspec.structs.replace(msg, content=text)
         out.append(msg)
     return tuple(out)
+
+
+def _scheduler(llm: Any, internals: Any, ctx: LoadContext, n_threads: int) -> BatchScheduler:
+    """The model's batch scheduler with the configured KV cache types. A quantized cache
+    needs attention heads whose size is a multiple of its block (32; not phi-2's 80, nor
+    the tests' tiny models): llama.cpp cannot make that context, and the cache falls back
+    to f16, with a warning (past 256 tokens of context a sequence's numbers can then
+    depend on the batch, see batched.py)."""
+    options: GgufOptions = ctx.options
+    start = functools.partial(
+        BatchScheduler,
+        llm,
+        internals,
+        parallel=ctx.parallel,
+        n_ctx=options.n_ctx,
+        n_batch=options.n_batch,
+        n_threads=n_threads,
+    )
+    types = (options.cache_type_k, options.cache_type_v)
+    try:
+        return start(cache_types=(CACHE_TYPES[types[0]], CACHE_TYPES[types[1]]))
+    except ValueError:
+        if set(types) <= {"f16", "f32"}:
+            raise
+    log.warning(
+        "model %r: llama.cpp cannot make a %s/%s KV cache for this model (attention heads "
+        "not a multiple of 32?); using f16/f16, with which numbers past 256 tokens of "
+        "context can depend on what else is batched",
+        ctx.name,
+        *types,
+    )
+    return start(cache_types=(CACHE_TYPES["f16"], CACHE_TYPES["f16"]))
