@@ -25,44 +25,46 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(config: Path, base_url: str | None = None, timeout: float = 300) -> Iterator[str]:
-    """Yield the server's base URL: ``base_url`` as given, else a fresh server's."""
-    if base_url:
-        yield base_url.rstrip("/")
-        return
+def process(command: list[str], name: str, timeout: float = 300) -> Iterator[str]:
+    """Start an HTTP server (``command`` + ``--host 127.0.0.1 --port N``), yield its base
+    URL once ``/health`` answers 200, and stop it by its PID."""
     port = _free_port()
-    log = Path(tempfile.gettempdir()) / f"modelport-bench-{port}.log"
-    command = [
-        sys.executable,
-        "-m",
-        "modelport.adapters.cli",
-        "serve",
-        "--config",
-        str(config),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
+    log = Path(tempfile.gettempdir()) / f"{name}-{port}.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        proc = subprocess.Popen(
+            [*command, "--host", "127.0.0.1", "--port", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"server exited; see {log}")
+                raise RuntimeError(f"{name} exited; see {log}")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(url + "/health", timeout=1).status_code < 500:
+                if httpx.get(url + "/health", timeout=1).status_code == 200:
                     break
             if time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start in {timeout}s; see {log}")
+                raise RuntimeError(f"{name} did not start in {timeout}s; see {log}")
             time.sleep(0.25)
         yield url
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGTERM)
             proc.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def serving(config: Path, base_url: str | None = None, timeout: float = 300) -> Iterator[str]:
+    """Yield the server's base URL: ``base_url`` as given, else a fresh server's."""
+    if base_url:
+        yield base_url.rstrip("/")
+        return
+    command = [sys.executable, "-m", "modelport.adapters.cli", "serve", "--config", str(config)]
+    with process(command, "modelport-bench", timeout) as url:
+        yield url
 
 
 def sentences(count: int) -> list[str]:

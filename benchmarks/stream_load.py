@@ -5,7 +5,9 @@ Each round measures, on the same GGUF file with the same threads:
 - ``raw``: llama-cpp-python in this process (``Llama.create_chat_completion``, streamed),
   one request at a time: the baseline every ratio is against;
 - ``N streams``: N concurrent streaming clients against a ``modelport serve`` with
-  ``parallel`` slots (extra clients wait in the model's queue).
+  ``parallel`` slots (extra clients wait in the model's queue);
+- with ``--llama-server BIN``, the same clients against llama.cpp's own ``llama-server``
+  (``-np parallel``, the same file, threads and context per slot), in the same rounds.
 
 Every request is greedy (temperature 0) and asks for ``--tokens`` tokens of a long story;
 a stream that stops short is counted (``short``). Per phase: aggregate tokens/s (all
@@ -14,21 +16,24 @@ own time), time to first token p50/p95, each as a ratio to raw. Rounds alternate
 server phases, and the table shows medians over rounds.
 
     .venv/bin/python benchmarks/stream_load.py --streams 1,8,16,32 --rounds 3
+    .venv/bin/python benchmarks/stream_load.py --streams 1,8 --llama-server build/bin/llama-server
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from _server import ROOT, serving
+from _server import ROOT, process, serving
 
 TOPICS = [
     "a dragon and a knight",
@@ -139,6 +144,37 @@ def write_config(gguf: Path, parallel: int, threads: int, n_ctx: int) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def llama_server(binary: str, gguf: Path, parallel: int, threads: int, n_ctx: int) -> Iterator[str]:
+    """llama.cpp's own server on the same file: ``parallel`` slots of ``n_ctx`` each."""
+    command = [binary, "-m", str(gguf), "-np", str(parallel), "-c", str(n_ctx * parallel)]
+    command += ["-t", str(threads), "-tb", str(threads), "--no-webui"]
+    with process(command, "llama-server") as url:
+        yield url
+
+
+Phases = dict[int, list[dict[str, float]]]
+
+
+def table(title: str, counts: list[int], phases: Phases, base: float) -> None:
+    print(f"\n{title}\n")
+    print(
+        "| streams | aggregate tok/s | x raw | per-stream tok/s | x raw "
+        "| TTFT p50 (ms) | TTFT p95 (ms) | short |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for n in counts:
+        med = {k: statistics.median(p[k] for p in phases[n]) for k in phases[n][0]}
+        print(
+            f"| {n} | {med['aggregate']:.1f} | {med['aggregate'] / base:.2f} "
+            f"| {med['per_stream']:.1f} | {med['per_stream'] / base:.2f} "
+            f"| {med['ttft_p50'] * 1000:.0f} | {med['ttft_p95'] * 1000:.0f} "
+            f"| {sum(p['short'] for p in phases[n])} |"
+        )
+    rounds = {n: [round(p["aggregate"] / base, 2) for p in phases[n]] for n in counts}
+    print("aggregate x raw by round:", rounds)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--streams", default="1,8,16,32")
@@ -148,6 +184,7 @@ def main() -> None:
     parser.add_argument("--n-ctx", type=int, default=1024, help="context per slot")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--base-url", help="a running server instead of a fresh one")
+    parser.add_argument("--llama-server", help="llama.cpp's llama-server binary, to compare")
     args = parser.parse_args()
     counts = [int(s) for s in args.streams.split(",")]
 
@@ -162,15 +199,25 @@ def main() -> None:
         model_path=str(gguf), n_ctx=args.n_ctx, n_threads=args.threads, verbose=False
     )
     raw: list[dict[str, float]] = []
-    phases: dict[int, list[dict[str, float]]] = {n: [] for n in counts}
+    phases: Phases = {n: [] for n in counts}
+    other: Phases = {n: [] for n in counts}
     server_config = write_config(gguf, args.parallel, args.threads, args.n_ctx)
-    with serving(server_config, args.base_url) as base_url:
-        asyncio.run(server_phase(base_url, 1, 8))  # warm up
+    compare = (
+        llama_server(args.llama_server, gguf, args.parallel, args.threads, args.n_ctx)
+        if args.llama_server
+        else contextlib.nullcontext(None)
+    )
+    with serving(server_config, args.base_url) as base_url, compare as other_url:
+        for url in (base_url, other_url):
+            if url:
+                asyncio.run(server_phase(url, 1, 8))  # warm up
         raw_phase(llm, 8)
         for round_ in range(args.rounds):
             raw.append(raw_phase(llm, args.tokens))
             for n in counts:
                 phases[n].append(asyncio.run(server_phase(base_url, n, args.tokens)))
+                if other_url:
+                    other[n].append(asyncio.run(server_phase(other_url, n, args.tokens)))
             print(f"round {round_ + 1}: raw {raw[-1]['tok_s']:.1f} tok/s", flush=True)
 
     base = statistics.median(r["tok_s"] for r in raw)
@@ -178,21 +225,11 @@ def main() -> None:
     print(
         f"\nraw llama-cpp-python: {base:.1f} tok/s, TTFT {base_ttft * 1000:.0f} ms "
         f"({os.cpu_count()} CPUs, {args.threads} threads, {args.tokens} tokens, "
-        f"parallel={args.parallel})\n"
+        f"parallel={args.parallel})"
     )
-    print(
-        "| streams | aggregate tok/s | x raw | per-stream tok/s | x raw "
-        "| TTFT p50 (ms) | TTFT p95 (ms) | short |"
-    )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for n in counts:
-        med = {k: statistics.median(p[k] for p in phases[n]) for k in phases[n][0]}
-        print(
-            f"| {n} | {med['aggregate']:.1f} | {med['aggregate'] / base:.2f} "
-            f"| {med['per_stream']:.1f} | {med['per_stream'] / base:.2f} "
-            f"| {med['ttft_p50'] * 1000:.0f} | {med['ttft_p95'] * 1000:.0f} "
-            f"| {sum(p['short'] for p in phases[n])} |"
-        )
+    table("modelport", counts, phases, base)
+    if other_url:
+        table("llama-server", counts, other, base)
 
 
 if __name__ == "__main__":
