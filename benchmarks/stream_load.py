@@ -12,8 +12,9 @@ Each round measures, on the same GGUF file with the same threads:
 Every request is greedy (temperature 0) and asks for ``--tokens`` tokens of a long story;
 a stream that stops short is counted (``short``). Per phase: aggregate tokens/s (all
 tokens over the phase's wall time), per-stream tokens/s (each stream's tokens over its
-own time), time to first token p50/p95, each as a ratio to raw. Rounds alternate raw and
-server phases, and the table shows medians over rounds.
+own time), time to first token p50/p95. In each round, every stream count's server phases
+come right after a raw run and their ratios are against it (the machine's speed drifts);
+the servers take turns going first; the table shows medians over rounds.
 
     .venv/bin/python benchmarks/stream_load.py --streams 1,8,16,32 --rounds 3
     .venv/bin/python benchmarks/stream_load.py --streams 1,8 --llama-server build/bin/llama-server
@@ -156,7 +157,8 @@ def llama_server(binary: str, gguf: Path, parallel: int, threads: int, n_ctx: in
 Phases = dict[int, list[dict[str, float]]]
 
 
-def table(title: str, counts: list[int], phases: Phases, base: float) -> None:
+def table(title: str, counts: list[int], phases: Phases) -> None:
+    """Medians over rounds; each ratio is against the raw phase run just before it."""
     print(f"\n{title}\n")
     print(
         "| streams | aggregate tok/s | x raw | per-stream tok/s | x raw "
@@ -164,14 +166,17 @@ def table(title: str, counts: list[int], phases: Phases, base: float) -> None:
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for n in counts:
+        for p in phases[n]:
+            p["x_aggregate"] = p["aggregate"] / p["raw"]
+            p["x_per_stream"] = p["per_stream"] / p["raw"]
         med = {k: statistics.median(p[k] for p in phases[n]) for k in phases[n][0]}
         print(
-            f"| {n} | {med['aggregate']:.1f} | {med['aggregate'] / base:.2f} "
-            f"| {med['per_stream']:.1f} | {med['per_stream'] / base:.2f} "
+            f"| {n} | {med['aggregate']:.1f} | {med['x_aggregate']:.2f} "
+            f"| {med['per_stream']:.1f} | {med['x_per_stream']:.2f} "
             f"| {med['ttft_p50'] * 1000:.0f} | {med['ttft_p95'] * 1000:.0f} "
             f"| {sum(p['short'] for p in phases[n])} |"
         )
-    rounds = {n: [round(p["aggregate"] / base, 2) for p in phases[n]] for n in counts}
+    rounds = {n: [round(p["x_aggregate"], 2) for p in phases[n]] for n in counts}
     print("aggregate x raw by round:", rounds)
 
 
@@ -208,16 +213,18 @@ def main() -> None:
         else contextlib.nullcontext(None)
     )
     with serving(server_config, args.base_url) as base_url, compare as other_url:
-        for url in (base_url, other_url):
-            if url:
-                asyncio.run(server_phase(url, 1, 8))  # warm up
+        servers = [(base_url, phases), (other_url, other)] if other_url else [(base_url, phases)]
+        for url, _ in servers:
+            asyncio.run(server_phase(url, 1, 8))  # warm up
         raw_phase(llm, 8)
         for round_ in range(args.rounds):
-            raw.append(raw_phase(llm, args.tokens))
             for n in counts:
-                phases[n].append(asyncio.run(server_phase(base_url, n, args.tokens)))
-                if other_url:
-                    other[n].append(asyncio.run(server_phase(other_url, n, args.tokens)))
+                # the machine's speed drifts: each phase is compared with a raw run just
+                # before it, and the servers take turns going first
+                raw.append(raw_phase(llm, args.tokens))
+                for url, results in servers[:: 1 if round_ % 2 == 0 else -1]:
+                    result = asyncio.run(server_phase(url, n, args.tokens))
+                    results[n].append({**result, "raw": raw[-1]["tok_s"]})
             print(f"round {round_ + 1}: raw {raw[-1]['tok_s']:.1f} tok/s", flush=True)
 
     base = statistics.median(r["tok_s"] for r in raw)
@@ -227,9 +234,9 @@ def main() -> None:
         f"({os.cpu_count()} CPUs, {args.threads} threads, {args.tokens} tokens, "
         f"parallel={args.parallel})"
     )
-    table("modelport", counts, phases, base)
+    table("modelport", counts, phases)
     if other_url:
-        table("llama-server", counts, other, base)
+        table("llama-server", counts, other)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import pytest
 from fixtures.tiny_vision import build_tiny_vision
 from helpers import smollm2_gguf
 from modelport.backends.gguf import GgufOptions
+from modelport.backends.gguf.engine import Greedy, build_sampler
 from modelport.backends.gguf.model import GgufModel
 from modelport.core import ChatRequest, Finish, LoadContext, Message, Sampling, TextDelta
 
@@ -180,3 +181,25 @@ def test_heads_a_quantized_cache_cannot_hold_fall_back_to_f16(
         assert finish.usage.completion_tokens == 8 and text
     finally:
         tiny.close()
+
+
+def test_greedy_shortcut_picks_what_llamas_greedy_sampler_picks(model: GgufModel) -> None:
+    """Plain temperature 0 reads the argmax from the logits (``Greedy``); a zero
+    logit_bias goes through llama.cpp's sampler chain and changes no logit: the two
+    must say the same, token for token."""
+    internals = model._llama_cpp._internals
+    plain = Sampling(temperature=0.0, max_tokens=48)
+    chained = Sampling(temperature=0.0, max_tokens=48, logit_bias={42: 0.0})
+    assert isinstance(build_sampler(model.llm, internals, plain), Greedy)
+    sampler = build_sampler(model.llm, internals, chained)
+    assert not isinstance(sampler, Greedy)
+    sampler.close()
+    for text in ("Write a haiku about rain.", "Count from one to twenty in words."):
+        messages = (Message(role="user", content=text),)
+        fast, a = asyncio.run(
+            _run(model, ChatRequest(model="smollm2", messages=messages, sampling=plain))
+        )
+        slow, b = asyncio.run(
+            _run(model, ChatRequest(model="smollm2", messages=messages, sampling=chained))
+        )
+        assert fast == slow and a.usage.completion_tokens == b.usage.completion_tokens > 10

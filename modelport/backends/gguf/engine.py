@@ -14,7 +14,7 @@ import numpy as np
 
 from modelport.core import Sampling
 
-__all__ = ["Step", "build_sampler", "logprob_step"]
+__all__ = ["Greedy", "Step", "build_sampler", "logprob_step"]
 
 
 class Step(msgspec.Struct, frozen=True):
@@ -39,13 +39,32 @@ def logprob_step(logits_ptr: Any, n_vocab: int, token: int, top: int) -> Step:
     return Step(token=token, logprob=float(logits[token] - logsum), top=best)
 
 
+class Greedy:
+    """The most likely token, read straight from the logits: what llama.cpp's greedy
+    sampler picks (the first of equal maxima), in a tenth of its time (it first copies
+    the whole vocabulary into candidates)."""
+
+    def __init__(self, n_vocab: int):
+        self.n_vocab = n_vocab
+
+    def sample(self, ctx: Any, row: int) -> int:
+        logits = np.ctypeslib.as_array(ctx.get_logits_ith(row), shape=(self.n_vocab,))
+        return int(logits.argmax())
+
+    def close(self) -> None:
+        pass
+
+
 def build_sampler(llm: Any, internals: Any, s: Sampling, grammar: Any = None) -> Any:
-    """llama.cpp's sampler chain for one request's parameters."""
+    """llama.cpp's sampler chain for one request's parameters (``Greedy`` when nothing
+    but the logits decides)."""
     n_vocab = llm.n_vocab()
+    penalties = (s.repeat_penalty or 1.0, s.frequency_penalty or 0.0, s.presence_penalty or 0.0)
+    if not s.temperature and not s.logit_bias and penalties == (1.0, 0.0, 0.0) and grammar is None:
+        return Greedy(n_vocab)
     chain = internals.LlamaSampler()
     if s.logit_bias:
         chain.add_logit_bias(n_vocab, dict(s.logit_bias))
-    penalties = (s.repeat_penalty or 1.0, s.frequency_penalty or 0.0, s.presence_penalty or 0.0)
     if penalties != (1.0, 0.0, 0.0):
         chain.add_penalties(n_vocab, 64, *penalties)
     if grammar is not None:
