@@ -1,7 +1,8 @@
 """llama.cpp alone: how long one decode step takes for N sequences of one token each.
 
 The ceiling for the batch scheduler's aggregate throughput: the same context settings
-(one KV stream per sequence, flash attention) and threads, no server, no sampling.
+(one KV stream per sequence, flash attention, f16 K and q8_0 V cache) and threads, no
+server, no sampling.
 
     .venv/bin/python benchmarks/decode_step.py --rows 1,4,8,16
 """
@@ -38,6 +39,7 @@ def main() -> None:
         params.n_batch = params.n_ubatch = 512
         params.n_threads = params.n_threads_batch = args.threads
         params.kv_unified, params.flash_attn_type = False, 1
+        params.type_k, params.type_v = 1, 8  # GGML_TYPE_F16, GGML_TYPE_Q8_0 (the defaults)
         ctx = internals.LlamaContext(model=llm._model, params=params, verbose=False)
         batch = internals.LlamaBatch(n_tokens=512, embd=0, n_seq_max=1)
         b, n = batch.batch, 0

@@ -290,7 +290,7 @@ class BatchScheduler:
         the call."""
         decoding = [job for job in self.running if job.pending]
         parts: list[tuple[Job, list[int], bool]] = [(job, job.pending, False) for job in decoding]
-        room = (PREFILL_PER_STEP if decoding else self.n_batch) - len(decoding)
+        room = min(PREFILL_PER_STEP if decoding else self.n_batch, self.n_batch - len(decoding))
         chunks: list[tuple[Job, int, int]] = []
         for job in [j for j in self.running if not j.pending and j.n_past < len(j.tokens)]:
             if room <= 0:
