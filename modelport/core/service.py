@@ -42,7 +42,6 @@ from .types import (
     ImageData,
     ImagePart,
     TextDelta,
-    Usage,
 )
 
 __all__ = ["ModelService"]
@@ -129,9 +128,8 @@ class ModelService:
                 elif isinstance(e, Finish) and rank == 0:
                     e = Finish(
                         reason=e.reason,
-                        usage=Usage(
-                            prompt_tokens=e.usage.prompt_tokens,
-                            completion_tokens=e.usage.completion_tokens + discarded,
+                        usage=msgspec.structs.replace(
+                            e.usage, completion_tokens=e.usage.completion_tokens + discarded
                         ),
                     )
                 out.append((rank, e))

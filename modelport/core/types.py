@@ -198,8 +198,12 @@ class EmbedResult(_Value, frozen=True, kw_only=True):
 
 
 class Usage(_Value, frozen=True, kw_only=True):
+    """Tokens of one generation; ``cached_tokens``: prompt tokens the backend took from
+    its cache instead of evaluating them (OpenAI's ``prompt_tokens_details``)."""
+
     prompt_tokens: int
     completion_tokens: int
+    cached_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:

@@ -121,6 +121,46 @@ def test_n_choices_share_the_prompt_and_reproduce(batched: openai.OpenAI) -> Non
     assert [ask(1, 11 + i)[0] for i in range(3)] == three
 
 
+def test_usage_reports_the_prompt_tokens_taken_from_the_cache(batched: openai.OpenAI) -> None:
+    """usage.prompt_tokens_details.cached_tokens: the next turn of a conversation reuses
+    the slot's KV of the first turn (prompt and answer), streamed or not; the responses
+    API reports it as input_tokens_details.cached_tokens."""
+    first = [{"role": "user", "content": "Name a colour and say why you like it."}]
+    resp = batched.chat.completions.create(
+        model="smollm2", messages=first, max_tokens=12, temperature=0
+    )
+    assert resp.usage is not None and resp.usage.prompt_tokens_details is not None
+    cold = resp.usage.prompt_tokens_details.cached_tokens or 0
+    assert cold < resp.usage.prompt_tokens
+    turn = [
+        *first,
+        {"role": "assistant", "content": resp.choices[0].message.content or ""},
+        {"role": "user", "content": "And another one?"},
+    ]
+    usage = None
+    for chunk in batched.chat.completions.create(
+        model="smollm2",
+        messages=turn,
+        max_tokens=4,
+        temperature=0,
+        stream=True,
+        stream_options={"include_usage": True},
+    ):
+        usage = chunk.usage or usage
+    assert usage is not None and usage.prompt_tokens_details is not None
+    cached = usage.prompt_tokens_details.cached_tokens or 0
+    assert cached >= resp.usage.prompt_tokens  # the whole first prompt, and some answer
+    assert cached < usage.prompt_tokens
+    again = batched.chat.completions.create(
+        model="smollm2", messages=turn, max_tokens=4, temperature=0
+    )
+    assert again.usage is not None and again.usage.prompt_tokens_details is not None
+    assert again.usage.prompt_tokens_details.cached_tokens == again.usage.prompt_tokens - 1
+    response = batched.responses.create(model="smollm2", input=turn, max_output_tokens=16)
+    assert response.usage is not None
+    assert response.usage.input_tokens_details.cached_tokens == response.usage.input_tokens - 1
+
+
 def test_batched_sampling_features(batched: openai.OpenAI) -> None:
     resp = batched.chat.completions.create(
         model="smollm2",

@@ -24,6 +24,7 @@ __all__ = [
     "ErrorEnvelope",
     "ModelList",
     "ModelObject",
+    "PromptTokensDetails",
     "UsageOut",
 ]
 
@@ -32,10 +33,15 @@ class _Out(msgspec.Struct, kw_only=True):
     """Base of response objects; ``UNSET`` fields are left out of the JSON."""
 
 
+class PromptTokensDetails(_Out, kw_only=True):
+    cached_tokens: int
+
+
 class UsageOut(_Out, kw_only=True):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    prompt_tokens_details: PromptTokensDetails
 
 
 class ToolCallFunction(_Out, kw_only=True):

@@ -28,6 +28,7 @@ from .objects import (
     Embedding,
     EmbeddingList,
     EmbeddingUsage,
+    PromptTokensDetails,
     ToolCallDelta,
     ToolCallDeltaFunction,
     ToolCallFunction,
@@ -65,9 +66,12 @@ class Meta:
             object.__setattr__(self, "id", f"{self.prefix}-{uuid.uuid4().hex}")
 
 
-def usage_out(prompt: int, completion: int) -> UsageOut:
+def usage_out(prompt: int, completion: int, cached: int = 0) -> UsageOut:
     return UsageOut(
-        prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=prompt + completion,
+        prompt_tokens_details=PromptTokensDetails(cached_tokens=cached),
     )
 
 
@@ -102,12 +106,14 @@ def _completion_logprobs(items: Sequence[core.TokenLogprob], offsets: list[int])
     }
 
 
-def _total(results: list[Collected], prompts: list[int]) -> UsageOut:
-    return usage_out(sum(prompts), sum(r.usage.completion_tokens for r in results))
-
-
-def _prompts(results: list[Collected], n: int) -> list[int]:
-    return [r.usage.prompt_tokens for i, r in enumerate(results) if i % n == 0]
+def _total(results: list[Collected], n: int) -> UsageOut:
+    """Every choice's completion; each prompt (the first of its ``n`` choices) once."""
+    firsts = [r.usage for i, r in enumerate(results) if i % n == 0]
+    return usage_out(
+        sum(u.prompt_tokens for u in firsts),
+        sum(r.usage.completion_tokens for r in results),
+        sum(u.cached_tokens for u in firsts),
+    )
 
 
 def _message(result: Collected) -> ChatMessage:
@@ -150,7 +156,7 @@ def chat_completion(meta: Meta, results: list[Collected], *, logprobs: bool = Fa
             model=meta.model,
             system_fingerprint=meta.fingerprint,
             choices=choices,
-            usage=_total(results, [results[0].usage.prompt_tokens]),
+            usage=_total(results, len(results)),
         )
     )
 
@@ -174,7 +180,7 @@ def completion(
             model=meta.model,
             system_fingerprint=meta.fingerprint,
             choices=choices,
-            usage=_total(results, _prompts(results, n)),
+            usage=_total(results, n),
         )
     )
 
@@ -202,7 +208,7 @@ async def chat_chunks(
     logprobs: bool = False,
 ) -> AsyncIterator[bytes]:
     """SSE frames: per choice a role chunk, content deltas and a finish chunk; then usage."""
-    prompt, completion_tokens = 0, 0
+    prompt, completion_tokens, cached = 0, 0, 0
     async for index, event in choices:
         if isinstance(event, core.Started):
             prompt = prompt or event.prompt_tokens
@@ -217,10 +223,12 @@ async def chat_chunks(
             yield _chat_chunk(meta, [ChunkChoice(index=index, delta=delta)], include_usage)
         elif isinstance(event, core.Finish):
             completion_tokens += event.usage.completion_tokens
+            if index == 0:
+                cached = event.usage.cached_tokens
             choice = ChunkChoice(index=index, delta=Delta(), finish_reason=event.reason)
             yield _chat_chunk(meta, [choice], include_usage)
     if include_usage:
-        yield _chat_chunk(meta, [], True, usage_out(prompt, completion_tokens))
+        yield _chat_chunk(meta, [], True, usage_out(prompt, completion_tokens, cached))
 
 
 def _completion_chunk(
@@ -248,7 +256,7 @@ async def completion_chunks(
 ) -> AsyncIterator[bytes]:
     """SSE frames for completions; ``choices`` yields (choice index, event)."""
     prompts: list[int] = []
-    completion_tokens, offsets = 0, dict[int, int]()  # text offset per choice
+    completion_tokens, cached, offsets = 0, 0, dict[int, int]()  # text offset per choice
     async for index, event in choices:
         if isinstance(event, core.Started):
             offsets[index] = 0
@@ -266,11 +274,13 @@ async def completion_chunks(
             )
         elif isinstance(event, core.Finish):
             completion_tokens += event.usage.completion_tokens
+            if index % n == 0:
+                cached += event.usage.cached_tokens
             yield _completion_chunk(
                 meta, [CompletionChoice(text="", index=index, finish_reason=event.reason)]
             )
     if include_usage:
-        yield _completion_chunk(meta, [], usage_out(sum(prompts), completion_tokens))
+        yield _completion_chunk(meta, [], usage_out(sum(prompts), completion_tokens, cached))
 
 
 async def sse(frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

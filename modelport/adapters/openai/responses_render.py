@@ -108,6 +108,7 @@ def response_object(response: StoredResponse, model: str | None = None) -> o.Res
         usage=(
             o.ResponseUsageOut(
                 input_tokens=usage.prompt_tokens,
+                input_tokens_details=o.InputTokensDetails(cached_tokens=usage.cached_tokens),
                 output_tokens=usage.completion_tokens,
                 total_tokens=usage.total_tokens,
             )

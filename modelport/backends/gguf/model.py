@@ -390,6 +390,7 @@ class GgufModel:
             return
         if job.error is not None:
             raise job.error
+        out.cached = job.reused
         out.finish(reason[0])
 
     def _echo_scored(self, prompt: str, steps: list[Step], out: TextOut, emit: Emit) -> None:

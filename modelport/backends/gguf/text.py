@@ -24,6 +24,7 @@ class TextOut:
         self.llm = llm
         self.emit = emit
         self.prompt_tokens = len(prompt)
+        self.cached = 0  # prompt tokens taken from the KV cache (set before finish)
         self.context = list(prompt[-8:])
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.cutter = StopCutter(stops)
@@ -75,5 +76,9 @@ class TextOut:
             tail = self.cutter.feed(self.decoder.decode(b"", final=True)) + self.cutter.flush()
         if tail or self.pending:
             self._emit(tail)
-        usage = Usage(prompt_tokens=self.prompt_tokens, completion_tokens=self.generated)
+        usage = Usage(
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.generated,
+            cached_tokens=self.cached,
+        )
         self.emit(Finish(reason=reason, usage=usage))
