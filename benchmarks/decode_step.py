@@ -39,7 +39,7 @@ def main() -> None:
         params.n_batch = params.n_ubatch = 512
         params.n_threads = params.n_threads_batch = args.threads
         params.kv_unified, params.flash_attn_type = False, 1
-        params.type_k, params.type_v = 1, 8  # GGML_TYPE_F16, GGML_TYPE_Q8_0 (the defaults)
+        params.type_k, params.type_v = llama_cpp.GGML_TYPE_F16, llama_cpp.GGML_TYPE_Q8_0
         ctx = internals.LlamaContext(model=llm._model, params=params, verbose=False)
         batch = internals.LlamaBatch(n_tokens=512, embd=0, n_seq_max=1)
         b, n = batch.batch, 0

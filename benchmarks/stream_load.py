@@ -166,9 +166,6 @@ def table(title: str, counts: list[int], phases: Phases) -> None:
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for n in counts:
-        for p in phases[n]:
-            p["x_aggregate"] = p["aggregate"] / p["raw"]
-            p["x_per_stream"] = p["per_stream"] / p["raw"]
         med = {k: statistics.median(p[k] for p in phases[n]) for k in phases[n][0]}
         print(
             f"| {n} | {med['aggregate']:.1f} | {med['x_aggregate']:.2f} "
@@ -224,7 +221,10 @@ def main() -> None:
                 raw.append(raw_phase(llm, args.tokens))
                 for url, results in servers[:: 1 if round_ % 2 == 0 else -1]:
                     result = asyncio.run(server_phase(url, n, args.tokens))
-                    results[n].append({**result, "raw": raw[-1]["tok_s"]})
+                    baseline = raw[-1]["tok_s"]
+                    result["x_aggregate"] = result["aggregate"] / baseline
+                    result["x_per_stream"] = result["per_stream"] / baseline
+                    results[n].append(result)
             print(f"round {round_ + 1}: raw {raw[-1]['tok_s']:.1f} tok/s", flush=True)
 
     base = statistics.median(r["tok_s"] for r in raw)

@@ -10,17 +10,7 @@ from modelport.core import BackendRegistry, BackendSpec, Capability, Feature, ho
 
 __all__ = ["GgufOptions", "register_backends"]
 
-# llama.cpp's KV cache types (ggml type ids) that a cache_type_k / cache_type_v may name.
-CACHE_TYPES = {
-    "f32": 0,
-    "f16": 1,
-    "q4_0": 2,
-    "q4_1": 3,
-    "q5_0": 6,
-    "q5_1": 7,
-    "q8_0": 8,
-    "iq4_nl": 20,
-}
+# The KV cache types a cache_type_k / cache_type_v may name (llama_cpp.GGML_TYPE_*).
 CacheType = Literal["f32", "f16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "iq4_nl"]
 
 

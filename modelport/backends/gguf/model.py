@@ -40,7 +40,7 @@ from modelport.core.generation import generation_budget
 from modelport.core.sources import fetch
 from modelport.core.worker import Emit, run_blocking, stream_from_thread
 
-from . import CACHE_TYPES, GENERATION_FEATURES, GgufOptions
+from . import GENERATION_FEATURES, GgufOptions
 from .batched import BatchScheduler, Job
 from .engine import Step, build_sampler
 from .text import TextOut
@@ -127,7 +127,7 @@ class GgufModel:
                 llm.close()
                 raise
         if not options.embedding:
-            model.scheduler = _scheduler(llm, llama_cpp._internals, ctx, n_threads)
+            model.scheduler = _scheduler(llm, llama_cpp, ctx, n_threads)
         return model
 
     def close(self) -> None:
@@ -390,8 +390,7 @@ class GgufModel:
             return
         if job.error is not None:
             raise job.error
-        out.cached = job.reused
-        out.finish(reason[0])
+        out.finish(reason[0], cached=job.reused)
 
     def _echo_scored(self, prompt: str, steps: list[Step], out: TextOut, emit: Emit) -> None:
         """The echoed prompt with its tokens' log-probabilities: the text before the
@@ -431,7 +430,7 @@ def _with_markers(messages: tuple[Message, ...], marker: str) -> tuple[Message, 
     return tuple(out)
 
 
-def _scheduler(llm: Any, internals: Any, ctx: LoadContext, n_threads: int) -> BatchScheduler:
+def _scheduler(llm: Any, llama_cpp: Any, ctx: LoadContext, n_threads: int) -> BatchScheduler:
     """The model's batch scheduler with the configured KV cache types. A quantized cache
     needs attention heads whose size is a multiple of its block (32; not phi-2's 80, nor
     the tests' tiny models): llama.cpp cannot make that context, and the cache falls back
@@ -441,15 +440,19 @@ def _scheduler(llm: Any, internals: Any, ctx: LoadContext, n_threads: int) -> Ba
     start = functools.partial(
         BatchScheduler,
         llm,
-        internals,
+        llama_cpp._internals,
         parallel=ctx.parallel,
         n_ctx=options.n_ctx,
         n_batch=options.n_batch,
         n_threads=n_threads,
     )
     types = (options.cache_type_k, options.cache_type_v)
+
+    def ggml(name: str) -> int:  # "q8_0" -> llama_cpp.GGML_TYPE_Q8_0
+        return int(getattr(llama_cpp, f"GGML_TYPE_{name.upper()}"))
+
     try:
-        return start(cache_types=(CACHE_TYPES[types[0]], CACHE_TYPES[types[1]]))
+        return start(cache_types=(ggml(types[0]), ggml(types[1])))
     except ValueError:
         if set(types) <= {"f16", "f32"}:
             raise
@@ -460,4 +463,4 @@ def _scheduler(llm: Any, internals: Any, ctx: LoadContext, n_threads: int) -> Ba
         ctx.name,
         *types,
     )
-    return start(cache_types=(CACHE_TYPES["f16"], CACHE_TYPES["f16"]))
+    return start(cache_types=(ggml("f16"), ggml("f16")))

@@ -24,7 +24,6 @@ class TextOut:
         self.llm = llm
         self.emit = emit
         self.prompt_tokens = len(prompt)
-        self.cached = 0  # prompt tokens taken from the KV cache (set before finish)
         self.context = list(prompt[-8:])
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.cutter = StopCutter(stops)
@@ -70,7 +69,8 @@ class TextOut:
         self.pending = 0
         self.logprobs = []
 
-    def finish(self, reason: FinishReason) -> None:
+    def finish(self, reason: FinishReason, cached: int = 0) -> None:
+        """The last text and ``Finish``; ``cached``: prompt tokens taken from the KV cache."""
         tail = ""
         if not self.cutter.stopped:
             tail = self.cutter.feed(self.decoder.decode(b"", final=True)) + self.cutter.flush()
@@ -79,6 +79,6 @@ class TextOut:
         usage = Usage(
             prompt_tokens=self.prompt_tokens,
             completion_tokens=self.generated,
-            cached_tokens=self.cached,
+            cached_tokens=cached,
         )
         self.emit(Finish(reason=reason, usage=usage))
