@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
@@ -13,7 +14,8 @@ import pytest
 from fixtures.tiny_vision import build_tiny_vision
 from helpers import smollm2_gguf
 from modelport.backends.gguf import GgufOptions
-from modelport.backends.gguf.engine import Greedy, build_sampler
+from modelport.backends.gguf.batched import BatchScheduler, Job, runs
+from modelport.backends.gguf.engine import Greedy, Step, build_sampler
 from modelport.backends.gguf.model import GgufModel
 from modelport.core import ChatRequest, Finish, LoadContext, Message, Sampling, TextDelta
 
@@ -203,3 +205,145 @@ def test_greedy_shortcut_picks_what_llamas_greedy_sampler_picks(model: GgufModel
             _run(model, ChatRequest(model="smollm2", messages=messages, sampling=chained))
         )
         assert fast == slow and a.usage.completion_tokens == b.usage.completion_tokens > 10
+
+
+def _fresh(parallel: int) -> GgufModel:
+    return GgufModel.load(
+        LoadContext(
+            name="smollm2",
+            path=smollm2_gguf(),
+            options=GgufOptions(n_ctx=1024, n_threads=2),
+            parallel=parallel,
+        )
+    )
+
+
+def _record_calls(
+    scheduler: BatchScheduler, monkeypatch: pytest.MonkeyPatch
+) -> list[list[tuple[Job, int]]]:
+    """Every decode call's rows as (job, slot) in row order."""
+    calls: list[list[tuple[Job, int]]] = []
+    decode = scheduler._decode
+
+    def recording(parts: list[tuple[Job, list[int], bool]]) -> None:
+        calls.append([(job, job.slot.seq) for job, tokens, _ in parts for _ in tokens])
+        decode(parts)
+
+    monkeypatch.setattr(scheduler, "_decode", recording)
+    return calls
+
+
+def _job(model: GgufModel, tokens: list[int], budget: int) -> tuple[Job, list[Step]]:
+    """A greedy job that runs ``budget`` steps (end of text or not), with log-probs."""
+    steps: list[Step] = []
+
+    def on_step(step: Step) -> bool:
+        steps.append(step)
+        return len(steps) >= budget
+
+    job = Job(list(tokens), Greedy(model.llm.n_vocab()), on_step, threading.Event(), logprobs=0)
+    return job, steps
+
+
+def _one_pass_each(calls: list[list[tuple[Job, int]]]) -> None:
+    """Each call's rows are in slot order over consecutive slots: llama.cpp evaluates
+    them in one pass over the weights (it splits a call at every gap or step back)."""
+    for rows in calls:
+        seqs = [seq for _, seq in rows]
+        assert seqs == sorted(seqs) and runs(set(seqs)) == 1, seqs
+
+
+def _greedy(text: str, tokens: int) -> ChatRequest:
+    return ChatRequest(
+        model="smollm2",
+        messages=(Message(role="user", content=text),),
+        sampling=Sampling(temperature=0.0, max_tokens=tokens, logprobs=True),
+    )
+
+
+async def _logprobs(on: GgufModel, request: ChatRequest) -> list[float]:
+    values: list[float] = []
+    async for event in on.chat(request):
+        if isinstance(event, TextDelta):
+            values += [t.logprob for t in event.logprobs or ()]
+    return values
+
+
+def test_rows_go_in_slot_order_and_the_last_sequence_moves_into_a_gap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Sequences a, b, c take slots 0, 1, 2. a ends first; e arrives and takes slot 0
+    (next to the others; it runs after them, its rows go first). b ends next, from the
+    middle: c moves from slot 2 into slot 1 (its KV copied). Every call is one pass,
+    and c's log-probabilities are bitwise what it gets alone."""
+    fresh = _fresh(parallel=3)
+    try:
+        scheduler = fresh.scheduler
+        assert scheduler is not None
+        calls = _record_calls(scheduler, monkeypatch)
+        request = _greedy("Write a long story about a ship.", 24)
+
+        def prompt(text: str) -> list[int]:
+            return _prompt_tokens(fresh, _greedy(text, 1))
+
+        (a, _), (b, _), (c, c_steps) = (
+            _job(fresh, prompt("Say hello."), 4),
+            _job(fresh, prompt("Count to ten."), 16),
+            _job(fresh, _prompt_tokens(fresh, request), 40),
+        )
+        for job in (a, b, c):
+            scheduler.submit(job)
+        assert a.done.wait(60)
+        e, _ = _job(fresh, prompt("Write a long story about a cat."), 40)
+        scheduler.submit(e)
+        for job in (b, c, e):
+            assert job.done.wait(60) and job.error is None
+    finally:
+        fresh.close()
+    _one_pass_each(calls)
+
+    def slots(of: Job) -> list[int]:
+        return [seq for rows in calls for job, seq in rows if job is of]
+
+    assert set(slots(a)) == {0} and set(slots(b)) == {1} and set(slots(e)) == {0}
+    assert slots(c)[0] == 2 and slots(c)[-1] == 1
+    alone = _alone(request, lambda cold: _logprobs(cold, request))
+    assert len(alone) == 24
+    assert [step.logprob for step in c_steps[:24]] == alone
+
+
+def test_a_prefix_held_by_a_far_slot_is_copied_next_to_the_running_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Slot 0 runs; slot 2 holds a long prompt's KV; slot 1 is free. The same prompt
+    again runs in slot 1 (next to slot 0) from a copy of slot 2's stream: only its last
+    token is evaluated, and it samples exactly what the first run sampled."""
+    fresh = _fresh(parallel=3)
+    try:
+        scheduler = fresh.scheduler
+        assert scheduler is not None
+        calls = _record_calls(scheduler, monkeypatch)
+        prompt = _prompt_tokens(fresh, _greedy(_long("tools"), 2))
+        (a, _), (b, _), (c, c_steps) = (
+            _job(fresh, _prompt_tokens(fresh, _greedy("Write a long story.", 1)), 300),
+            _job(fresh, _prompt_tokens(fresh, _greedy("Count to ten.", 1)), 24),
+            _job(fresh, prompt, 2),
+        )
+        for job in (a, b, c):
+            scheduler.submit(job)
+        assert c.done.wait(60) and b.done.wait(60)
+        assert not a.done.is_set()  # slot 0 still runs
+        d, d_steps = _job(fresh, prompt, 2)
+        scheduler.submit(d)
+        assert d.done.wait(60) and d.error is None
+        assert not a.done.is_set()
+        a.cancelled.set()
+        assert a.done.wait(60)
+    finally:
+        fresh.close()
+    _one_pass_each(calls)
+    assert {seq for rows in calls for job, seq in rows if job is c} == {2}
+    assert {seq for rows in calls for job, seq in rows if job is d} == {1}
+    assert len(prompt) > 150 and d.reused == len(prompt) - 1
+    assert sum(1 for rows in calls for job, _ in rows if job is d) == 2  # last token, 1 step
+    assert d_steps == c_steps
