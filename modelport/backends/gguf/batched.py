@@ -156,9 +156,9 @@ class BatchScheduler:
         self.n_vocab: int = llm.n_vocab()
         self.n_ctx_seq = n_ctx
         self.n_batch = max(n_batch, parallel, PREFILL_PER_STEP)
-        # copying a whole stream costs about as much as evaluating n_ctx / 512 tokens
-        # (2 ms a 1,024-cell stream against 2 ms a token, on 2 cores): copy a prefix from
-        # another slot only when it saves four times that
+        # copying a whole stream costs about one prompt token's evaluation per 1,000 cells
+        # (2 ms for 1,024 cells, 5 ms for 4,096, against ~2 ms a token on 2 cores): copy
+        # a prefix from another slot only when it saves several times that
         self.copy_cost = n_ctx // 128
         params = type(llm.context_params).from_buffer_copy(llm.context_params)
         params.n_ctx = n_ctx * parallel  # split into one stream of n_ctx per slot
