@@ -24,10 +24,7 @@ T = TypeVar("T")
 
 @pytest.fixture(scope="module")
 def model() -> GgufModel:
-    options = GgufOptions(n_ctx=1024, n_threads=2)
-    loaded = GgufModel.load(
-        LoadContext(name="smollm2", path=smollm2_gguf(), options=options, parallel=4)
-    )
+    loaded = _fresh(parallel=4)
     yield loaded
     loaded.close()
 
@@ -63,16 +60,75 @@ def _prompt_tokens(model: GgufModel, request: ChatRequest) -> list[int]:
     return model.tokenize(model.template.render(request.messages), special=True)
 
 
-def _alone(request: ChatRequest, run: Callable[[GgufModel], Awaitable[T]]) -> T:
-    """``run`` on a fresh model with one slot: the request alone and cold."""
-    cold = GgufModel.load(
+def _fresh(parallel: int) -> GgufModel:
+    return GgufModel.load(
         LoadContext(
             name="smollm2",
             path=smollm2_gguf(),
             options=GgufOptions(n_ctx=1024, n_threads=2),
-            parallel=1,
+            parallel=parallel,
         )
     )
+
+
+def _record_calls(
+    scheduler: BatchScheduler, monkeypatch: pytest.MonkeyPatch
+) -> list[list[tuple[Job, int]]]:
+    """Every decode call's rows as (job, slot) in row order."""
+    calls: list[list[tuple[Job, int]]] = []
+    decode = scheduler._decode
+
+    def recording(parts: list[tuple[Job, list[int], bool]]) -> None:
+        calls.append([(job, job.slot.seq) for job, tokens, _ in parts for _ in tokens])
+        decode(parts)
+
+    monkeypatch.setattr(scheduler, "_decode", recording)
+    return calls
+
+
+def _job(model: GgufModel, tokens: list[int], budget: int) -> tuple[Job, list[Step]]:
+    """A greedy job that runs ``budget`` steps (end of text or not), with log-probs."""
+    steps: list[Step] = []
+
+    def on_step(step: Step) -> bool:
+        steps.append(step)
+        return len(steps) >= budget
+
+    job = Job(list(tokens), Greedy(model.llm.n_vocab()), on_step, threading.Event(), logprobs=0)
+    return job, steps
+
+
+def _one_pass_each(calls: list[list[tuple[Job, int]]]) -> None:
+    """Each call's rows are in slot order over consecutive slots: llama.cpp evaluates
+    them in one pass over the weights (it splits a call at every gap or step back)."""
+    for rows in calls:
+        seqs = [seq for _, seq in rows]
+        assert seqs == sorted(seqs) and runs(set(seqs)) == 1, seqs
+
+
+def _greedy(text: str, tokens: int) -> ChatRequest:
+    return ChatRequest(
+        model="smollm2",
+        messages=(Message(role="user", content=text),),
+        sampling=Sampling(temperature=0.0, max_tokens=tokens, logprobs=True),
+    )
+
+
+async def _logprobs(on: GgufModel, request: ChatRequest) -> tuple[list[float], int]:
+    """The log-probability of every generated token, and the prompt's length."""
+    values: list[float] = []
+    prompt = 0
+    async for event in on.chat(request):
+        if isinstance(event, TextDelta):
+            values += [t.logprob for t in event.logprobs or ()]
+        elif isinstance(event, Finish):
+            prompt = event.usage.prompt_tokens
+    return values, prompt
+
+
+def _alone(request: ChatRequest, run: Callable[[GgufModel], Awaitable[T]]) -> T:
+    """``run`` on a fresh model with one slot: the request alone and cold."""
+    cold = _fresh(parallel=1)
     try:
         return asyncio.run(run(cold))
     finally:
@@ -130,32 +186,16 @@ def test_long_context_numbers_do_not_depend_on_the_batch(model: GgufModel) -> No
     on one path (with f16 V a lone sequence takes a split-KV path and differs)."""
     text = _long("errands") + ". Also a hammer, a saw, some nails. Tell a story about them."
 
-    def greedy(content: str, tokens: int) -> ChatRequest:
-        return ChatRequest(
-            model="smollm2",
-            messages=(Message(role="user", content=content),),
-            sampling=Sampling(temperature=0.0, max_tokens=tokens, logprobs=True),
-        )
-
-    async def logprobs(on: GgufModel, request: ChatRequest) -> tuple[list[float], int]:
-        values, prompt = [], 0
-        async for event in on.chat(request):
-            if isinstance(event, TextDelta):
-                values += [t.logprob for t in event.logprobs or ()]
-            elif isinstance(event, Finish):
-                prompt = event.usage.prompt_tokens
-        return values, prompt
-
     async def beside_another() -> list[float]:
-        cat = greedy("Write a long story about a cat.", 48)
-        other = asyncio.ensure_future(logprobs(model, cat))
+        cat = _greedy("Write a long story about a cat.", 48)
+        other = asyncio.ensure_future(_logprobs(model, cat))
         await asyncio.sleep(0.3)  # it is generating when the long prompt arrives
-        mine, _ = await logprobs(model, greedy(text, 24))
+        mine, _ = await _logprobs(model, _greedy(text, 24))
         await other
         return mine
 
-    request = greedy(text, 24)
-    alone, prompt = _alone(request, lambda cold: logprobs(cold, request))
+    request = _greedy(text, 24)
+    alone, prompt = _alone(request, lambda cold: _logprobs(cold, request))
     assert 256 < prompt < 512  # one call alone (n_batch 512); chunks beside another
     assert len(alone) == 24
     assert asyncio.run(beside_another()) == alone
@@ -207,68 +247,6 @@ def test_greedy_shortcut_picks_what_llamas_greedy_sampler_picks(model: GgufModel
         assert fast == slow and a.usage.completion_tokens == b.usage.completion_tokens > 10
 
 
-def _fresh(parallel: int) -> GgufModel:
-    return GgufModel.load(
-        LoadContext(
-            name="smollm2",
-            path=smollm2_gguf(),
-            options=GgufOptions(n_ctx=1024, n_threads=2),
-            parallel=parallel,
-        )
-    )
-
-
-def _record_calls(
-    scheduler: BatchScheduler, monkeypatch: pytest.MonkeyPatch
-) -> list[list[tuple[Job, int]]]:
-    """Every decode call's rows as (job, slot) in row order."""
-    calls: list[list[tuple[Job, int]]] = []
-    decode = scheduler._decode
-
-    def recording(parts: list[tuple[Job, list[int], bool]]) -> None:
-        calls.append([(job, job.slot.seq) for job, tokens, _ in parts for _ in tokens])
-        decode(parts)
-
-    monkeypatch.setattr(scheduler, "_decode", recording)
-    return calls
-
-
-def _job(model: GgufModel, tokens: list[int], budget: int) -> tuple[Job, list[Step]]:
-    """A greedy job that runs ``budget`` steps (end of text or not), with log-probs."""
-    steps: list[Step] = []
-
-    def on_step(step: Step) -> bool:
-        steps.append(step)
-        return len(steps) >= budget
-
-    job = Job(list(tokens), Greedy(model.llm.n_vocab()), on_step, threading.Event(), logprobs=0)
-    return job, steps
-
-
-def _one_pass_each(calls: list[list[tuple[Job, int]]]) -> None:
-    """Each call's rows are in slot order over consecutive slots: llama.cpp evaluates
-    them in one pass over the weights (it splits a call at every gap or step back)."""
-    for rows in calls:
-        seqs = [seq for _, seq in rows]
-        assert seqs == sorted(seqs) and runs(set(seqs)) == 1, seqs
-
-
-def _greedy(text: str, tokens: int) -> ChatRequest:
-    return ChatRequest(
-        model="smollm2",
-        messages=(Message(role="user", content=text),),
-        sampling=Sampling(temperature=0.0, max_tokens=tokens, logprobs=True),
-    )
-
-
-async def _logprobs(on: GgufModel, request: ChatRequest) -> list[float]:
-    values: list[float] = []
-    async for event in on.chat(request):
-        if isinstance(event, TextDelta):
-            values += [t.logprob for t in event.logprobs or ()]
-    return values
-
-
 def test_rows_go_in_slot_order_and_the_last_sequence_moves_into_a_gap(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -307,7 +285,7 @@ def test_rows_go_in_slot_order_and_the_last_sequence_moves_into_a_gap(
 
     assert set(slots(a)) == {0} and set(slots(b)) == {1} and set(slots(e)) == {0}
     assert slots(c)[0] == 2 and slots(c)[-1] == 1
-    alone = _alone(request, lambda cold: _logprobs(cold, request))
+    alone, _ = _alone(request, lambda cold: _logprobs(cold, request))
     assert len(alone) == 24
     assert [step.logprob for step in c_steps[:24]] == alone
 
