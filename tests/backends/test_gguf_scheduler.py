@@ -266,8 +266,8 @@ def test_rows_go_in_slot_order_and_the_last_sequence_moves_into_a_gap(
 
         (a, _), (b, _), (c, c_steps) = (
             _job(fresh, prompt("Say hello."), 4),
-            _job(fresh, prompt("Count to ten."), 16),
-            _job(fresh, _prompt_tokens(fresh, request), 40),
+            _job(fresh, prompt("Count to ten."), 32),
+            _job(fresh, _prompt_tokens(fresh, request), 48),
         )
         for job in (a, b, c):
             scheduler.submit(job)
