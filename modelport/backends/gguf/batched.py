@@ -274,11 +274,11 @@ class BatchScheduler:
         """Close gaps between running slots: the job in the highest one moves into the
         lowest free slot below it (its old slot keeps the KV as a cache)."""
         while True:
-            busy = sorted((j.slot.seq, j) for j in self.running if j.slot is not None)
-            if not busy or runs({seq for seq, _ in busy}) == 1:
+            busy = {j.slot.seq: j for j in self.running if j.slot is not None}
+            if runs(set(busy)) <= 1:
                 return
-            gap = next(s for s in self.slots if s.job is None and s.seq > busy[0][0])
-            job = busy[-1][1]
+            gap = next(s for s in self.slots if s.job is None and s.seq > min(busy))
+            job = busy[max(busy)]
             old = job.slot
             assert old is not None
             self._copy_stream(old, gap)
