@@ -35,8 +35,10 @@ DESCRIPTIONS = {
     "server.host": "Address to listen on (`modelport serve --host` overrides it).",
     "server.port": "TCP port to listen on; 0 picks a free one (`--port` overrides it).",
     "server.data_dir": "Where the model cache and the response store live.",
-    "server.api_keys": "Accepted bearer keys; none means no authentication. Keep secrets "
-    'out of the file with `{ env = "NAME" }`.',
+    "server.api_keys": "Accepted bearer keys; an empty list (or no setting) means no "
+    'authentication. Keep secrets out of the file with `{ env = "NAME" }`: the server '
+    "refuses to start when such a variable is unset or empty, so a configured key never "
+    "silently turns authentication off.",
     "server.cors_origins": "Origins allowed by CORS; none disables CORS headers.",
     "server.max_body_bytes": "Largest request body accepted; larger ones get a 413.",
     "server.max_loaded_models": "Most models loaded at once; the least recently used idle "

@@ -54,15 +54,25 @@ def _pull(manager: ModelManager, names: Sequence[str]) -> None:
 def serve(app: Any, config: Config, host: str, port: int) -> None:
     """Run ``app`` under uvicorn until SIGTERM/SIGINT, then shut down gracefully: stop
     accepting, give in-flight requests and streams ``[server] shutdown_timeout`` to finish,
-    cancel the rest, and unload the models (the app's shutdown hook)."""
+    cancel the rest, and unload the models (the app's shutdown hook). Connections are
+    bounded by ``[server] header_timeout``, ``idle_timeout`` and ``max_connections``."""
     import uvicorn
+
+    from .connections import ConnectionLimits, limited_protocol
 
     server = config.server
     grace = server.shutdown_seconds()
+    limits = ConnectionLimits(
+        header_timeout=server.header_seconds(),
+        idle_timeout=server.idle_seconds(),
+        max_connections=server.max_connections,
+    )
     uvicorn.run(
         app,
         host=host,
         port=port,
+        http=limited_protocol(limits),
+        timeout_keep_alive=math.ceil(limits.idle_timeout),
         log_level=server.log_level,
         log_config=None,  # keep our handlers: request ids, JSON lines
         access_log=False,  # the app logs one line per request, with its id

@@ -35,10 +35,23 @@ class _Section(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=
 class EnvRef(_Section, frozen=True, kw_only=True):
     """A secret read from the environment: ``{ env = "NAME" }``."""
 
-    env: str
+    env: Annotated[str, msgspec.Meta(min_length=1)]
 
     def value(self) -> str | None:
         return os.environ.get(self.env) or None
+
+    def require(self, path: str) -> str:
+        """The variable's value; a :class:`ConfigError` naming ``path`` and the variable
+        when it is unset or empty, so a configured secret never silently turns off."""
+        value = self.value()
+        if value is None:
+            raise ConfigError(
+                f"plugins.toml: {path}: environment variable {self.env} is not set or empty; "
+                "set it, or remove this entry (the server does not start without a "
+                "configured secret)",
+                param=path,
+            )
+        return value
 
 
 Positive = Annotated[int, msgspec.Meta(gt=0)]
@@ -69,6 +82,20 @@ class ServerConfig(_Section, frozen=True, kw_only=True):
     responses_max_age: Duration = "720h"
     # Most stored responses kept; the oldest are pruned when a new one is stored.
     responses_max_count: Positive = 10000
+    # A client must send a request's line and headers within this long, from connecting
+    # or from the first byte of a later request on the same connection; a slower one is
+    # disconnected (slowloris).
+    header_timeout: Duration = "10s"
+    # The longest the server waits on a silent client: between two requests on a
+    # kept-alive connection, and between the pieces of a request body. Waiting for a
+    # model or streaming an answer is not idle.
+    idle_timeout: Duration = "15s"
+    # Most open client connections; one past it gets a 503 (Retry-After) and is closed,
+    # with a warning in the log.
+    max_connections: Positive = 1000
+    # Show each model's state and queue counts on the public `/health`; `false` reduces it
+    # to `{"status": ...}` for a server exposed beyond a trusted network.
+    health_details: bool = True
 
     def responses_max_age_seconds(self) -> float | None:
         return parse_duration(self.responses_max_age)
@@ -76,9 +103,26 @@ class ServerConfig(_Section, frozen=True, kw_only=True):
     def shutdown_seconds(self) -> float:
         return parse_duration(self.shutdown_timeout) or 0.0
 
+    def header_seconds(self) -> float:
+        return _bounded(self.header_timeout, "header_timeout")
+
+    def idle_seconds(self) -> float:
+        return _bounded(self.idle_timeout, "idle_timeout")
+
     def resolved_api_keys(self) -> list[str]:
-        keys = [k.value() if isinstance(k, EnvRef) else k for k in self.api_keys]
-        return [k for k in keys if k]
+        """Every configured key. An `{ env = "NAME" }` whose variable is unset or empty,
+        or an empty literal, is a :class:`ConfigError`: a configured key is never
+        dropped, so authentication cannot silently switch off. `api_keys = []` (or no
+        setting) is the only way to run without it."""
+        keys = []
+        for i, key in enumerate(self.api_keys):
+            path = f"server.api_keys[{i}]"
+            if isinstance(key, EnvRef):
+                key = key.require(path)
+            elif not key.strip():
+                raise ConfigError(f"plugins.toml: {path}: an API key cannot be empty", param=path)
+            keys.append(key)
+        return keys
 
 
 class PluginsConfig(_Section, frozen=True, kw_only=True):
@@ -103,6 +147,14 @@ class ImageFetchConfig(_Section, frozen=True, kw_only=True):
     # image server on your own network). Off by default, so that a client cannot make the
     # server reach services behind its firewall (SSRF).
     allow_private_networks: bool = False
+    # Largest image accepted, in pixels (width x height; 33177600 is 7680x4320). Every
+    # image is decoded once when it arrives, so a backend only gets images that decode;
+    # a larger one fails the request with a 400 before its pixels are decoded.
+    max_pixels: Positive = 7680 * 4320
+    # Server-wide bound on image memory: the bytes being fetched or decoded, and the
+    # images of requests in flight (until their generation ends). A request that would
+    # go over it is refused with a 429 and Retry-After instead of waiting.
+    max_inflight_bytes: Positive = 256 * 1024 * 1024
 
     def timeout_seconds(self) -> float | None:
         return parse_duration(self.timeout)
@@ -187,6 +239,17 @@ def parse_duration(value: str | float) -> float | None:
     return float(match.group(1)) * _UNIT[match.group(2)]
 
 
+def _bounded(value: str | float, key: str) -> float:
+    """A timeout that must be finite and positive: a connection limit cannot be off."""
+    seconds = parse_duration(value)
+    if seconds is None or seconds <= 0:
+        raise ConfigError(
+            f"plugins.toml: server.{key}: must be a positive duration such as 10s",
+            param=f"server.{key}",
+        )
+    return seconds
+
+
 def _toml_path(msg: str, prefix: str = "") -> tuple[str, str | None]:
     """Split msgspec's "... - at `$.a[0].b`" into (message, TOML path)."""
     text, sep, where = msg.rpartition(" - at `")
@@ -232,6 +295,7 @@ def decode_config(data: bytes | str, *, base_dir: Path | str = ".") -> Config:
     except msgspec.DecodeError as exc:
         raise ConfigError(f"plugins.toml is not valid TOML: {exc}") from None
     _check_names(config)
+    config.server.header_seconds(), config.server.idle_seconds()  # finite and positive
     return msgspec.structs.replace(config, base_dir=str(base_dir))
 
 

@@ -55,8 +55,9 @@ class InvalidImage(InvalidRequest):
     """An image content part cannot be used; ``param`` names the part. The codes:
     ``invalid_image_url`` (a malformed URL or data URI), ``image_url_not_allowed`` (a
     scheme or address the server refuses to fetch), ``image_fetch_failed`` (unreachable,
-    timed out, a non-2xx answer, too many redirects), ``image_too_large`` and
-    ``unsupported_image_type`` (not PNG, JPEG, WebP or GIF)."""
+    timed out, a non-2xx answer, too many redirects), ``image_too_large`` (bytes or
+    pixels), ``unsupported_image_type`` (not PNG, JPEG, WebP or GIF) and
+    ``invalid_image`` (the bytes claim a format but do not decode)."""
 
     code = "invalid_image_url"
 
@@ -100,8 +101,15 @@ class Overloaded(ModelportError):
 
     code = "overloaded"
 
-    def __init__(self, message: str, *, retry_after: float = 1.0, param: str | None = None):
-        super().__init__(message, param=param)
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float = 1.0,
+        param: str | None = None,
+        code: str | None = None,
+    ):
+        super().__init__(message, param=param, code=code)
         self.retry_after = retry_after
 
 

@@ -3,9 +3,15 @@
 Core fetches images, never a backend, and treats every URL as hostile: only http and
 https (on every redirect too), only public addresses unless ``[image_fetch]`` allows
 private ones, a total timeout, a size cap enforced while reading, and bytes that must
-really be PNG, JPEG, WebP or GIF. Every failure is an :class:`InvalidImage` (a 400 that
-names the content part), never a server error: a URL that does not work is the
-client's to fix.
+really be PNG, JPEG, WebP or GIF. Every image is decoded here once, with a bound on its
+pixels, so a backend only ever receives an image that decodes. Every failure is an
+:class:`InvalidImage` (a 400 that names the content part), never a server error: a URL
+that does not work is the client's to fix.
+
+The bytes read, and the pixels while an image is verified, are taken from the
+server-wide :class:`~modelport.core.image_budget.ImageBudget` through the request's
+hold; a failed fetch clears its buffer at once, so nothing it read waits for the
+garbage collector.
 
 The name is resolved once, every address is checked, and the connection goes to a
 checked address (the URL's name still travels in the Host header and as the TLS server
@@ -18,8 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import ipaddress
 import socket
+import struct
 from collections.abc import Sequence
 
 import httpx
@@ -27,6 +35,7 @@ import msgspec
 
 from .config import ImageFetchConfig
 from .errors import InvalidImage
+from .image_budget import ImageBudget, ImageHold
 
 __all__ = ["MEDIA_TYPES", "FetchedImage", "fetch_image", "fetch_images"]
 
@@ -44,6 +53,10 @@ _HEADERS = {
     "Accept-Encoding": "identity",
     "User-Agent": "modelport",
 }
+# A small kernel receive buffer bounds how much one read of the event loop takes from a
+# fast image server before this code has consumed (and budgeted) it: uvloop reads a
+# socket up to 32 times per wake-up, and httpx's stream queues all of it.
+_SOCKET_OPTIONS = [(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)]
 _NOT_PUBLIC = (
     "the server fetches images only from public addresses; set "
     "[image_fetch] allow_private_networks = true to allow others"
@@ -57,27 +70,28 @@ class FetchedImage(msgspec.Struct, frozen=True, kw_only=True):
     media_type: str
 
 
-async def fetch_image(url: str, param: str, config: ImageFetchConfig) -> FetchedImage:
-    """The image a content part points at: a ``data:`` URI or an ``http(s)`` URL.
+async def fetch_image(
+    url: str, param: str, config: ImageFetchConfig, hold: ImageHold | None = None
+) -> FetchedImage:
+    """The image a content part points at: a ``data:`` URI or an ``http(s)`` URL,
+    decoded once to prove it is an image.
 
     ``param`` is the request path of the part (``messages[0].content[1]``); every error
-    is an :class:`InvalidImage` that carries it.
+    is an :class:`InvalidImage` that carries it. The bytes are taken from ``hold``
+    (without one, from a budget of this call's own).
     """
+    if hold is None:
+        hold = ImageBudget(config.max_inflight_bytes).hold()
     if url[:5].lower() == "data:":
-        return _decode_data_uri(url, param, config.max_bytes)
-    target = _parse(url, param)
-    seconds = config.timeout_seconds()
-    try:
-        async with asyncio.timeout(seconds):
-            return await _fetch(target, param, config)
-    except TimeoutError:
-        raise _failed(param, f"fetching {_show(target)} took longer than {seconds:g}s") from None
-    except httpx.HTTPError as exc:
-        raise _failed(param, f"fetching {_show(target)} failed: {exc}") from None
+        data, where = _decode_data_uri(url, param, config.max_bytes, hold), "the data URI"
+    else:
+        target = _parse(url, param)
+        data, where = await _fetch_timed(target, param, config, hold), _show(target)
+    return await _verified(data, param, where, config, hold)
 
 
 async def fetch_images(
-    parts: Sequence[tuple[str, str]], config: ImageFetchConfig
+    parts: Sequence[tuple[str, str]], config: ImageFetchConfig, hold: ImageHold
 ) -> list[FetchedImage]:
     """The images of ``(url, param)`` pairs, fetched concurrently, in order.
 
@@ -87,7 +101,7 @@ async def fetch_images(
 
     async def one(url: str, param: str) -> FetchedImage:
         async with limit:
-            return await fetch_image(url, param, config)
+            return await fetch_image(url, param, config, hold)
 
     tasks = [asyncio.ensure_future(one(url, param)) for url, param in parts]
     try:
@@ -97,12 +111,17 @@ async def fetch_images(
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
+    finally:
+        # The failure's traceback holds this frame, and the tasks hold the failure and
+        # the images already fetched: a cycle that would keep them until a full
+        # garbage collection.
+        tasks.clear()
 
 
 # --- data: URIs --------------------------------------------------------------------
 
 
-def _decode_data_uri(url: str, param: str, max_bytes: int) -> FetchedImage:
+def _decode_data_uri(url: str, param: str, max_bytes: int, hold: ImageHold) -> bytes:
     header, comma, payload = url[5:].partition(",")
     media_type, *options = (p.strip().lower() for p in header.split(";"))
     if not comma or options[-1:] != ["base64"]:
@@ -111,13 +130,14 @@ def _decode_data_uri(url: str, param: str, max_bytes: int) -> FetchedImage:
         raise _unsupported(param, f"the data URI's media type is {media_type or 'missing'!r}")
     if len(payload) > 4 * ((max_bytes + 2) // 3):
         raise _too_large(param, "the data URI's image", max_bytes)
+    hold.take(len(payload) * 3 // 4, param)
     try:
         data = base64.b64decode(payload, validate=True)
     except ValueError:  # binascii.Error, or a non-ASCII character
         raise _invalid(param, "the data URI's payload is not valid base64") from None
     if len(data) > max_bytes:
         raise _too_large(param, "the data URI's image", max_bytes)
-    return _image(data, param, "the data URI")
+    return data
 
 
 # --- http(s) URLs ------------------------------------------------------------------
@@ -148,16 +168,30 @@ def _checked(url: httpx.URL, param: str) -> httpx.URL:
     return url
 
 
-async def _fetch(url: httpx.URL, param: str, config: ImageFetchConfig) -> FetchedImage:
+async def _fetch_timed(
+    url: httpx.URL, param: str, config: ImageFetchConfig, hold: ImageHold
+) -> bytes:
+    seconds = config.timeout_seconds()
+    try:
+        async with asyncio.timeout(seconds):
+            return await _fetch(url, param, config, hold)
+    except TimeoutError:
+        raise _failed(param, f"fetching {_show(url)} took longer than {seconds:g}s") from None
+    except httpx.HTTPError as exc:
+        raise _failed(param, f"fetching {_show(url)} failed: {exc}") from None
+
+
+async def _fetch(url: httpx.URL, param: str, config: ImageFetchConfig, hold: ImageHold) -> bytes:
     # No environment proxies (they would connect by name, past the address check) and no
     # kept connections (one to an address must not serve another name's request).
     limits = httpx.Limits(max_keepalive_connections=0)
-    async with httpx.AsyncClient(trust_env=False, timeout=None, limits=limits) as client:
+    transport = httpx.AsyncHTTPTransport(limits=limits, socket_options=_SOCKET_OPTIONS)
+    async with httpx.AsyncClient(trust_env=False, timeout=None, transport=transport) as client:
         for _ in range(config.max_redirects + 1):
             response = await _send(client, url, param, config.allow_private_networks)
             try:
                 if response.status_code not in _REDIRECTS:
-                    return await _read(response, url, param, config.max_bytes)
+                    return await _read(response, url, param, config.max_bytes, hold)
                 url = _redirect_target(response, url, param)
             finally:
                 await response.aclose()
@@ -260,8 +294,8 @@ def _redirect_target(response: httpx.Response, url: httpx.URL, param: str) -> ht
 
 
 async def _read(
-    response: httpx.Response, url: httpx.URL, param: str, max_bytes: int
-) -> FetchedImage:
+    response: httpx.Response, url: httpx.URL, param: str, max_bytes: int, hold: ImageHold
+) -> bytes:
     if not response.is_success:
         raise _failed(param, f"{_show(url)} answered HTTP {response.status_code}")
     declared = response.headers.get("content-type", "").partition(";")[0].strip().lower()
@@ -270,22 +304,76 @@ async def _read(
     length = response.headers.get("content-length", "")
     if length.isdigit() and int(length) > max_bytes:
         raise _too_large(param, _show(url), max_bytes)
-    body = bytearray()
-    async for chunk in response.aiter_bytes():
-        body += chunk
-        if len(body) > max_bytes:
-            raise _too_large(param, _show(url), max_bytes)
-    return _image(bytes(body), param, _show(url))
+    # The body as the list of chunks read (64 KiB at most each): no buffer is
+    # reallocated and copied as it grows; one join at the end.
+    body: list[bytes] = []
+    size = 0
+    # Closed explicitly: an abandoned async generator keeps httpx's stream, connection
+    # and socket read-ahead in a reference cycle until the cycle collector runs.
+    chunks = response.aiter_bytes()
+    try:
+        async for chunk in chunks:
+            hold.take(len(chunk), param)
+            body.append(chunk)
+            size += len(chunk)
+            if size > max_bytes:
+                raise _too_large(param, _show(url), max_bytes)
+        return b"".join(body)
+    finally:
+        # A failure's traceback keeps this frame alive until the cycle collector runs:
+        # free what it holds now.
+        body.clear()
+        chunk = b""
+        await chunks.aclose()  # type: ignore[attr-defined]
 
 
-# --- shared ------------------------------------------------------------------------
+# --- verifying ---------------------------------------------------------------------
+
+# Pillow's name of each format, so that it decodes only the format the bytes claim.
+_PILLOW_FORMATS = {
+    "image/png": "PNG",
+    "image/jpeg": "JPEG",
+    "image/webp": "WEBP",
+    "image/gif": "GIF",
+}
+# What Pillow raises on bytes it cannot decode: a truncated or corrupt file, a broken
+# chunk, a header with impossible values.
+_UNDECODABLE = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError)
 
 
-def _image(data: bytes, param: str, where: str) -> FetchedImage:
+async def _verified(
+    data: bytes, param: str, where: str, config: ImageFetchConfig, hold: ImageHold
+) -> FetchedImage:
+    """``data`` as a :class:`FetchedImage` once Pillow has decoded it whole: its header,
+    a pixel count within ``max_pixels``, and every pixel (the pixels' memory is held
+    from the budget while they are decoded, on a worker thread)."""
+    from PIL import Image
+
     media_type = _sniff(data)
     if media_type is None:
         raise _unsupported(param, f"{where} is not a PNG, JPEG, WebP or GIF image")
+    try:
+        image = Image.open(io.BytesIO(data), formats=[_PILLOW_FORMATS[media_type]])
+    except Image.DecompressionBombError:
+        raise _too_many_pixels(param, where, config.max_pixels) from None
+    except _UNDECODABLE as exc:
+        raise _corrupt(param, where, media_type, exc) from None
+    with image:
+        width, height = image.size
+        if width * height > config.max_pixels:
+            raise _too_many_pixels(param, where, config.max_pixels)
+        pixels = width * height * max(1, len(image.getbands()))
+        hold.take(pixels, param)
+        try:
+            await asyncio.to_thread(image.load)
+        except _UNDECODABLE as exc:
+            raise _corrupt(param, where, media_type, exc) from None
+        finally:
+            hold.give(pixels)
     return FetchedImage(data=data, media_type=media_type)
+
+
+# --- shared ------------------------------------------------------------------------
 
 
 def _sniff(data: bytes) -> str | None:
@@ -321,6 +409,24 @@ def _failed(param: str, message: str) -> InvalidImage:
 def _too_large(param: str, what: str, max_bytes: int) -> InvalidImage:
     return InvalidImage(
         f"{what} is larger than {max_bytes} bytes ([image_fetch] max_bytes); send a smaller image",
+        param=param,
+        code="image_too_large",
+    )
+
+
+def _corrupt(param: str, where: str, media_type: str, exc: Exception) -> InvalidImage:
+    return InvalidImage(
+        f"{where} starts like a {_PILLOW_FORMATS[media_type]} image but does not decode "
+        f"({exc}); send a complete, valid image",
+        param=param,
+        code="invalid_image",
+    )
+
+
+def _too_many_pixels(param: str, where: str, max_pixels: int) -> InvalidImage:
+    return InvalidImage(
+        f"{where} has more than {max_pixels} pixels ([image_fetch] max_pixels); send a "
+        "smaller image",
         param=param,
         code="image_too_large",
     )

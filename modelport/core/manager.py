@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from .batching import EmbedBatcher
 from .sources import Progress, cached_path, fetch
 
-__all__ = ["ModelEntry", "ModelManager"]
+__all__ = ["Admission", "ModelEntry", "ModelManager"]
 
 log = logging.getLogger("modelport.models")
 
@@ -266,25 +266,30 @@ class ModelManager:
     # --- serving --------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def use(self, entry: ModelEntry) -> AsyncIterator[Any]:
-        """Hold one of the model's slots (waiting in its bounded queue) while in use."""
-        if entry.slots.locked() and entry.waiting >= entry.config.max_queue:
+    async def admit(self, entry: ModelEntry) -> AsyncIterator[Admission]:
+        """A place in the model's bounded queue, held until the request takes a slot
+        (``Admission.seat``) or gives up. Work a request does before it needs the model,
+        such as fetching its images, happens here, so it counts against ``max_queue``:
+        at most ``max_queue`` requests wait beyond the free slots."""
+        free = entry.config.parallel - entry.active
+        if entry.waiting >= entry.config.max_queue + max(0, free):
             raise Overloaded(
                 f"model {entry.name!r} is busy: {entry.waiting} requests already queued",
                 retry_after=1.0,
             )
+        admission = Admission(self, entry)
         entry.waiting += 1
         try:
-            await entry.slots.acquire()
+            yield admission
         finally:
-            entry.waiting -= 1
-        entry.active += 1
-        try:
-            yield await self._ensure_loaded(entry)
-        finally:
-            entry.active -= 1
-            entry.last_used = time.monotonic()
-            entry.slots.release()
+            if not admission.seated:
+                entry.waiting -= 1
+
+    @contextlib.asynccontextmanager
+    async def use(self, entry: ModelEntry) -> AsyncIterator[Any]:
+        """Hold one of the model's slots (waiting in its bounded queue) while in use."""
+        async with self.admit(entry) as admission, admission.seat() as model:
+            yield model
 
     async def close(self) -> None:
         if self._reaper is not None:
@@ -294,6 +299,32 @@ class ModelManager:
         for entry in self.entries.values():
             if entry.model is not None:
                 await self.unload(entry)
+
+
+class Admission:
+    """A request's place in a model's queue (see :meth:`ModelManager.admit`)."""
+
+    def __init__(self, manager: ModelManager, entry: ModelEntry):
+        self.manager = manager
+        self.entry = entry
+        self.seated = False
+
+    @contextlib.asynccontextmanager
+    async def seat(self) -> AsyncIterator[Any]:
+        """Leave the queue for one of the model's slots, and hold the loaded model."""
+        entry = self.entry
+        try:
+            await entry.slots.acquire()
+        finally:
+            entry.waiting -= 1
+            self.seated = True
+        entry.active += 1
+        try:
+            yield await self.manager._ensure_loaded(entry)
+        finally:
+            entry.active -= 1
+            entry.last_used = time.monotonic()
+            entry.slots.release()
 
 
 def _idle(entry: ModelEntry) -> bool:

@@ -21,6 +21,7 @@ from .contract import check_chat, check_completion, check_embed
 from .embeddings import truncate_dimensions
 from .errors import BackendError, ModelportError
 from .generation import checked, cut_at_stop, merge_streams
+from .image_budget import ImageBudget
 from .image_fetch import FetchedImage, fetch_images
 from .images import (
     ImageRequest,
@@ -50,6 +51,7 @@ __all__ = ["ModelService"]
 class ModelService:
     def __init__(self, manager: ModelManager):
         self.manager = manager
+        self.image_budget = ImageBudget(manager.config.image_fetch.max_inflight_bytes)
 
     def entry(self, name: str) -> ModelEntry:
         return self.manager.resolve(name)
@@ -72,19 +74,24 @@ class ModelService:
                     yield index + rank, ranked
                 index += request.sampling.n
                 continue
-            if isinstance(request, ChatRequest) and request.sampling.n > 1:
-                check_chat(request, self.manager.require(request.model, Capability.CHAT).features)
-                request = await self._fetch_images(request)  # once for all choices
-            singles = _fan_out(request)
-            streams = [
-                self.chat(single) if isinstance(single, ChatRequest) else self.complete(single)
-                for single in singles
-            ]
-            merged = merge_streams(streams, width=min(len(streams), self._parallel(request.model)))
-            async with contextlib.aclosing(merged):
-                async for i, event in merged:
-                    yield index + i, event
-            index += len(singles)
+            async with contextlib.AsyncExitStack() as images:
+                if isinstance(request, ChatRequest) and request.sampling.n > 1:
+                    entry = self.manager.require(request.model, Capability.CHAT)
+                    check_chat(request, entry.features)
+                    async with self.manager.admit(entry):  # the fetch counts as queued
+                        # once for all choices, held until the last one ends
+                        request = await images.enter_async_context(self._images(request))
+                singles = _fan_out(request)
+                streams = [
+                    self.chat(single) if isinstance(single, ChatRequest) else self.complete(single)
+                    for single in singles
+                ]
+                width = min(len(streams), self._parallel(request.model))
+                merged = merge_streams(streams, width=width)
+                async with contextlib.aclosing(merged):
+                    async for i, event in merged:
+                        yield index + i, event
+                index += len(singles)
 
     def _parallel(self, name: str) -> int:
         """How many generations the model runs at once (1 for a name that does not
@@ -142,17 +149,24 @@ class ModelService:
             request, sampling=request.sampling.with_defaults(entry.defaults)
         )
         request, mode = outputs.prepare(request, entry.features)
-        request = await self._fetch_images(request)
-        async with self.manager.use(entry) as model:
+        # Images are fetched in the model's queue (they count against its bound) but
+        # before a slot (a slow image server holds no model), and their bytes stay held
+        # from the image budget until the generation ends.
+        async with (
+            self.manager.admit(entry) as admission,
+            self._images(request) as request,
+            admission.seat() as model,
+        ):
             events = self._guard(cast(Chat, model).chat(request), entry, request.sampling.stop)
             shaped = outputs.shape(events, request, mode)
             async with contextlib.aclosing(events), contextlib.aclosing(shaped):
                 async for event in shaped:
                     yield event
 
-    async def _fetch_images(self, request: ChatRequest) -> ChatRequest:
-        """The request with every ``image_url`` part fetched or decoded into ``ImageData``
-        (before the request takes a slot: a slow image server holds no model)."""
+    @contextlib.asynccontextmanager
+    async def _images(self, request: ChatRequest) -> AsyncIterator[ChatRequest]:
+        """The request with every ``image_url`` part fetched or decoded into ``ImageData``,
+        their bytes held from the server's image budget while the block runs."""
         wanted = [
             (part.url, f"messages[{i}].content[{j}]")
             for i, msg in enumerate(request.messages)
@@ -161,21 +175,11 @@ class ModelService:
             if isinstance(part, ImagePart)
         ]
         if not wanted:
-            return request
-        fetched = iter(await fetch_images(wanted, self.manager.config.image_fetch))
-        messages = tuple(
-            msgspec.structs.replace(
-                msg,
-                content=tuple(
-                    _image_data(part, next(fetched)) if isinstance(part, ImagePart) else part
-                    for part in msg.content
-                ),
-            )
-            if isinstance(msg.content, tuple)
-            else msg
-            for msg in request.messages
-        )
-        return msgspec.structs.replace(request, messages=messages)
+            yield request
+            return
+        with self.image_budget.hold() as hold:
+            fetched = await fetch_images(wanted, self.manager.config.image_fetch, hold)
+            yield _with_images(request, fetched)
 
     async def complete(self, request: CompletionRequest) -> AsyncGenerator[CompletionEvent, None]:
         entry = self.manager.require(request.model, Capability.COMPLETE)
@@ -261,6 +265,24 @@ class ModelService:
                 f"for n={request.n}"
             )
         return result
+
+
+def _with_images(request: ChatRequest, images: list[FetchedImage]) -> ChatRequest:
+    """``request`` with its ``image_url`` parts replaced, in order, by ``images``."""
+    fetched = iter(images)
+    messages = tuple(
+        msgspec.structs.replace(
+            msg,
+            content=tuple(
+                _image_data(part, next(fetched)) if isinstance(part, ImagePart) else part
+                for part in msg.content
+            ),
+        )
+        if isinstance(msg.content, tuple)
+        else msg
+        for msg in request.messages
+    )
+    return msgspec.structs.replace(request, messages=messages)
 
 
 def _image_data(part: ImagePart, image: FetchedImage) -> ImageData:

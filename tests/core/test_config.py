@@ -87,10 +87,41 @@ def test_durations() -> None:
 
 def test_api_keys_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     config = decode_config('[server]\napi_keys = ["literal", { env = "MP_TEST_KEY" }]\n')
-    monkeypatch.delenv("MP_TEST_KEY", raising=False)
-    assert config.server.resolved_api_keys() == ["literal"]
     monkeypatch.setenv("MP_TEST_KEY", "secret")
     assert config.server.resolved_api_keys() == ["literal", "secret"]
+
+
+@pytest.mark.parametrize("value", [None, ""])
+def test_a_key_whose_variable_is_unset_or_empty_fails_closed(
+    monkeypatch: pytest.MonkeyPatch, value: str | None
+) -> None:
+    config = decode_config('[server]\napi_keys = ["literal", { env = "MP_TEST_KEY" }]\n')
+    if value is None:
+        monkeypatch.delenv("MP_TEST_KEY", raising=False)
+    else:
+        monkeypatch.setenv("MP_TEST_KEY", value)
+    with pytest.raises(ConfigError) as info:
+        config.server.resolved_api_keys()
+    assert info.value.param == "server.api_keys[1]"
+    assert "MP_TEST_KEY" in info.value.message and "not set or empty" in info.value.message
+
+
+def test_no_keys_means_no_auth_and_an_empty_literal_is_refused() -> None:
+    assert decode_config("").server.resolved_api_keys() == []
+    assert decode_config("[server]\napi_keys = []\n").server.resolved_api_keys() == []
+    with pytest.raises(ConfigError, match=r"server.api_keys\[0\]: an API key cannot be empty"):
+        decode_config('[server]\napi_keys = ["  "]\n').server.resolved_api_keys()
+    with pytest.raises(ConfigError, match=r"server.api_keys\[0\].env"):
+        decode_config('[server]\napi_keys = [{ env = "" }]\n')
+
+
+@pytest.mark.parametrize("key", ["header_timeout", "idle_timeout"])
+@pytest.mark.parametrize("value", ['"-1"', "0", '"0s"'])
+def test_connection_timeouts_cannot_be_switched_off(key: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=rf"server\.{key}: must be a positive duration"):
+        decode_config(f"[server]\n{key} = {value}\n")
+    server = decode_config(f'[server]\n{key} = "2.5s"\n').server
+    assert getattr(server, key.replace("timeout", "seconds"))() == 2.5
 
 
 def test_batching_config_defaults_and_errors() -> None:

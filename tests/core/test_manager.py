@@ -105,3 +105,20 @@ async def test_closing_a_stream_frees_the_slot() -> None:
     assert entry.active == 0
     assert entry.model.active == 0  # type: ignore[union-attr]
     await manager.close()
+
+
+async def test_work_before_a_slot_counts_against_the_queue_bound() -> None:
+    """Requests admitted but not yet seated (fetching their images) fill the queue even
+    while slots are free: at most ``max_queue`` beyond the free slots."""
+    manager = _manager('[[models]]\nname = "a"\nbackend = "fake"\nparallel = 2\nmax_queue = 1\n')
+    entry = manager.resolve("a")
+    async with manager.admit(entry), manager.admit(entry), manager.admit(entry):
+        assert entry.waiting == 3
+        with pytest.raises(Overloaded, match="3 requests already queued"):
+            async with manager.admit(entry):
+                pass
+    assert entry.waiting == 0
+    async with manager.admit(entry) as admission, admission.seat():
+        assert (entry.waiting, entry.active) == (0, 1)
+    assert (entry.waiting, entry.active) == (0, 0)
+    await manager.close()

@@ -11,7 +11,7 @@ from litestar.config.cors import CORSConfig
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 
-from modelport.core.config import Config
+from modelport.core.config import Config, ServerConfig
 from modelport.core.errors import ModelportError, PayloadTooLarge, Unauthorized
 from modelport.core.manager import ModelManager
 from modelport.core.plugins import Plugins, load_plugins
@@ -104,6 +104,7 @@ def create_app(config: Config, plugins: Plugins | None = None) -> Litestar:
         hooks.insert(0, _auth_guard(keys, server.public_docs, server.public_metrics))
 
     async def startup(app: Litestar) -> None:
+        _log_access_policy(keys, server)
         await manager.start()
 
     async def shutdown(app: Litestar) -> None:
@@ -129,6 +130,32 @@ def create_app(config: Config, plugins: Plugins | None = None) -> Litestar:
     document_bodies(app)
     app.asgi_handler = cast("ASGIApp", RequestObserver(app.asgi_handler, meters))
     return app
+
+
+def _public_routes(server: ServerConfig) -> list[str]:
+    """The paths served without an API key when keys are configured."""
+    paths = sorted(PUBLIC_PATHS)
+    if server.public_metrics:
+        paths.append(METRICS_PATH)
+    if server.public_docs:
+        paths.append(f"{DOCS_PREFIX}/*")
+    return paths
+
+
+def _log_access_policy(keys: list[str], server: ServerConfig) -> None:
+    """Say at start-up whether authentication is on and which routes anyone may call."""
+    if not keys:
+        log.warning("authentication is off ([server] api_keys is empty): every route is public")
+        return
+    public = ", ".join(_public_routes(server))
+    detail = "" if server.health_details else "; /health shows the status only"
+    log.info(
+        "authentication is on (%d API key%s); public routes: %s%s",
+        len(keys),
+        "" if len(keys) == 1 else "s",
+        public,
+        detail,
+    )
 
 
 def _cors(origins: list[str]) -> CORSConfig | None:

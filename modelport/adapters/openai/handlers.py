@@ -150,13 +150,17 @@ async def retrieve_model(request: Request, model: FromPath[str]) -> ModelObject:
 
 @get("/health")
 async def health(request: Request) -> Response[dict[str, object]]:  # type: ignore[type-arg]
-    entries = _service(request).manager.entries.values()
+    manager = _service(request).manager
+    entries = manager.entries.values()
+    failed = any(e.state == "failed" for e in entries)
+    status = "degraded" if failed else "ok"
+    if not manager.config.server.health_details:
+        return Response({"status": status})
     models = {
         e.name: {"state": e.state, "error": e.error, "active": e.active, "queued": e.waiting}
         for e in entries
     }
-    failed = any(e.state == "failed" for e in entries)
-    return Response({"status": "degraded" if failed else "ok", "models": models})
+    return Response({"status": status, "models": models})
 
 
 ROUTES = [chat_completions, completions, embeddings, list_models, retrieve_model, health]
