@@ -16,7 +16,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 
 import msgspec
 
-from .errors import ContextLengthExceeded, InvalidRequest
+from .errors import ContextLengthExceeded, InvalidRequest, ModelportError, Overloaded
 from .generation import collect
 from .response_store import ResponseStore
 from .response_types import (
@@ -197,7 +197,7 @@ class ChatResponder:
                     raise _overflow(exc, request) from None
                 items = shorter
                 continue
-            except InvalidRequest as exc:
+            except (InvalidRequest, Overloaded) as exc:  # an image's 429 names its part too
                 await stream.aclose()
                 _rename_param(exc, item_param(exc.param, request, items))
                 raise
@@ -246,7 +246,7 @@ async def _replay(events: list[ChatEvent]) -> AsyncIterator[ChatEvent]:
         yield event
 
 
-def _rename_param(exc: InvalidRequest, param: str | None) -> None:
+def _rename_param(exc: ModelportError, param: str | None) -> None:
     if exc.param and param and param != exc.param:
         exc.message = exc.message.replace(exc.param, param)
         exc.args = (exc.message,)
