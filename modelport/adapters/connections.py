@@ -90,8 +90,8 @@ class _LimitedProtocol(HttpToolsProtocol):
         self._arm_header_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_header_timer()
-        self._cancel_body_timer()
+        self._header_timer = _cancelled(self._header_timer)
+        self._body_timer = _cancelled(self._body_timer)
         super().connection_lost(exc)
 
     # --- headers: from the first byte of a request to its last header ---------------
@@ -102,17 +102,12 @@ class _LimitedProtocol(HttpToolsProtocol):
             self._arm_header_timer()
 
     def on_headers_complete(self) -> None:
-        self._cancel_header_timer()
+        self._header_timer = _cancelled(self._header_timer)
         super().on_headers_complete()
         self._arm_body_timer()
 
     def _arm_header_timer(self) -> None:
         self._header_timer = self.loop.call_later(self.limits.header_timeout, self._too_slow)
-
-    def _cancel_header_timer(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
 
     def _too_slow(self) -> None:
         self._header_timer = None
@@ -132,17 +127,12 @@ class _LimitedProtocol(HttpToolsProtocol):
         self._arm_body_timer()
 
     def on_message_complete(self) -> None:
-        self._cancel_body_timer()
+        self._body_timer = _cancelled(self._body_timer)
         super().on_message_complete()
 
     def _arm_body_timer(self) -> None:
-        self._cancel_body_timer()
+        _cancelled(self._body_timer)
         self._body_timer = self.loop.call_later(self.limits.idle_timeout, self._body_idle)
-
-    def _cancel_body_timer(self) -> None:
-        if self._body_timer is not None:
-            self._body_timer.cancel()
-            self._body_timer = None
 
     def _body_idle(self) -> None:
         self._body_timer = None
@@ -158,6 +148,13 @@ class _LimitedProtocol(HttpToolsProtocol):
             self.limits.idle_timeout,
         )
         self.transport.close()
+
+
+def _cancelled(timer: asyncio.TimerHandle | None) -> asyncio.TimerHandle | None:
+    """Cancel ``timer`` if there is one; None, for the attribute that held it."""
+    if timer is not None:
+        timer.cancel()
+    return None
 
 
 def _peer(client: tuple[str, int] | None) -> str:

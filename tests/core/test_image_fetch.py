@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+from fixtures.bad_images import SIGNATURES
 from modelport.core import image_fetch
 from modelport.core.config import ImageFetchConfig, decode_config
 from modelport.core.errors import ConfigError, InvalidImage, Overloaded
@@ -450,13 +451,6 @@ async def test_fetch_images_raises_the_failure_with_its_param(server: str) -> No
 
 
 # --- bytes that claim to be an image but do not decode ----------------------------
-
-SIGNATURES = {
-    "image/png": b"\x89PNG\r\n\x1a\n",
-    "image/jpeg": b"\xff\xd8\xff",
-    "image/gif": b"GIF89a",
-    "image/webp": b"RIFF\x00\x00\x00\x00WEBP",
-}
 
 
 @pytest.mark.parametrize(("media_type", "signature"), SIGNATURES.items())

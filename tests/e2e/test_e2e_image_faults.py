@@ -21,6 +21,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from fixtures.bad_images import SIGNATURES
 from fixtures.tiny_vision import build_tiny_vision
 from helpers import ServerProcess, smollm2_gguf
 
@@ -171,13 +172,6 @@ def _rss(server: ServerProcess, field: str = "VmRSS") -> int:
 
 
 # --- corrupt bytes ---------------------------------------------------------------------
-
-SIGNATURES = {
-    "image/png": b"\x89PNG\r\n\x1a\n",
-    "image/jpeg": b"\xff\xd8\xff\xe0",
-    "image/gif": b"GIF89a",
-    "image/webp": b"RIFF\x00\x00\x00\x00WEBPVP8 ",
-}
 
 
 @pytest.mark.parametrize(("media", "signature"), SIGNATURES.items())
