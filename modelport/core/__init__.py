@@ -3,7 +3,7 @@
 Imports no web framework, no wire type and no runtime SDK.
 """
 
-from .capabilities import Capability, Chat, Complete, Embed, Feature, Image, Respond
+from .capabilities import Capability, Chat, Complete, Embed, Feature, Image
 from .errors import (
     BackendError,
     ConfigError,
@@ -67,7 +67,6 @@ __all__ = [
     "NoOptions",
     "Overloaded",
     "PluginError",
-    "Respond",
     "Sampling",
     "Started",
     "TextDelta",

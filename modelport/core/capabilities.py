@@ -11,7 +11,6 @@ import enum
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from .response_types import RespondRequest, ResponseEvent
 from .types import (
     ChatEvent,
     ChatRequest,
@@ -31,7 +30,6 @@ __all__ = [
     "Embed",
     "Feature",
     "Image",
-    "Respond",
 ]
 
 
@@ -40,7 +38,6 @@ class Capability(enum.StrEnum):
     COMPLETE = "complete"
     EMBED = "embed"
     IMAGE = "image"
-    RESPOND = "respond"
 
 
 class Feature(enum.StrEnum):
@@ -101,21 +98,9 @@ class Image(Protocol):
         ...
 
 
-@runtime_checkable
-class Respond(Protocol):
-    def respond(self, request: RespondRequest) -> AsyncIterator[ResponseEvent]:
-        """Yield ``ResponseCreated``, text and tool-call deltas, then one ``ResponseDone``.
-
-        Core provides it on top of ``Chat`` (``modelport.core.responses.ChatResponder``)
-        when a backend does not implement it natively.
-        """
-        ...
-
-
 METHOD_OF: dict[Capability, str] = {
     Capability.CHAT: "chat",
     Capability.COMPLETE: "complete",
     Capability.EMBED: "embed",
     Capability.IMAGE: "generate_image",
-    Capability.RESPOND: "respond",
 }

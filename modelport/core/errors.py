@@ -9,7 +9,6 @@ from __future__ import annotations
 
 __all__ = [
     "BackendError",
-    "BackendTimeout",
     "ConfigError",
     "ContextLengthExceeded",
     "InvalidImage",
@@ -111,10 +110,6 @@ class Overloaded(ModelportError):
     ):
         super().__init__(message, param=param, code=code)
         self.retry_after = retry_after
-
-
-class BackendTimeout(ModelportError):
-    code = "backend_timeout"
 
 
 class BackendError(ModelportError):

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .capabilities import Capability, Feature
+from .capabilities import METHOD_OF, Capability, Feature
 from .config import Config, ModelConfig, decode_options, parse_duration
 from .errors import (
     ConfigError,
@@ -130,6 +130,14 @@ class ModelManager:
             raise ModelNotFound(f"model {name!r} not found; available: {available}", param="model")
         return entry
 
+    async def load(self, entry: ModelEntry) -> None:
+        """Load the model now if it is not loaded (a loaded model may narrow the features
+        its options declare). Loading takes a place in the model's queue, so it counts
+        against ``max_queue``."""
+        if entry.model is None:
+            async with self.admit(entry):
+                await self._ensure_loaded(entry)
+
     def require(self, name: str, capability: Capability) -> ModelEntry:
         entry = self.resolve(name)
         if capability not in entry.capabilities:
@@ -221,6 +229,7 @@ class ModelManager:
         path = self.pull(entry)
         started = time.monotonic()
         model = entry.spec.load(self.load_context(entry, path))
+        _check_methods(entry, model)
         log.info(
             "loaded model %r (%s) in %.1fs", entry.name, entry.spec.name, time.monotonic() - started
         )
@@ -325,6 +334,26 @@ class Admission:
             entry.active -= 1
             entry.last_used = time.monotonic()
             entry.slots.release()
+
+
+def _check_methods(entry: ModelEntry, model: object) -> None:
+    """A :class:`PluginError` naming each method the loaded model lacks for a capability
+    its backend claims (closing the model first), instead of a failure on first use."""
+    missing = sorted(
+        f"{METHOD_OF[capability]}() for {capability}"
+        for capability in entry.capabilities
+        if not callable(getattr(model, METHOD_OF[capability], None))
+    )
+    if not missing:
+        return
+    close = getattr(model, "close", None)
+    if callable(close):
+        close()
+    raise PluginError(
+        f"backend {entry.spec.name!r} (from {entry.distribution}) claims "
+        f"{', '.join(sorted(entry.capabilities))}, but its model object "
+        f"{type(model).__name__} has no {', '.join(missing)}"
+    )
 
 
 def _idle(entry: ModelEntry) -> bool:

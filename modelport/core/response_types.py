@@ -1,5 +1,5 @@
 """Core types of the Responses API: conversation items, the request, the stored response
-and the events a ``Respond`` implementation yields.
+and the events the Responses API yields (``modelport.core.responses``).
 
 Items are what a conversation is made of (messages, function calls, their outputs);
 every item has an id, so a stored response can list its inputs and a later request can

@@ -1,4 +1,4 @@
-"""``Respond`` on top of ``Chat``: the Responses API's default implementation in core.
+"""The Responses API on top of ``Chat``, in core: it serves every chat model.
 
 A request's conversation (the stored one it continues, then its own input items) becomes
 a ``ChatRequest`` that goes through ``ModelService.chat``, so tools, structured outputs,

@@ -9,8 +9,10 @@ an adapter commits to a status code.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from typing import Any, cast
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
+from functools import partial
+from typing import Any, TypeVar, cast
 
 import msgspec
 
@@ -32,6 +34,7 @@ from .images import (
     split_per_image,
 )
 from .manager import ModelEntry, ModelManager
+from .observers import Observer
 from .types import (
     ChatEvent,
     ChatRequest,
@@ -42,15 +45,20 @@ from .types import (
     Finish,
     ImageData,
     ImagePart,
+    Started,
     TextDelta,
 )
 
 __all__ = ["ModelService"]
 
+E = TypeVar("E")  # an event of a generation stream
+T = TypeVar("T")
+
 
 class ModelService:
-    def __init__(self, manager: ModelManager):
+    def __init__(self, manager: ModelManager, observers: Iterable[Observer] = ()):
         self.manager = manager
+        self.observers = tuple(observers)
         self.image_budget = ImageBudget(manager.config.image_fetch.max_inflight_bytes)
 
     def entry(self, name: str) -> ModelEntry:
@@ -76,8 +84,9 @@ class ModelService:
                 continue
             async with contextlib.AsyncExitStack() as images:
                 if isinstance(request, ChatRequest) and request.sampling.n > 1:
-                    entry = self.manager.require(request.model, Capability.CHAT)
-                    check_chat(request, entry.features)
+                    entry, _ = await self._ready(
+                        request.model, Capability.CHAT, partial(check_chat, request)
+                    )
                     async with self.manager.admit(entry):  # the fetch counts as queued
                         # once for all choices, held until the last one ends
                         request = await images.enter_async_context(self._images(request))
@@ -92,6 +101,20 @@ class ModelService:
                     async for i, event in merged:
                         yield index + i, event
                 index += len(singles)
+
+    async def _ready(
+        self, name: str, capability: Capability, check: Callable[[frozenset[Feature]], T]
+    ) -> tuple[ModelEntry, T]:
+        """The model's entry, and ``check`` of its features: first of what its options
+        declare, so a bad request is refused without loading the model; then, once the
+        model is loaded, of what it honours (it may narrow them), so even a lazy model's
+        first request is checked against the model that serves it."""
+        entry = self.manager.require(name, capability)
+        checked = check(entry.features)
+        if entry.model is None:
+            await self.manager.load(entry)
+            checked = check(entry.features)
+        return entry, checked
 
     def _parallel(self, name: str) -> int:
         """How many generations the model runs at once (1 for a name that does not
@@ -143,8 +166,13 @@ class ModelService:
         return out
 
     async def chat(self, request: ChatRequest) -> AsyncGenerator[ChatEvent, None]:
-        entry = self.manager.require(request.model, Capability.CHAT)
-        check_chat(request, entry.features)
+        events = self._observed(self._chat(request), request.model)
+        async with contextlib.aclosing(events):
+            async for event in events:
+                yield event
+
+    async def _chat(self, request: ChatRequest) -> AsyncGenerator[ChatEvent, None]:
+        entry, _ = await self._ready(request.model, Capability.CHAT, partial(check_chat, request))
         request = msgspec.structs.replace(
             request, sampling=request.sampling.with_defaults(entry.defaults)
         )
@@ -182,8 +210,15 @@ class ModelService:
             yield _with_images(request, fetched)
 
     async def complete(self, request: CompletionRequest) -> AsyncGenerator[CompletionEvent, None]:
-        entry = self.manager.require(request.model, Capability.COMPLETE)
-        check_completion(request, entry.features)
+        events = self._observed(self._complete(request), request.model)
+        async with contextlib.aclosing(events):
+            async for event in events:
+                yield event
+
+    async def _complete(self, request: CompletionRequest) -> AsyncGenerator[CompletionEvent, None]:
+        entry, _ = await self._ready(
+            request.model, Capability.COMPLETE, partial(check_completion, request)
+        )
         request = msgspec.structs.replace(
             request, sampling=request.sampling.with_defaults(entry.defaults)
         )
@@ -195,6 +230,24 @@ class ModelService:
                 async for event in events:
                     yield event
 
+    async def _observed(
+        self, events: AsyncGenerator[E, None], name: str
+    ) -> AsyncGenerator[E, None]:
+        """``events`` of one generation, reported to the observers: the time to its first
+        output and its usage."""
+        started, first = time.monotonic(), True
+        async with contextlib.aclosing(events):
+            async for event in events:
+                if first and not isinstance(event, Started):
+                    first = False
+                    seconds = time.monotonic() - started
+                    for observer in self.observers:
+                        observer.first_output(self.manager.resolve(name).name, seconds)
+                if isinstance(event, Finish):
+                    for observer in self.observers:
+                        observer.generated(self.manager.resolve(name).name, event.usage)
+                yield event
+
     def _guard(
         self, events: AsyncIterator[Any], entry: ModelEntry, stop: tuple[str, ...]
     ) -> AsyncGenerator[Any, None]:
@@ -205,8 +258,7 @@ class ModelService:
 
     async def embed(self, request: EmbedRequest) -> EmbedResult:
         """Embeddings, through the model's batcher: concurrent requests share one call."""
-        entry = self.manager.require(request.model, Capability.EMBED)
-        check_embed(request, entry.features)
+        entry, _ = await self._ready(request.model, Capability.EMBED, partial(check_embed, request))
         if entry.config.batching.enabled:
             result = await self._embed_batcher(entry).embed(request)
         else:
@@ -219,6 +271,8 @@ class ModelService:
         if Feature.DIMENSIONS not in entry.features:
             vectors = truncate_dimensions(result.vectors, request.dimensions)
             result = EmbedResult(vectors=vectors, prompt_tokens=result.prompt_tokens)
+        for observer in self.observers:
+            observer.embedded(entry.name, result.prompt_tokens)
         return result
 
     async def _embed_now(self, entry: ModelEntry, request: EmbedRequest) -> EmbedResult:
@@ -245,15 +299,23 @@ class ModelService:
         A backend that cannot batch (no ``Feature.N``) gets one ``n=1`` request per image,
         all within one slot; seeds follow the same ``seed + i`` rule either way.
         """
-        entry = self.manager.require(request.model, Capability.IMAGE)
-        request = prepare_image_request(request, entry.features, image_contract(entry.options))
+        started = time.monotonic()
+        contract = image_contract(self.manager.require(request.model, Capability.IMAGE).options)
+        entry, request = await self._ready(
+            request.model,
+            Capability.IMAGE,
+            lambda features: prepare_image_request(request, features, contract),
+        )
         async with self.manager.use(entry) as model:
             if request.n == 1 or Feature.N in entry.features:
                 parts = [request]
             else:
                 parts = split_per_image(request)
             results = [await self._one_image_call(cast(Image, model), entry, p) for p in parts]
-        return merge_results(results) if len(results) > 1 else results[0]
+        result = merge_results(results) if len(results) > 1 else results[0]
+        for observer in self.observers:
+            observer.imaged(entry.name, len(result.images), time.monotonic() - started)
+        return result
 
     async def _one_image_call(
         self, model: Image, entry: ModelEntry, request: ImageRequest

@@ -40,12 +40,17 @@ class FakeOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     delay: Annotated[float, msgspec.Meta(ge=0)] = 0.0
     dimensions: Annotated[int, msgspec.Meta(gt=0)] = 8
     fail_load: bool = False
+    # The features the backend declares for this model (before it loads) ...
+    declare: frozenset[Feature] = frozenset({Feature.TOKEN_INPUT})
+    # ... and, when set, the ones the loaded model says it honours (``model.features``).
+    narrow: frozenset[Feature] | None = None
 
 
 class FakeModel:
     def __init__(self, options: FakeOptions):
         self.options = options
         self.active = 0
+        self.features = None if options.narrow is None else frozenset(options.narrow)
 
     @classmethod
     def load(cls, ctx: LoadContext) -> FakeModel:
@@ -109,6 +114,7 @@ class FakePlugin:
                 options=FakeOptions,
                 capabilities=frozenset({Capability.CHAT, Capability.COMPLETE, Capability.EMBED}),
                 features=frozenset({Feature.TOKEN_INPUT}),
+                features_for=lambda options: frozenset(options.declare),
                 load=FakeModel.load,
                 needs_source=False,
             )

@@ -232,3 +232,48 @@ def test_sigterm_lets_a_short_stream_finish(tmp_path: Path) -> None:
             httpx.get(server.url + "/health", timeout=1)
     finally:
         server.stop()
+
+
+ENDPOINTS = {
+    "chat": ("/v1/chat/completions", {"model": "fake", "messages": MSG}),
+    "chat streamed": ("/v1/chat/completions", {"model": "fake", "messages": MSG, "stream": True}),
+    "chat n=2": ("/v1/chat/completions", {"model": "fake", "messages": MSG, "n": 2}),
+    "completions": ("/v1/completions", {"model": "fake", "prompt": "one two three"}),
+    "responses": ("/v1/responses", {"model": "fake", "input": "one two three", "store": False}),
+    "responses streamed": (
+        "/v1/responses",
+        {"model": "fake", "input": "one two three", "store": False, "stream": True},
+    ),
+}
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_every_generation_endpoint_is_metered(http: TestClient, endpoint: str) -> None:
+    """Time to first token, generated and prompt tokens move for every endpoint that
+    generates, through the one place the service reports them."""
+    path, body = ENDPOINTS[endpoint]
+    choices = body.get("n", 1)
+    assert http.post(path, json=body).status_code == 200
+    text = http.get("/metrics").text
+    assert _sample(text, "modelport_time_to_first_token_seconds_count", model="fake") == choices
+    assert _sample(text, "modelport_generated_tokens_total", model="fake") == 3 * choices
+    assert _sample(text, "modelport_prompt_tokens_total", model="fake") > 0
+
+
+def test_embeddings_and_images_are_metered(tmp_path: Path) -> None:
+    from test_images_adapter import SolidPlugin
+
+    plugins = load_plugins(
+        entry_points=False, extra=[("solid", SolidPlugin()), ("fake", FakePlugin())]
+    )
+    plugins.collect_backends()
+    solid = '[[models]]\nname = "solid"\nbackend = "solid"\n'
+    config = f'[server]\ndata_dir = "{tmp_path}"\n{CONFIG}{solid}'
+    with TestClient(create_app(decode_config(config), plugins)) as http:
+        assert http.post("/v1/embeddings", json={"model": "fake", "input": ["a b", "c"]}).is_success
+        body = {"model": "solid", "prompt": "p", "n": 2, "size": "16x16"}
+        assert http.post("/v1/images/generations", json=body).status_code == 200
+        text = http.get("/metrics").text
+    assert _sample(text, "modelport_prompt_tokens_total", model="fake") == 2
+    assert _sample(text, "modelport_generated_images_total", model="solid") == 2
+    assert _sample(text, "modelport_image_generation_seconds_count", model="solid") == 1

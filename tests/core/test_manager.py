@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
+from modelport.core.capabilities import Feature
 from modelport.core.config import decode_config
-from modelport.core.errors import ModelNotFound, Overloaded
+from modelport.core.errors import ModelLoadFailed, ModelNotFound, Overloaded, Unsupported
 from modelport.core.manager import ModelManager
 from modelport.core.plugins import load_plugins
 from modelport.core.service import ModelService
 from modelport.core.types import ChatRequest, Message, Sampling
-from modelport.testing.fake import FakePlugin
+from modelport.testing.fake import FakeOptions, FakePlugin
 
 
 def _manager(toml: str) -> ModelManager:
@@ -122,3 +124,63 @@ async def test_work_before_a_slot_counts_against_the_queue_bound() -> None:
         assert (entry.waiting, entry.active) == (0, 1)
     assert (entry.waiting, entry.active) == (0, 0)
     await manager.close()
+
+
+async def test_a_lazy_models_first_request_is_checked_against_the_loaded_model() -> None:
+    """The options declare ``seed``; the loaded model narrows it away. The very first
+    request to the lazy model, before anything loaded it, is refused by name."""
+    manager = _manager(
+        '[[models]]\nname = "a"\nbackend = "fake"\nload = "lazy"\n'
+        '[models.options]\ndeclare = ["seed", "token_input"]\nnarrow = ["token_input"]\n'
+    )
+    service = ModelService(manager)
+    entry = manager.resolve("a")
+    assert entry.model is None and Feature.SEED in entry.features
+    seeded = ChatRequest(
+        model="a", messages=(Message(role="user", content="hi"),), sampling=Sampling(seed=7)
+    )
+    with pytest.raises(Unsupported) as info:
+        await anext(service.chat(seeded))
+    assert info.value.param == "seed"
+    assert entry.model is not None and Feature.SEED not in entry.features
+    plain = ChatRequest(model="a", messages=(Message(role="user", content="hi"),))
+    assert [e async for e in service.chat(plain)][-1].reason == "stop"  # type: ignore[union-attr]
+    await manager.close()
+
+
+class _NoEmbed:
+    closed = False
+
+    def chat(self, request: ChatRequest) -> Any:
+        raise AssertionError("not called")
+
+    def close(self) -> None:
+        _NoEmbed.closed = True
+
+
+async def test_a_model_without_a_claimed_capability_method_is_a_load_error() -> None:
+    from modelport.core import BackendRegistry, BackendSpec, Capability, hookimpl
+
+    class Broken:
+        @hookimpl
+        def register_backends(self, registry: BackendRegistry) -> None:
+            registry.add(
+                BackendSpec(
+                    name="broken",
+                    options=FakeOptions,
+                    capabilities=frozenset({Capability.CHAT, Capability.EMBED}),
+                    load=lambda ctx: _NoEmbed(),
+                    needs_source=False,
+                )
+            )
+
+    plugins = load_plugins(entry_points=False, extra=[("broken", Broken())])
+    plugins.collect_backends()
+    manager = ModelManager(decode_config('[[models]]\nname = "b"\nbackend = "broken"\n'), plugins)
+    with pytest.raises(ModelLoadFailed) as info:
+        await manager.load(manager.resolve("b"))
+    assert "claims chat, embed, but its model object _NoEmbed has no embed() for embed" in str(
+        info.value
+    )
+    assert _NoEmbed.closed
+    assert manager.resolve("b").state == "failed"

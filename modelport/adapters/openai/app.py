@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 from .errors import envelope, error_body, http_error
 from .handlers import ROUTES
-from .metrics import METRICS_PATH, MeteredService, Metrics, metrics
+from .metrics import METRICS_PATH, Metrics, metrics
 from .observe import RequestObserver
 from .openapi import document_bodies
 
@@ -96,7 +96,7 @@ def create_app(config: Config, plugins: Plugins | None = None) -> Litestar:
         plugins.collect_backends()
     manager = ModelManager(config, plugins)
     meters = Metrics(manager)
-    service = MeteredService(manager, meters)
+    service = ModelService(manager, observers=[meters])
     server = config.server
     hooks = [_body_limit(server.max_body_bytes)]
     keys = server.resolved_api_keys()

@@ -22,7 +22,6 @@ STATUS: list[tuple[type[e.ModelportError], int, str]] = [
     (e.NotFound, 404, "invalid_request_error"),
     (e.Overloaded, 429, "rate_limit_error"),
     (e.ModelLoadFailed, 503, "server_error"),
-    (e.BackendTimeout, 504, "server_error"),
     (e.ModelportError, 500, "server_error"),
 ]
 

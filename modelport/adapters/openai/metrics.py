@@ -2,8 +2,9 @@
 
 - requests by route template and status, and request latency (until the last body byte,
   so a stream counts whole), from :class:`~.observe.RequestObserver`;
-- time to first token and generated tokens per model, from :class:`MeteredService`,
-  which wraps the core service's generation streams;
+- time to first token, tokens and images per model, from the core service, which
+  reports every generation, embedding and image request to its observers
+  (:class:`Metrics` is one: ``modelport.core.observers.Observer``);
 - queue depth, active requests and load state per model, read from the model manager
   at scrape time (no bookkeeping on the hot path).
 
@@ -13,8 +14,7 @@ Each app has its own registry, so several apps in one process (tests) never coll
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Iterator
 
 from litestar import Request, Response, get
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -22,18 +22,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from modelport.core.manager import ModelManager
-from modelport.core.service import ModelService
-from modelport.core.types import (
-    ChatEvent,
-    ChatRequest,
-    CompletionRequest,
-    EmbedRequest,
-    EmbedResult,
-    Finish,
-    Started,
-)
+from modelport.core.types import Usage
 
-__all__ = ["METRICS_PATH", "MeteredService", "Metrics", "metrics"]
+__all__ = ["METRICS_PATH", "Metrics", "metrics"]
 
 METRICS_PATH = "/metrics"
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -104,7 +95,36 @@ class Metrics:
             ["model"],
             registry=self.registry,
         )
+        self.images = Counter(
+            "modelport_generated_images",
+            "images generated",
+            ["model"],
+            registry=self.registry,
+        )
+        self.image_seconds = Histogram(
+            "modelport_image_generation_seconds",
+            "time to answer an image request (queueing included)",
+            ["model"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.registry.register(_ModelCollector(manager))
+
+    # --- what the core service reports (modelport.core.observers.Observer) ------------
+
+    def first_output(self, model: str, seconds: float) -> None:
+        self.ttft.labels(model).observe(seconds)
+
+    def generated(self, model: str, usage: Usage) -> None:
+        self.tokens.labels(model).inc(usage.completion_tokens)
+        self.prompt_tokens.labels(model).inc(usage.prompt_tokens)
+
+    def embedded(self, model: str, prompt_tokens: int) -> None:
+        self.prompt_tokens.labels(model).inc(prompt_tokens)
+
+    def imaged(self, model: str, images: int, seconds: float) -> None:
+        self.images.labels(model).inc(images)
+        self.image_seconds.labels(model).observe(seconds)
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route, method, str(status)).inc()
@@ -112,38 +132,6 @@ class Metrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
-
-
-class MeteredService(ModelService):
-    """The core service, recording time to first token and token counts per model."""
-
-    def __init__(self, manager: ModelManager, metrics: Metrics):
-        super().__init__(manager)
-        self.metrics = metrics
-
-    async def choices(
-        self, requests: Sequence[ChatRequest | CompletionRequest]
-    ) -> AsyncIterator[tuple[int, ChatEvent]]:
-        started = time.monotonic()
-        model = self.entry(requests[0].model).name if requests else ""
-        first = True
-        stream = super().choices(requests)
-        try:
-            async for index, event in stream:
-                if first and not isinstance(event, Started):
-                    first = False
-                    self.metrics.ttft.labels(model).observe(time.monotonic() - started)
-                if isinstance(event, Finish):
-                    self.metrics.tokens.labels(model).inc(event.usage.completion_tokens)
-                    self.metrics.prompt_tokens.labels(model).inc(event.usage.prompt_tokens)
-                yield index, event
-        finally:
-            await stream.aclose()  # type: ignore[attr-defined]
-
-    async def embed(self, request: EmbedRequest) -> EmbedResult:
-        result = await super().embed(request)
-        self.metrics.prompt_tokens.labels(self.entry(request.model).name).inc(result.prompt_tokens)
-        return result
 
 
 @get(METRICS_PATH, include_in_schema=False)
