@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 
 from modelport.core import config
+from modelport.core.parameters import SAMPLING
 from modelport.core.plugins import load_plugins
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,18 +66,12 @@ DESCRIPTIONS = {
     "A waiting request whose client disconnects leaves the queue.",
     "models.owned_by": "The `owned_by` of the model in `/v1/models`.",
     "models.batching": "Dynamic batching of embedding requests: see `[models.batching]`.",
-    "models.defaults.temperature": "Sampling temperature; 0 is greedy.",
-    "models.defaults.top_p": "Nucleus sampling: keep the most likely tokens up to this mass.",
-    "models.defaults.top_k": "Keep only the k most likely tokens; 0 disables it.",
-    "models.defaults.min_p": "Drop tokens less likely than this fraction of the most likely.",
     "models.defaults.max_tokens": "Most tokens to generate.",
-    "models.defaults.seed": "Seed for reproducible sampling.",
     "models.defaults.stop": "Sequences that end generation.",
-    "models.defaults.frequency_penalty": "Penalty on tokens by how often they appeared.",
-    "models.defaults.presence_penalty": "Penalty on tokens that appeared at all.",
-    "models.defaults.repeat_penalty": "llama.cpp-style repetition penalty; 1 disables it.",
     "models.batching.enabled": "Merge concurrent embedding requests into one backend call.",
 }
+# The declared sampling parameters document themselves.
+DESCRIPTIONS |= {f"models.defaults.{p.name}": p.doc for p in SAMPLING}
 # The original built-in backends' options (their Structs carry no comments yet).
 DESCRIPTIONS |= {
     "options.gguf.n_ctx": "Context length in tokens (prompt plus generated).",

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
+from .features import Feature
+from .images import ImageRequest, ImageResult
 from .types import (
     ChatEvent,
     ChatRequest,
@@ -19,9 +21,6 @@ from .types import (
     EmbedRequest,
     EmbedResult,
 )
-
-if TYPE_CHECKING:  # images.py imports Feature from this module
-    from .images import ImageRequest, ImageResult
 
 __all__ = [
     "Capability",
@@ -38,32 +37,6 @@ class Capability(enum.StrEnum):
     COMPLETE = "complete"
     EMBED = "embed"
     IMAGE = "image"
-
-
-class Feature(enum.StrEnum):
-    """Request features a backend may honour natively.
-
-    Core provides fallbacks for ``STOP`` (stop sequences cut in core), ``N`` (fan-out into
-    single generations) and ``DIMENSIONS`` (truncate and renormalise), so those need no
-    declaration to work; completions ``best_of`` is ranked in core and needs ``LOGPROBS``.
-    """
-
-    STOP = "stop"
-    SEED = "seed"
-    PENALTIES = "penalties"
-    TOP_K = "top_k"
-    MIN_P = "min_p"
-    LOGPROBS = "logprobs"
-    LOGIT_BIAS = "logit_bias"
-    N = "n"
-    TOOLS = "tools"
-    JSON_OBJECT = "json_object"
-    JSON_SCHEMA = "json_schema"
-    VISION = "vision"
-    ECHO = "echo"
-    SUFFIX = "suffix"
-    TOKEN_INPUT = "token_input"
-    DIMENSIONS = "dimensions"
 
 
 @runtime_checkable

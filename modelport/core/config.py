@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 
 from .errors import ConfigError
+from .parameters import SAMPLING
 from .types import Sampling
 
 __all__ = [
@@ -160,19 +161,32 @@ class ImageFetchConfig(_Section, frozen=True, kw_only=True):
         return parse_duration(self.timeout)
 
 
-class SamplingDefaults(_Section, frozen=True, kw_only=True):
-    """A model's default sampling parameters; a request's own values win."""
+if TYPE_CHECKING:
 
-    temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] | None = None
-    top_p: Annotated[float, msgspec.Meta(gt=0, le=1)] | None = None
-    top_k: Annotated[int, msgspec.Meta(ge=0)] | None = None
-    min_p: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
+    class _DeclaredDefaults(_Section, frozen=True, kw_only=True):
+        def __getattr__(self, name: str) -> Any: ...
+
+else:
+    # One key per declared sampling parameter (modelport.core.parameters), with the
+    # same limits as on the wire.
+    _DeclaredDefaults = msgspec.defstruct(
+        "_DeclaredDefaults",
+        [(p.name, p.annotation(), None) for p in SAMPLING],
+        bases=(_Section,),
+        frozen=True,
+        kw_only=True,
+        forbid_unknown_fields=True,
+        module=__name__,
+    )
+
+
+class SamplingDefaults(_DeclaredDefaults, frozen=True, kw_only=True):
+    """A model's default sampling parameters; a request's own values win. The keys are
+    the declared sampling parameters (``modelport.core.parameters``), ``max_tokens``
+    and ``stop``."""
+
     max_tokens: Positive | None = None
-    seed: int | None = None
     stop: list[str] = []
-    frequency_penalty: Annotated[float, msgspec.Meta(ge=-2, le=2)] | None = None
-    presence_penalty: Annotated[float, msgspec.Meta(ge=-2, le=2)] | None = None
-    repeat_penalty: Annotated[float, msgspec.Meta(gt=0)] | None = None
 
     def to_sampling(self) -> Sampling:
         fields = msgspec.structs.asdict(self)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from . import parameters
 from .capabilities import Feature
 from .errors import Unsupported
 from .types import ChatRequest, CompletionRequest, EmbedRequest, ImageData, ImagePart, Sampling
@@ -16,18 +17,7 @@ __all__ = ["check_chat", "check_completion", "check_embed"]
 
 
 def _sampling_needs(s: Sampling) -> Iterator[tuple[Feature, str]]:
-    if s.seed is not None:
-        yield Feature.SEED, "seed"
-    if s.frequency_penalty not in (None, 0.0):
-        yield Feature.PENALTIES, "frequency_penalty"
-    if s.presence_penalty not in (None, 0.0):
-        yield Feature.PENALTIES, "presence_penalty"
-    if s.repeat_penalty not in (None, 1.0):
-        yield Feature.PENALTIES, "repeat_penalty"
-    if s.top_k not in (None, 0):
-        yield Feature.TOP_K, "top_k"
-    if s.min_p not in (None, 0.0):
-        yield Feature.MIN_P, "min_p"
+    yield from parameters.needs(s)  # every declared, gated sampling parameter
     if s.logit_bias:
         yield Feature.LOGIT_BIAS, "logit_bias"
 

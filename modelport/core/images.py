@@ -15,8 +15,8 @@ from typing import Literal, Protocol, runtime_checkable
 
 import msgspec
 
-from .capabilities import Feature
 from .errors import InvalidRequest, Unsupported
+from .features import Feature
 from .types import _Value
 
 __all__ = [

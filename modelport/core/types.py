@@ -6,9 +6,11 @@ behaviour, cheap to build and safe to share between the event loop and worker th
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
+
+from .parameters import SAMPLING
 
 __all__ = [
     "ChatEvent",
@@ -117,20 +119,35 @@ class ResponseFormat(_Value, frozen=True, kw_only=True):
 # --- sampling ---------------------------------------------------------------------
 
 
-class Sampling(_Value, frozen=True, kw_only=True):
+if TYPE_CHECKING:
+
+    class _DeclaredSampling(_Value, frozen=True, kw_only=True):
+        """The declared parameters (``modelport.core.parameters.SAMPLING``), read as
+        attributes: ``sampling.top_k``."""
+
+        def __getattr__(self, name: str) -> Any: ...
+
+else:
+    _DeclaredSampling = msgspec.defstruct(
+        "_DeclaredSampling",
+        [(p.name, p.type | None, None) for p in SAMPLING],
+        bases=(_Value,),
+        frozen=True,
+        kw_only=True,
+        module=__name__,
+    )
+
+
+class Sampling(_DeclaredSampling, frozen=True, kw_only=True):
     """Sampling parameters. ``None`` means "not given": the model's defaults from
-    plugins.toml fill it, then the backend's own default."""
+    plugins.toml fill it, then the backend's own default.
+
+    Besides the fields below, it has one field per declared sampling parameter
+    (``temperature``, ``top_p``, ``seed``, ``top_k``, ... : see ``parameters``); build
+    one with keywords as usual: ``Sampling(temperature=0.5, max_tokens=16)``."""
 
     max_tokens: int | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    top_k: int | None = None
-    min_p: float | None = None
-    seed: int | None = None
     stop: tuple[str, ...] = ()
-    frequency_penalty: float | None = None
-    presence_penalty: float | None = None
-    repeat_penalty: float | None = None
     logit_bias: dict[int, float] | None = None
     logprobs: bool = False
     top_logprobs: int | None = None

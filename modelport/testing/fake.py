@@ -50,7 +50,8 @@ class FakeModel:
     def __init__(self, options: FakeOptions):
         self.options = options
         self.active = 0
-        self.features = None if options.narrow is None else frozenset(options.narrow)
+        narrow = getattr(options, "narrow", None)  # subclasses may bring options of their own
+        self.features = None if narrow is None else frozenset(narrow)
 
     @classmethod
     def load(cls, ctx: LoadContext) -> FakeModel:

@@ -182,3 +182,4 @@ def test_sampling_extensions_top_k_min_p_repeat_penalty(client: openai.OpenAI) -
     assert run(top_k=1) == greedy  # one candidate left: sampling is greedy
     assert run(min_p=1.0) == greedy  # only tokens as likely as the best survive
     assert run(temperature=0, repeat_penalty=1.8) != greedy
+

@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from modelport.core import parameters
 from modelport.core import types as core
 from modelport.core.errors import InvalidRequest, Unsupported
 
@@ -180,16 +181,9 @@ def _sampling(
     req: wire._Sampling, max_tokens: int | None, logprobs: bool, top_logprobs: int | None
 ) -> core.Sampling:
     return core.Sampling(
+        **parameters.values(req),
         max_tokens=max_tokens,
-        temperature=req.temperature,
-        top_p=req.top_p,
-        top_k=req.top_k,
-        min_p=req.min_p,
-        seed=req.seed,
         stop=_stops(req.stop),
-        frequency_penalty=req.frequency_penalty,
-        presence_penalty=req.presence_penalty,
-        repeat_penalty=req.repeat_penalty,
         logit_bias=_logit_bias(req.logit_bias),
         logprobs=logprobs,
         top_logprobs=top_logprobs,

@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 
+from modelport.core import parameters
 from modelport.core import types as core
 from modelport.core.errors import InvalidRequest, Unsupported
 from modelport.core.response_types import (
@@ -175,9 +176,7 @@ def respond_request(req: w.CreateResponseRequest) -> RespondRequest:
         input=_input(req.input),
         instructions=req.instructions,
         previous_response_id=req.previous_response_id,
-        sampling=core.Sampling(
-            max_tokens=req.max_output_tokens, temperature=req.temperature, top_p=req.top_p
-        ),
+        sampling=core.Sampling(**parameters.values(req), max_tokens=req.max_output_tokens),
         tools=tools,
         tool_choice=_tool_choice(req.tool_choice, bool(tools)),
         parallel_tool_calls=req.parallel_tool_calls is not False,

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from msgspec import UNSET, Meta, UnsetType
 
-from .wire import _Wire
+from .wire import SamplingFields, _Wire
 
 __all__ = [
     "CreateResponseRequest",
@@ -133,7 +133,10 @@ class TextParam(_Wire, kw_only=True):
 # --- the request --------------------------------------------------------------------
 
 
-class CreateResponseRequest(_Wire, kw_only=True):
+class CreateResponseRequest(SamplingFields, kw_only=True):
+    """With every declared sampling parameter (``temperature``, ``top_p``, and the rest
+    of ``modelport.core.parameters``)."""
+
     model: Annotated[str, Meta(min_length=1)]
     input: str | Annotated[list[dict[str, Any]], Meta(min_length=1)]
     instructions: str | None = None
@@ -141,8 +144,6 @@ class CreateResponseRequest(_Wire, kw_only=True):
     tools: list[dict[str, Any]] | None = None
     tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
-    temperature: Annotated[float, Meta(ge=0, le=2)] | None = None
-    top_p: Annotated[float, Meta(ge=0, le=1)] | None = None
     max_output_tokens: Annotated[int, Meta(ge=16)] | None = None
     text: TextParam | None = None
     metadata: (

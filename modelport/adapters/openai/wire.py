@@ -6,10 +6,12 @@ a bad value is a 400 whose ``param`` is msgspec's JSON path.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
+
+from modelport.core.parameters import SAMPLING
 
 __all__ = [
     "AssistantMessage",
@@ -170,9 +172,6 @@ class StreamOptions(_Wire, kw_only=True):
 
 # --- shared sampling fields -------------------------------------------------------
 
-Temperature = Annotated[float, Meta(ge=0, le=2)]
-TopP = Annotated[float, Meta(ge=0, le=1)]
-Penalty = Annotated[float, Meta(ge=-2, le=2)]
 MaxTokens = Annotated[int, Meta(ge=1)]
 Stop = (
     Annotated[str, Meta(max_length=256)]
@@ -182,22 +181,34 @@ Bias = dict[str, Annotated[float, Meta(ge=-100, le=100)]]
 Choices = Annotated[int, Meta(ge=1, le=128)]
 
 
-class _Sampling(_Wire, kw_only=True):
-    temperature: Temperature | None = None
-    top_p: TopP | None = None
+if TYPE_CHECKING:
+
+    class SamplingFields(_Wire, kw_only=True):
+        """The declared sampling parameters as wire fields, read as attributes."""
+
+        def __getattr__(self, name: str) -> Any: ...
+
+else:
+    # One field per declared sampling parameter (modelport.core.parameters), with its
+    # limits: OpenAI's own (temperature, top_p, seed, the penalties) and the extensions
+    # vLLM and Ollama accept (top_k, min_p, typical_p, repeat_penalty).
+    SamplingFields = msgspec.defstruct(
+        "SamplingFields",
+        [(p.name, p.annotation(), None) for p in SAMPLING],
+        bases=(_Wire,),
+        kw_only=True,
+        omit_defaults=True,
+        module=__name__,
+    )
+
+
+class _Sampling(SamplingFields, kw_only=True):
     n: Choices | None = None
     stop: Stop | None = None
-    seed: int | None = None
-    frequency_penalty: Penalty | None = None
-    presence_penalty: Penalty | None = None
     logit_bias: Bias | None = None
     user: str | None = None
     stream: bool | None = False
     stream_options: StreamOptions | None = None
-    # Extensions beyond OpenAI's spec, as vLLM and Ollama accept them.
-    top_k: Annotated[int, Meta(ge=0)] | None = None
-    min_p: Annotated[float, Meta(ge=0, le=1)] | None = None
-    repeat_penalty: Annotated[float, Meta(gt=0)] | None = None
 
 
 class ChatCompletionRequest(_Sampling, kw_only=True):

@@ -13,6 +13,7 @@ import pytest
 from modelport.core.capabilities import Feature
 from modelport.core.errors import InvalidRequest, ModelportError, Unsupported
 from modelport.core.generation import collect
+from modelport.core.parameters import SAMPLING
 from modelport.core.service import ModelService
 from modelport.core.types import Sampling, TextDelta
 
@@ -53,11 +54,18 @@ def _sampling(request: Request, **changes: Any) -> Request:
     )
 
 
+def _probe(feature: Feature) -> FeatureProbe:
+    """Every declared sampling parameter that ``feature`` gates, at its probe value; a
+    refusal names the first of them (the contract checks them in declared order)."""
+    gated = [p for p in SAMPLING if p.feature == feature]
+    values = {p.name: p.probe for p in gated}
+    return (lambda r: _sampling(r, **values), gated[0].name)
+
+
+# One probe per gated feature (from the declared sampling parameters), then the
+# parameters with a shape of their own.
 SAMPLING_PROBES: dict[Feature, FeatureProbe] = {
-    Feature.SEED: (lambda r: _sampling(r, seed=7), "seed"),
-    Feature.PENALTIES: (lambda r: _sampling(r, frequency_penalty=0.5), "frequency_penalty"),
-    Feature.TOP_K: (lambda r: _sampling(r, top_k=5), "top_k"),
-    Feature.MIN_P: (lambda r: _sampling(r, min_p=0.1), "min_p"),
+    **{p.feature: _probe(p.feature) for p in SAMPLING if p.feature is not None},
     Feature.LOGIT_BIAS: (lambda r: _sampling(r, logit_bias={0: 1.0}), "logit_bias"),
     Feature.LOGPROBS: (lambda r: _sampling(r, logprobs=True), "logprobs"),
 }
