@@ -25,6 +25,7 @@ class Feature(enum.StrEnum):
     PENALTIES = "penalties"
     TOP_K = "top_k"
     MIN_P = "min_p"
+    TYPICAL_P = "typical_p"
     LOGPROBS = "logprobs"
     LOGIT_BIAS = "logit_bias"
     N = "n"

@@ -116,6 +116,17 @@ SAMPLING: tuple[Parameter, ...] = (
         extension=True,
     ),
     Parameter(
+        name="typical_p",
+        type=float,
+        limits=msgspec.Meta(gt=0, le=1),
+        doc="Locally typical sampling: keep the tokens closest to the expected "
+        "information, up to this mass; 1 disables it.",
+        feature=Feature.TYPICAL_P,
+        neutral=1.0,
+        probe=0.5,
+        extension=True,
+    ),
+    Parameter(
         name="repeat_penalty",
         type=float,
         limits=msgspec.Meta(gt=0),

@@ -183,3 +183,24 @@ def test_sampling_extensions_top_k_min_p_repeat_penalty(client: openai.OpenAI) -
     assert run(min_p=1.0) == greedy  # only tokens as likely as the best survive
     assert run(temperature=0, repeat_penalty=1.8) != greedy
 
+
+def test_typical_p_through_the_sdk(client: openai.OpenAI) -> None:
+    """``typical_p`` (declared once in ``modelport.core.parameters``, sampled by
+    llama.cpp's typical sampler): with a mass so small that one token survives each
+    step, the seed no longer matters; without it, two seeds at temperature 1 differ."""
+
+    def run(seed: int, **extra: object) -> str:
+        resp = client.chat.completions.create(
+            model="smollm2", messages=STORY, max_tokens=40, seed=seed, temperature=1.0,
+            extra_body=extra,
+        )  # fmt: skip
+        return resp.choices[0].message.content
+
+    assert run(1) != run(2)
+    assert run(1, typical_p=1e-6) == run(2, typical_p=1e-6)
+    assert run(1, typical_p=1.0) == run(1)  # 1 disables it
+    with pytest.raises(openai.BadRequestError) as info:
+        run(1, typical_p=0)
+    assert info.value.body["param"] == "typical_p"  # type: ignore[index]
+    models = client.models.retrieve("smollm2").model_dump()
+    assert "typical_p" in models["capabilities"]["features"]

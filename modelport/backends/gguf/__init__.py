@@ -48,6 +48,7 @@ GENERATION_FEATURES = frozenset(
         Feature.PENALTIES,
         Feature.TOP_K,
         Feature.MIN_P,
+        Feature.TYPICAL_P,
         Feature.ECHO,
         Feature.TOKEN_INPUT,
         Feature.LOGPROBS,

@@ -74,6 +74,8 @@ def build_sampler(llm: Any, internals: Any, s: Sampling, grammar: Any = None) ->
         return chain
     if s.top_k:
         chain.add_top_k(s.top_k)
+    if s.typical_p is not None and s.typical_p < 1.0:
+        chain.add_typical(s.typical_p, 1)
     if s.top_p is not None and s.top_p < 1.0:
         chain.add_top_p(s.top_p, 1)
     if s.min_p:
