@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelport.core.worker import coalesced_emits, flush_emits
 
+from . import _llama
 from .engine import Step, logprob_step
 
 if TYPE_CHECKING:
@@ -168,7 +169,9 @@ class BatchScheduler:
         params.kv_unified = False
         params.flash_attn_type = 1  # LLAMA_FLASH_ATTN_TYPE_ENABLED: faster on CPU too
         params.type_k, params.type_v = cache_types
-        self.ctx = internals.LlamaContext(model=llm._model, params=params, verbose=False)
+        self.ctx = internals.LlamaContext(
+            model=_llama.model_handle(llm), params=params, verbose=False
+        )
         self.batch = internals.LlamaBatch(n_tokens=self.n_batch, embd=0, n_seq_max=1)
         self.slots = [Slot(i) for i in range(parallel)]
         self.running: list[Job] = []

@@ -14,6 +14,8 @@ import numpy as np
 
 from modelport.core import Sampling
 
+from . import _llama
+
 __all__ = ["Greedy", "Step", "build_sampler", "logprob_step"]
 
 
@@ -68,7 +70,7 @@ def build_sampler(llm: Any, internals: Any, s: Sampling, grammar: Any = None) ->
     if penalties != (1.0, 0.0, 0.0):
         chain.add_penalties(n_vocab, 64, *penalties)
     if grammar is not None:
-        chain.add_grammar(llm._model, grammar)
+        chain.add_grammar(_llama.model_handle(llm), grammar)
     if not s.temperature:
         chain.add_greedy()
         return chain

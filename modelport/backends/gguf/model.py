@@ -40,7 +40,7 @@ from modelport.core.generation import generation_budget
 from modelport.core.sources import fetch
 from modelport.core.worker import Emit, run_blocking, stream_from_thread
 
-from . import GENERATION_FEATURES, GgufOptions
+from . import GENERATION_FEATURES, GgufOptions, _llama
 from .batched import BatchScheduler, Job
 from .engine import Step, build_sampler
 from .text import TextOut
@@ -159,12 +159,14 @@ class GgufModel:
         return tokens
 
     def _is_end(self, token: int) -> bool:
-        return bool(self._llama_cpp.llama_vocab_is_eog(self.llm._model.vocab, token))
+        return bool(self._llama_cpp.llama_vocab_is_eog(_llama.vocab(self.llm), token))
 
     # --- capabilities ---------------------------------------------------------------
 
     async def chat(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
-        grammar = self._grammar(request.constraint, "tools" if request.tools else "response_format")
+        grammar = self._checked_grammar(
+            request.constraint, "tools" if request.tools else "response_format"
+        )
         images = [
             part
             for msg in request.messages
@@ -193,7 +195,7 @@ class GgufModel:
     def features(self) -> frozenset[Feature]:
         """What this file supports: ``suffix`` needs the model's FIM tokens, images a
         projector."""
-        vocab = self.llm._model.vocab
+        vocab = _llama.vocab(self.llm)
         features = set(GENERATION_FEATURES)
         if self._llama_cpp.llama_vocab_fim_pre(vocab) < 0:
             features.discard(Feature.SUFFIX)
@@ -204,7 +206,7 @@ class GgufModel:
     def _fill_in_the_middle(self, prefix: list[int], suffix: str) -> list[int]:
         """``<fim_prefix>prefix<fim_suffix>suffix<fim_middle>`` with the model's own FIM
         tokens; a model without them cannot honour ``suffix``."""
-        vocab = self.llm._model.vocab
+        vocab = _llama.vocab(self.llm)
         fim = self._llama_cpp
         pre, suf, mid = (
             fim.llama_vocab_fim_pre(vocab),
@@ -274,7 +276,7 @@ class GgufModel:
                 code="invalid_value",
             )
 
-    def _grammar(self, constraint: Constraint | None, param: str) -> Any:
+    def _checked_grammar(self, constraint: Constraint | None, param: str) -> Any:
         """A llama.cpp grammar enforcing the constraint (built by llama-cpp-python's own
         JSON-Schema-to-GBNF converter), checked to load before generation starts: a
         grammar llama.cpp rejects would otherwise crash the sampler."""
@@ -293,7 +295,7 @@ class GgufModel:
                 f"this JSON Schema cannot be turned into a grammar: {exc!r}", param=param
             ) from None
         probe = self._llama_cpp.llama_sampler_init_grammar(
-            self.llm._model.vocab, grammar._grammar.encode(), grammar._root.encode()
+            _llama.vocab(self.llm), *_llama.grammar_source(grammar)
         )
         if not probe:
             raise Unsupported(
@@ -379,7 +381,7 @@ class GgufModel:
                 return True
             return out.generated >= budget
 
-        sampler = build_sampler(self.llm, self._llama_cpp._internals, s, grammar)
+        sampler = build_sampler(self.llm, _llama.internals(self._llama_cpp), s, grammar)
         media = vision.media if vision is not None else None
         job = Job(
             list(tokens), sampler, on_step, cancelled, top, media, top if score_prompt else None
@@ -440,7 +442,7 @@ def _scheduler(llm: Any, llama_cpp: Any, ctx: LoadContext, n_threads: int) -> Ba
     start = functools.partial(
         BatchScheduler,
         llm,
-        llama_cpp._internals,
+        _llama.internals(llama_cpp),
         parallel=ctx.parallel,
         n_ctx=options.n_ctx,
         n_batch=options.n_batch,

@@ -24,6 +24,8 @@ from typing import Any
 from modelport.core import ImageData, InvalidRequest
 from modelport.core.errors import ConfigError
 
+from . import _llama
+
 __all__ = ["Media", "Vision", "VisionPrompt"]
 
 _TEXT_CHUNK = 0  # enum mtmd_input_chunk_type: MTMD_INPUT_CHUNK_TYPE_TEXT
@@ -77,7 +79,9 @@ class Vision:
         params.use_gpu = use_gpu
         params.n_threads = n_threads
         params.print_timings = False
-        self.ctx = mtmd_cpp.mtmd_init_from_file(str(mmproj).encode(), llm._model.model, params)
+        self.ctx = mtmd_cpp.mtmd_init_from_file(
+            str(mmproj).encode(), _llama.model_handle(llm).model, params
+        )
         if not self.ctx:
             raise ConfigError(f"llama.cpp could not load the projector {mmproj} for this model")
         if not mtmd_cpp.mtmd_support_vision(self.ctx):
