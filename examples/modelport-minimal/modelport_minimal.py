@@ -9,7 +9,7 @@ from typing import Annotated
 
 import msgspec
 
-from modelport import core
+from modelport import plugin
 
 
 class MinimalOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -22,24 +22,24 @@ class ReverseModel:
     def __init__(self, options: MinimalOptions):
         self.options = options
 
-    async def chat(self, request: core.ChatRequest) -> AsyncIterator[core.ChatEvent]:
+    async def chat(self, request: plugin.ChatRequest) -> AsyncIterator[plugin.ChatEvent]:
         reply = request.messages[-1].text()[::-1]
         tokens = min(request.sampling.max_tokens or len(reply), len(reply))
-        yield core.Started(prompt_tokens=len(reply))
+        yield plugin.Started(prompt_tokens=len(reply))
         for char in reply[:tokens]:
             await asyncio.sleep(self.options.delay)  # a real runtime generates here
-            yield core.TextDelta(text=char)
-        usage = core.Usage(prompt_tokens=len(reply), completion_tokens=tokens)
-        yield core.Finish(reason="length" if tokens < len(reply) else "stop", usage=usage)
+            yield plugin.TextDelta(text=char)
+        usage = plugin.Usage(prompt_tokens=len(reply), completion_tokens=tokens)
+        yield plugin.Finish(reason="length" if tokens < len(reply) else "stop", usage=usage)
 
 
-@core.hookimpl
-def register_backends(registry: core.BackendRegistry) -> None:
+@plugin.hookimpl
+def register_backends(registry: plugin.BackendRegistry) -> None:
     registry.add(
-        core.BackendSpec(
+        plugin.BackendSpec(
             name="minimal",
             options=MinimalOptions,
-            capabilities=frozenset({core.Capability.CHAT}),
+            capabilities=frozenset({plugin.Capability.CHAT}),
             load=lambda ctx: ReverseModel(ctx.options),
             needs_source=False,
         )

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import msgspec
 
-from modelport.core import MissingDependency
-from modelport.core.errors import ConfigError
+from modelport.plugin import ConfigError, MissingDependency
 
 from . import CtransformersOptions
 

@@ -11,25 +11,27 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from modelport.core import (
+from modelport.plugin import (
     BackendError,
     ChatEvent,
     ChatRequest,
+    ChatTemplate,
     CompletionRequest,
+    ConfigError,
     ContextLengthExceeded,
+    Emit,
     Finish,
     FinishReason,
     LoadContext,
     MissingDependency,
+    ModelLoadFailed,
     Sampling,
     Started,
     TextDelta,
     Unsupported,
     Usage,
+    stream_from_thread,
 )
-from modelport.core.chat_template import ChatTemplate
-from modelport.core.errors import ConfigError, ModelLoadFailed
-from modelport.core.worker import Emit, stream_from_thread
 
 from . import CtransformersOptions
 from .files import ModelFile, inspect_file

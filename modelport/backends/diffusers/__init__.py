@@ -11,8 +11,17 @@ from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 
-from modelport.core import BackendRegistry, BackendSpec, Capability, Feature, hookimpl
-from modelport.core.images import ImageContract, ImageQuality, ImageStyle, parse_size
+from modelport.plugin import (
+    BackendRegistry,
+    BackendSpec,
+    Capability,
+    Feature,
+    ImageContract,
+    ImageQuality,
+    ImageStyle,
+    hookimpl,
+    parse_size,
+)
 
 __all__ = ["SCHEDULERS", "DiffusersOptions", "register_backends"]
 

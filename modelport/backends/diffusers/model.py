@@ -12,10 +12,15 @@ import threading
 import time
 from typing import Any
 
-from modelport.core import LoadContext, MissingDependency
-from modelport.core.errors import BackendError, ConfigError
-from modelport.core.images import ImageRequest, ImageResult
-from modelport.core.worker import run_blocking
+from modelport.plugin import (
+    BackendError,
+    ConfigError,
+    ImageRequest,
+    ImageResult,
+    LoadContext,
+    MissingDependency,
+    run_blocking,
+)
 
 from . import SCHEDULERS, DiffusersOptions
 

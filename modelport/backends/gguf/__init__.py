@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from modelport.core import BackendRegistry, BackendSpec, Capability, Feature, hookimpl
+from modelport.plugin import BackendRegistry, BackendSpec, Capability, Feature, hookimpl
 
 __all__ = ["GgufOptions", "register_backends"]
 

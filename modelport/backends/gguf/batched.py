@@ -44,7 +44,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from modelport.core.worker import coalesced_emits, flush_emits
+from modelport.plugin import coalesced_emits, flush_emits
 
 from . import _llama
 from .engine import Step, logprob_step

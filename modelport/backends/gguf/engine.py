@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from modelport.core import Sampling
+from modelport.plugin import Sampling
 
 from . import _llama
 

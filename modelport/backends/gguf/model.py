@@ -14,13 +14,16 @@ from typing import Any
 
 import msgspec
 
-from modelport.core import (
+from modelport.plugin import (
     ChatEvent,
     ChatRequest,
+    ChatTemplate,
     CompletionRequest,
+    ConfigError,
     Constraint,
     EmbedRequest,
     EmbedResult,
+    Emit,
     Feature,
     FinishReason,
     ImageData,
@@ -33,12 +36,11 @@ from modelport.core import (
     TextDelta,
     TextPart,
     Unsupported,
+    fetch_source,
+    generation_budget,
+    run_blocking,
+    stream_from_thread,
 )
-from modelport.core.chat_template import ChatTemplate
-from modelport.core.errors import ConfigError
-from modelport.core.generation import generation_budget
-from modelport.core.sources import fetch
-from modelport.core.worker import Emit, run_blocking, stream_from_thread
 
 from . import GENERATION_FEATURES, GgufOptions, _llama
 from .batched import BatchScheduler, Job
@@ -413,7 +415,7 @@ def _projector_path(mmproj: str, ctx: LoadContext) -> Path:
     cache like a model's ``source``) or a path relative to the model file's folder."""
     assert ctx.path is not None
     if ":" in mmproj.split("/", 1)[0] and ctx.cache_dir is not None:
-        return fetch(mmproj, ctx.cache_dir, ctx.path.parent)
+        return fetch_source(mmproj, ctx.cache_dir, ctx.path.parent)
     return ctx.path.parent / os.path.expanduser(mmproj)
 
 

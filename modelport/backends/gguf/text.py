@@ -6,10 +6,16 @@ import codecs
 from collections.abc import Sequence
 from typing import Any
 
-from modelport.core import Finish, FinishReason, TextDelta, Usage
-from modelport.core.generation import StopCutter
-from modelport.core.types import TokenLogprob, TopLogprob
-from modelport.core.worker import Emit
+from modelport.plugin import (
+    Emit,
+    Finish,
+    FinishReason,
+    StopCutter,
+    TextDelta,
+    TokenLogprob,
+    TopLogprob,
+    Usage,
+)
 
 from .engine import Step
 

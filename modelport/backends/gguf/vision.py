@@ -21,8 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from modelport.core import ImageData, InvalidRequest
-from modelport.core.errors import ConfigError
+from modelport.plugin import ConfigError, ImageData, InvalidRequest
 
 from . import _llama
 

@@ -16,7 +16,14 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from modelport.core import BackendRegistry, BackendSpec, Capability, Feature, LoadContext, hookimpl
+from modelport.plugin import (
+    BackendRegistry,
+    BackendSpec,
+    Capability,
+    Feature,
+    LoadContext,
+    hookimpl,
+)
 
 __all__ = ["OnnxOptions", "register_backends"]
 

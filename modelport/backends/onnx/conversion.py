@@ -28,8 +28,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from modelport.core import LoadContext, MissingDependency
-from modelport.core.errors import BackendError, ConfigError
+from modelport.plugin import BackendError, ConfigError, LoadContext, MissingDependency
 
 from . import OnnxOptions
 

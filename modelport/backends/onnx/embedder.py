@@ -7,9 +7,14 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from modelport.core import EmbedRequest, EmbedResult, LoadContext, MissingDependency
-from modelport.core.errors import ConfigError
-from modelport.core.worker import run_blocking
+from modelport.plugin import (
+    ConfigError,
+    EmbedRequest,
+    EmbedResult,
+    LoadContext,
+    MissingDependency,
+    run_blocking,
+)
 
 from . import OnnxOptions
 from .conversion import model_folder

@@ -10,10 +10,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from modelport.core import (
+from modelport.plugin import (
     ChatEvent,
     ChatRequest,
+    ChatTemplate,
     CompletionRequest,
+    ConfigError,
+    Emit,
     Finish,
     FinishReason,
     InvalidRequest,
@@ -23,11 +26,9 @@ from modelport.core import (
     Started,
     TextDelta,
     Usage,
+    generation_budget,
+    stream_from_thread,
 )
-from modelport.core.chat_template import ChatTemplate
-from modelport.core.errors import ConfigError
-from modelport.core.generation import generation_budget
-from modelport.core.worker import Emit, stream_from_thread
 
 from . import OnnxOptions
 from .conversion import model_folder

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Sequence
 
-from modelport.core.errors import ConfigError
+from modelport.plugin import ConfigError
 
 __all__ = ["CPU", "choose_providers", "genai_device"]
 

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from modelport.core.errors import ConfigError
+from modelport.plugin import ConfigError
 
 __all__ = ["Pooling", "SentenceConfig", "normalized", "pool"]
 

@@ -7,19 +7,19 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from modelport.core import (
+from modelport.plugin import (
     BackendRegistry,
     BackendSpec,
     Capability,
+    ConfigError,
     EmbedRequest,
     EmbedResult,
     Feature,
     LoadContext,
     MissingDependency,
     hookimpl,
+    run_blocking,
 )
-from modelport.core.errors import ConfigError
-from modelport.core.worker import run_blocking
 
 __all__ = ["SentenceTransformersOptions", "StEmbedder", "register_backends"]
 

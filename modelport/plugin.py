@@ -1,0 +1,49 @@
+"""The one module plugin authors import: everything a backend needs, and nothing else.
+
+    from modelport.plugin import BackendRegistry, BackendSpec, Capability, hookimpl
+
+Names here only grow; what is not here (the rest of ``modelport``) is not plugin API
+and may change. ``tests/test_plugin_api.py`` checks that the built-in backends and the
+example plugins import modelport from this module alone.
+"""
+
+from __future__ import annotations
+
+from .core import *  # noqa: F403 - the core types, errors, specs and hooks
+from .core import __all__ as _core
+from .core.chat_template import ChatTemplate
+from .core.errors import ModelLoadFailed
+from .core.generation import StopCutter, generation_budget
+from .core.images import (
+    ImageContract,
+    ImageQuality,
+    ImageRequest,
+    ImageResult,
+    ImageStyle,
+    parse_size,
+)
+from .core.sources import fetch as fetch_source
+from .core.types import TokenLogprob, TopLogprob
+from .core.worker import Emit, coalesced_emits, flush_emits, run_blocking, stream_from_thread
+
+__all__ = [
+    *_core,
+    "ChatTemplate",
+    "Emit",
+    "ImageContract",
+    "ImageQuality",
+    "ImageRequest",
+    "ImageResult",
+    "ImageStyle",
+    "ModelLoadFailed",
+    "StopCutter",
+    "TokenLogprob",
+    "TopLogprob",
+    "coalesced_emits",
+    "fetch_source",
+    "flush_emits",
+    "generation_budget",
+    "parse_size",
+    "run_blocking",
+    "stream_from_thread",
+]
