@@ -20,9 +20,11 @@ $(STAMP): pyproject.toml
 	# torch first, in its own call: the CPU build; an unpinned torch pulls a CUDA build.
 	$(PIP) install -q torch==2.13.0
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install -q -e '.[all,dev]'
-	# The example third-party plugins. ctransformers 0.2.27 is archived: no deps wanted.
+	# The example third-party plugins (two backends, one protocol adapter).
+	# ctransformers 0.2.27 is archived: no deps wanted.
 	$(PIP) install -q --no-deps ctransformers==0.2.27 py-cpuinfo
-	$(PIP) install -q --no-deps -e examples/modelport-ctransformers -e examples/modelport-minimal
+	$(PIP) install -q --no-deps -e examples/modelport-ctransformers -e examples/modelport-minimal \
+		-e examples/modelport-echo-adapter
 	touch $(STAMP)
 
 models: $(STAMP)

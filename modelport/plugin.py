@@ -1,4 +1,5 @@
-"""The one module plugin authors import: everything a backend needs, and nothing else.
+"""The one module plugin authors import: everything a backend or a protocol adapter
+needs, and nothing else.
 
     from modelport.plugin import BackendRegistry, BackendSpec, Capability, hookimpl
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from .core import *  # noqa: F403 - the core types, errors, specs and hooks
 from .core import __all__ as _core
+from .core.adapters import AdapterContext, AdapterRegistry, AdapterSpec
 from .core.chat_template import ChatTemplate
 from .core.errors import ModelLoadFailed
 from .core.generation import StopCutter, generation_budget
@@ -28,6 +30,9 @@ from .core.worker import Emit, coalesced_emits, flush_emits, run_blocking, strea
 
 __all__ = [
     *_core,
+    "AdapterContext",
+    "AdapterRegistry",
+    "AdapterSpec",
     "ChatTemplate",
     "Emit",
     "ImageContract",

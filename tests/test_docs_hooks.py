@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import sys
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ import msgspec
 import pytest
 
 from modelport.core import BackendSpec, hookspecs
+from modelport.core.adapters import AdapterSpec
 from modelport.core.config import decode_options
 from modelport.core.errors import ConfigError
 from modelport.core.plugins import load_plugins
@@ -74,12 +76,13 @@ def test_no_documented_hook_is_missing_from_the_specs() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(_hook_specs()))
-def test_every_hook_snippet_runs(name: str) -> None:
+def test_every_hook_snippet_runs(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     blocks = [
         code for lang, code in FENCE.findall(_documented_hooks()[name][1]) if lang == "python"
     ]
     assert blocks, f"hook {name} has no python snippet"
     module = types.ModuleType(f"doc_snippet_{name}")
+    monkeypatch.setitem(sys.modules, module.__name__, module)  # as an import would
     exec(compile(blocks[0], f"docs/plugins.md ({name})", "exec"), module.__dict__)
     impl = getattr(module, name, None)
     assert impl is not None and hasattr(impl, f"{hookspecs.PROJECT}_impl"), (
@@ -93,6 +96,36 @@ def test_every_hook_snippet_runs(name: str) -> None:
         assert spec is not None
         kit = ChatConformance()
         kit.test_stream_is_started_deltas_and_one_finish_with_usage(load_model(spec))
+    if name == "register_adapters":
+        adapters = plugins.collect_adapters()
+        assert adapters.names(), "the snippet registered no adapter"
+        _drive_the_adapter(plugins)
+
+
+def _drive_the_adapter(plugins: Any) -> None:
+    """The snippet's adapter, mounted by the real app factory beside the OpenAI API,
+    answers through a fake chat model."""
+    from litestar.testing import TestClient
+
+    from modelport.adapters.openai.app import create_app
+    from modelport.core.config import decode_config
+    from modelport.testing.fake import FakePlugin
+
+    plugins.pm.register(FakePlugin(), name="fake")
+    plugins.collect_backends()
+    config = decode_config('[[models]]\nname = "fake"\nbackend = "fake"\n')
+    with TestClient(create_app(config, plugins)) as http:
+        resp = http.post("/v1/echo", json={"model": "fake", "text": "one two"})
+        assert resp.status_code == 200, resp.text
+        assert resp.json() == {"model": "fake", "echo": "one two"}
+        assert http.post("/v1/echo", json={"text": "x"}).status_code == 400
+        assert http.get("/v1/models").status_code == 200
+
+
+def test_every_adapterspec_field_is_explained() -> None:
+    section = _section("AdapterSpec")
+    for field in msgspec.structs.fields(AdapterSpec):
+        assert f"| `{field.name}` |" in section, f"AdapterSpec.{field.name} is not documented"
 
 
 def test_every_backendspec_field_is_explained() -> None:

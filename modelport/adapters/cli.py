@@ -116,6 +116,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     config = load_config(args.config or default_config_path()) if args.config else None
     plugins = load_plugins(disabled=config.plugins.disable if config else ())
     registry = plugins.collect_backends()
+    adapters = plugins.collect_adapters()
     for name, info in sorted(plugins.info.items()):
         status = f"FAILED: {info.error}" if info.error else "ok"
         print(f"{name}: {info.distribution.name} {info.distribution.version} [{status}]")
@@ -125,6 +126,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
                     f"  backend {spec.name}: {', '.join(sorted(spec.capabilities))}; "
                     f"features: {', '.join(sorted(spec.features)) or 'none'}"
                 )
+        for adapter in adapters:
+            if adapters.plugin_of(adapter.name) == name:
+                print(f"  adapter {adapter.name}: {adapter.description or 'no description'}")
     return 0
 
 

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from .adapters import AdapterRegistry
     from .registry import BackendRegistry
 
-__all__ = ["PROJECT", "hookimpl", "hookspec", "register_backends"]
+__all__ = ["PROJECT", "hookimpl", "hookspec", "register_adapters", "register_backends"]
 
 PROJECT = "modelport"
 
@@ -25,3 +26,9 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 @hookspec
 def register_backends(registry: BackendRegistry) -> None:
     """Add backends with ``registry.add(BackendSpec(...))``."""
+
+
+@hookspec
+def register_adapters(registry: AdapterRegistry) -> None:
+    """Add protocol adapters (routes, OpenAPI bodies, app state) with
+    ``registry.add(AdapterSpec(...))``."""

@@ -12,6 +12,7 @@ import msgspec
 import pluggy
 
 from . import hookspecs
+from .adapters import AdapterRegistry
 from .errors import PluginError
 from .registry import BackendRegistry, Distribution
 
@@ -35,6 +36,15 @@ class Plugins:
         self.pm = pm
         self.info = info
         self.registry = BackendRegistry()
+        self.adapters = AdapterRegistry()
+
+    def add(self, name: str, plugin: object) -> None:
+        """Register ``plugin`` (a module or object with hooks) under ``name``, as a part
+        of modelport itself."""
+        from modelport import __version__
+
+        self.pm.register(plugin, name=name)
+        self.info[name] = PluginInfo(name, Distribution("modelport", __version__))
 
     def failed(self, name: str) -> PluginInfo | None:
         item = self.info.get(name)
@@ -43,19 +53,37 @@ class Plugins:
     def collect_backends(self) -> BackendRegistry:
         """Call every ``register_backends`` implementation, one plugin at a time, so the
         registry knows which distribution added each backend."""
-        for plugin in self.pm.get_plugins():
-            name = self.pm.get_name(plugin) or repr(plugin)
-            caller = self.pm.subset_hook_caller(
-                "register_backends",
-                remove_plugins=[p for p in self.pm.get_plugins() if p is not plugin],
-            )
-            dist = self.info[name].distribution if name in self.info else _unknown(name)
+        for plugin, name, dist in self._each():
             self.registry.current, self.registry.current_plugin = dist, name
             try:
-                caller(registry=self.registry)
+                self._call_one("register_backends", plugin, registry=self.registry)
             finally:
                 self.registry.current_plugin = ""
         return self.registry
+
+    def collect_adapters(self) -> AdapterRegistry:
+        """Call every ``register_adapters`` implementation, one plugin at a time, into
+        a fresh registry (an app is built from it)."""
+        self.adapters = AdapterRegistry()
+        for plugin, name, dist in self._each():
+            self.adapters.current, self.adapters.current_plugin = dist, name
+            self._call_one("register_adapters", plugin, registry=self.adapters)
+        return self.adapters
+
+    def _each(self) -> list[tuple[object, str, Distribution]]:
+        """Every registered plugin, its name and its distribution."""
+        out = []
+        for plugin in self.pm.get_plugins():
+            name = self.pm.get_name(plugin) or repr(plugin)
+            dist = self.info[name].distribution if name in self.info else _unknown(name)
+            out.append((plugin, name, dist))
+        return out
+
+    def _call_one(self, hook: str, plugin: object, **kwargs: object) -> None:
+        caller = self.pm.subset_hook_caller(
+            hook, remove_plugins=[p for p in self.pm.get_plugins() if p is not plugin]
+        )
+        caller(**kwargs)
 
 
 def _unknown(name: str) -> Distribution:

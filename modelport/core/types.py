@@ -146,6 +146,10 @@ class Sampling(_DeclaredSampling, frozen=True, kw_only=True):
     (``temperature``, ``top_p``, ``seed``, ``top_k``, ... : see ``parameters``); build
     one with keywords as usual: ``Sampling(temperature=0.5, max_tokens=16)``."""
 
+    if TYPE_CHECKING:  # every declared parameter is a keyword too
+
+        def __init__(self, **fields: Any) -> None: ...
+
     max_tokens: int | None = None
     stop: tuple[str, ...] = ()
     logit_bias: dict[int, float] | None = None

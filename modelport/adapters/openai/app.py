@@ -11,6 +11,7 @@ from litestar.config.cors import CORSConfig
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 
+from modelport.core.adapters import AdapterContext, AdapterSpec
 from modelport.core.config import Config, ServerConfig
 from modelport.core.errors import ModelportError, PayloadTooLarge, Unauthorized
 from modelport.core.manager import ModelManager
@@ -20,8 +21,8 @@ from modelport.core.service import ModelService
 if TYPE_CHECKING:
     from litestar.types import ASGIApp
 
+from . import plugin as openai_plugin
 from .errors import envelope, error_body, http_error
-from .handlers import ROUTES
 from .metrics import METRICS_PATH, Metrics, metrics
 from .observe import RequestObserver
 from .openapi import document_bodies
@@ -31,6 +32,7 @@ __all__ = ["PUBLIC_PATHS", "create_app"]
 log = logging.getLogger("modelport.http")
 
 PUBLIC_PATHS = frozenset({"/health"})
+OPENAI = "openai"  # the OpenAI adapter's plugin (entry point) name
 DOCS_PREFIX = "/schema"
 
 
@@ -110,8 +112,9 @@ def create_app(config: Config, plugins: Plugins | None = None) -> Litestar:
     async def shutdown(app: Litestar) -> None:
         await manager.close()
 
+    adapters = _adapters(plugins, config)
     app = Litestar(
-        route_handlers=[*ROUTES, metrics],
+        route_handlers=[*(route for adapter in adapters for route in adapter.routes), metrics],
         exception_handlers={
             ModelportError: _on_modelport_error,
             HTTPException: _on_http_error,
@@ -123,11 +126,11 @@ def create_app(config: Config, plugins: Plugins | None = None) -> Litestar:
         cors_config=_cors(server.cors_origins),
         openapi_config=OpenAPIConfig(title="modelport", version="0.1.0", path=DOCS_PREFIX),
         request_max_body_size=server.max_body_bytes,
-        state=_state(service, plugins, config, meters),
+        state=_state(service, plugins, config, meters, adapters),
         debug=False,
         logging_config=None,  # `modelport serve` configures logging (request ids, JSON)
     )
-    document_bodies(app)
+    document_bodies(app, {path: body for a in adapters for path, body in a.bodies.items()})
     app.asgi_handler = cast("ASGIApp", RequestObserver(app.asgi_handler, meters))
     return app
 
@@ -165,7 +168,27 @@ def _cors(origins: list[str]) -> CORSConfig | None:
     return CORSConfig(allow_origins=origins, expose_headers=["X-Request-Id", "Retry-After"])
 
 
-def _state(service: ModelService, plugins: Plugins, config: Config, meters: Metrics) -> Any:
+def _adapters(plugins: Plugins, config: Config) -> list[AdapterSpec]:
+    """Every registered protocol adapter. The OpenAI adapter comes through its entry
+    point like any other; a plugin manager built without entry points (tests, an
+    application embedding modelport) gets it here, unless ``[plugins] disable`` names it."""
+    if not plugins.pm.has_plugin(OPENAI) and OPENAI not in config.plugins.disable:
+        plugins.add(OPENAI, openai_plugin)
+    return list(plugins.collect_adapters())
+
+
+def _state(
+    service: ModelService,
+    plugins: Plugins,
+    config: Config,
+    meters: Metrics,
+    adapters: list[AdapterSpec],
+) -> Any:
+    """The app state every handler reads (``service``, ``config``, ...), and each
+    adapter's own."""
     from litestar.datastructures import State
 
-    return State({"service": service, "plugins": plugins, "config": config, "metrics": meters})
+    common = {"service": service, "plugins": plugins, "config": config, "metrics": meters}
+    context = AdapterContext(service=service, config=config, plugins=plugins)
+    own = [a.state(context) for a in adapters if a.state is not None]
+    return State({**common, **{k: v for state in own for k, v in state.items()}})

@@ -9,6 +9,7 @@ not change: the schema documents the decoder, it never replaces it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -24,6 +25,8 @@ from litestar.openapi.spec import (
 )
 from litestar.openapi.spec.enums import OpenAPIType
 
+from modelport.core.adapters import Body
+
 from . import objects, wire
 from .images import ImageGenerationRequest, ImagesResponse
 from .responses_wire import CreateResponseRequest
@@ -33,7 +36,7 @@ __all__ = ["BODIES", "ERROR_STATUSES", "document_bodies"]
 # POST path → (request Struct, JSON 200 Struct or None, whether it streams Server-Sent Events).
 # (The Responses API's output objects hold an untagged union msgspec cannot express as a
 # schema, so its 200 body stays generic for now.)
-BODIES: dict[str, tuple[type, type | None, bool]] = {
+BODIES: dict[str, Body] = {
     "/v1/chat/completions": (wire.ChatCompletionRequest, objects.ChatCompletion, True),
     "/v1/completions": (wire.CompletionRequest, objects.Completion, True),
     "/v1/embeddings": (wire.EmbeddingRequest, objects.EmbeddingList, False),
@@ -68,28 +71,29 @@ def _error_responses() -> dict[str, OpenAPIResponse]:
     }
 
 
-def _components() -> dict[str, Any]:
-    kinds = [kind for request, ok, _ in BODIES.values() for kind in (request, ok) if kind]
+def _components(bodies: Mapping[str, Body]) -> dict[str, Any]:
+    kinds = [kind for request, ok, _ in bodies.values() for kind in (request, ok) if kind]
     _, components = msgspec.json.schema_components(
         [*kinds, objects.ErrorEnvelope], ref_template=REF
     )
     return components
 
 
-def document_bodies(app: Litestar) -> None:
-    """Add request bodies, 200 bodies and error envelopes to ``app``'s OpenAPI document."""
+def document_bodies(app: Litestar, bodies: Mapping[str, Body] = BODIES) -> None:
+    """Add request bodies (``bodies``: every adapter's, by path), 200 bodies and error
+    envelopes to ``app``'s OpenAPI document."""
     document = app.openapi_schema  # built once and cached: every route is registered by now
     components = document.components
-    components.schemas = {**(components.schemas or {}), **_components()}
+    components.schemas = {**(components.schemas or {}), **_components(bodies)}
     for path, item in (document.paths or {}).items():
         for operation in (item.get, item.post, item.delete):
             if operation is None:
                 continue
             responses = operation.responses or {}
             operation.responses = {**responses, **_error_responses()}
-        if path not in BODIES or item.post is None:
+        if path not in bodies or item.post is None:
             continue
-        request, ok, streams = BODIES[path]
+        request, ok, streams = bodies[path]
         item.post.request_body = RequestBody(content=_json(request), required=True)
         content = _json(ok) if ok else {"application/json": MediaType(schema=Schema())}
         text = "the result"
