@@ -6,7 +6,7 @@ import hmac
 import logging
 from typing import TYPE_CHECKING, Any, cast
 
-from litestar import Litestar, Request, Response
+from litestar import Litestar, Response
 from litestar.config.cors import CORSConfig
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
@@ -17,6 +17,8 @@ from modelport.core.errors import ModelportError, PayloadTooLarge, Unauthorized
 from modelport.core.manager import ModelManager
 from modelport.core.plugins import Plugins, load_plugins
 from modelport.core.service import ModelService
+
+from .common import HttpRequest
 
 if TYPE_CHECKING:
     from litestar.types import ASGIApp
@@ -44,12 +46,12 @@ def _error_response(
     )
 
 
-def _on_modelport_error(_: Request, exc: Exception) -> Response[bytes]:  # type: ignore[type-arg]
+def _on_modelport_error(_: HttpRequest, exc: Exception) -> Response[bytes]:
     status, body, headers = error_body(exc)
     return _error_response(status, body, headers)
 
 
-def _on_http_error(_: Request, exc: HTTPException) -> Response[bytes]:  # type: ignore[type-arg]
+def _on_http_error(_: HttpRequest, exc: HTTPException) -> Response[bytes]:
     if exc.status_code >= 500:
         return _on_modelport_error(_, exc)
     return _error_response(
@@ -58,7 +60,7 @@ def _on_http_error(_: Request, exc: HTTPException) -> Response[bytes]:  # type: 
 
 
 def _auth_guard(keys: list[str], public_docs: bool, public_metrics: bool) -> Any:
-    async def before_request(request: Request) -> None:  # type: ignore[type-arg]
+    async def before_request(request: HttpRequest) -> None:
         path = request.url.path
         if path in PUBLIC_PATHS or (public_docs and path.startswith(DOCS_PREFIX)):
             return
@@ -75,7 +77,7 @@ def _auth_guard(keys: list[str], public_docs: bool, public_metrics: bool) -> Any
 
 
 def _body_limit(limit: int) -> Any:
-    async def before_request(request: Request) -> None:  # type: ignore[type-arg]
+    async def before_request(request: HttpRequest) -> None:
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > limit:
             raise PayloadTooLarge(f"request body of {length} bytes is over the {limit}-byte limit")
@@ -84,7 +86,7 @@ def _body_limit(limit: int) -> Any:
 
 
 def _chain(*hooks: Any) -> Any:
-    async def before_request(request: Request) -> None:  # type: ignore[type-arg]
+    async def before_request(request: HttpRequest) -> None:
         for hook in hooks:
             await hook(request)
 

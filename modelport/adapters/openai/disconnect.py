@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from litestar import Request
+from .common import HttpRequest
 
 __all__ = ["CLIENT_CLOSED_REQUEST", "while_connected"]
 
@@ -15,14 +15,14 @@ T = TypeVar("T")
 CLIENT_CLOSED_REQUEST = 499  # nginx's status for "client closed the connection"
 
 
-async def _client_gone(request: Request) -> None:  # type: ignore[type-arg]
+async def _client_gone(request: HttpRequest) -> None:
     """Return once the client disconnects (its body has already been read)."""
     while (await request.receive())["type"] != "http.disconnect":
         pass
 
 
 async def while_connected(
-    request: Request,  # type: ignore[type-arg]
+    request: HttpRequest,
     work: Coroutine[Any, Any, T],
 ) -> T | None:
     """The result of ``work``, or None if the client disconnected first; then ``work`` is

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TypeVar
 
-from litestar import Request, Response, get, post
+from litestar import Response, get, post
 from litestar.params import FromPath
 from litestar.response import Stream
 
@@ -14,6 +14,7 @@ from modelport.core.manager import ModelEntry
 from modelport.core.service import ModelService
 
 from . import mapping, render, wire
+from .common import HttpRequest, prepend
 from .disconnect import CLIENT_CLOSED_REQUEST, while_connected
 from .images import IMAGE_ROUTES
 from .objects import ModelList, ModelObject
@@ -26,11 +27,11 @@ JSON = "application/json"
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-def _service(request: Request) -> ModelService:  # type: ignore[type-arg]
+def _service(request: HttpRequest) -> ModelService:
     return request.app.state.service  # type: ignore[no-any-return]
 
 
-async def _first(request: Request, events: AsyncIterator[T]) -> T | None:  # type: ignore[type-arg]
+async def _first(request: HttpRequest, events: AsyncIterator[T]) -> T | None:
     """Await the first event before answering, so early failures get real statuses; None
     when the client went away meanwhile (waiting in the model's queue, for one), which
     drops the request."""
@@ -45,15 +46,6 @@ async def _first(request: Request, events: AsyncIterator[T]) -> T | None:  # typ
     return await while_connected(request, first())
 
 
-async def _prepend(first: T, rest: AsyncIterator[T]) -> AsyncIterator[T]:
-    try:
-        yield first
-        async for event in rest:
-            yield event
-    finally:
-        await rest.aclose()  # type: ignore[attr-defined]
-
-
 def _meta(prefix: str, model: str, entry: ModelEntry) -> render.Meta:
     return render.Meta(prefix=prefix, model=model, fingerprint=entry.fingerprint())
 
@@ -63,7 +55,7 @@ def _stream(frames: AsyncIterator[bytes]) -> Stream:
 
 
 @post("/v1/chat/completions", status_code=200)
-async def chat_completions(request: Request) -> Response[bytes] | Stream:  # type: ignore[type-arg]
+async def chat_completions(request: HttpRequest) -> Response[bytes] | Stream:
     body = mapping.decode(await request.body(), wire.ChatCompletionRequest)
     req = mapping.chat_request(body)
     service = _service(request)
@@ -75,10 +67,10 @@ async def chat_completions(request: Request) -> Response[bytes] | Stream:  # typ
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         frames = render.chat_chunks(
-            meta, _prepend(first, choices), include_usage, logprobs=req.sampling.logprobs
+            meta, prepend(first, choices), include_usage, logprobs=req.sampling.logprobs
         )
         return _stream(frames)
-    results = await while_connected(request, collect_choices(_prepend(first, choices)))
+    results = await while_connected(request, collect_choices(prepend(first, choices)))
     if results is None:
         return Response(b"", status_code=CLIENT_CLOSED_REQUEST)
     return Response(
@@ -87,7 +79,7 @@ async def chat_completions(request: Request) -> Response[bytes] | Stream:  # typ
 
 
 @post("/v1/completions", status_code=200)
-async def completions(request: Request) -> Response[bytes] | Stream:  # type: ignore[type-arg]
+async def completions(request: HttpRequest) -> Response[bytes] | Stream:
     body = mapping.decode(await request.body(), wire.CompletionRequest)
     reqs = mapping.completion_requests(body)
     service = _service(request)
@@ -100,13 +92,13 @@ async def completions(request: Request) -> Response[bytes] | Stream:  # type: ig
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         frames = render.completion_chunks(
             meta,
-            _prepend(first, choices),
+            prepend(first, choices),
             include_usage,
             n=body.n or 1,
             logprobs=body.logprobs is not None,
         )
         return _stream(frames)
-    results = await while_connected(request, collect_choices(_prepend(first, choices)))
+    results = await while_connected(request, collect_choices(prepend(first, choices)))
     if results is None:
         return Response(b"", status_code=CLIENT_CLOSED_REQUEST)
     body_bytes = render.completion(meta, results, n=body.n or 1, logprobs=body.logprobs is not None)
@@ -114,7 +106,7 @@ async def completions(request: Request) -> Response[bytes] | Stream:  # type: ig
 
 
 @post("/v1/embeddings", status_code=200)
-async def embeddings(request: Request) -> Response[bytes]:  # type: ignore[type-arg]
+async def embeddings(request: HttpRequest) -> Response[bytes]:
     body = mapping.decode(await request.body(), wire.EmbeddingRequest)
     result = await _service(request).embed(mapping.embed_request(body))
     return Response(
@@ -138,18 +130,18 @@ def _model_object(entry: ModelEntry) -> ModelObject:
 
 
 @get("/v1/models")
-async def list_models(request: Request) -> ModelList:  # type: ignore[type-arg]
+async def list_models(request: HttpRequest) -> ModelList:
     entries = _service(request).manager.entries.values()
     return ModelList(data=[_model_object(e) for e in entries])
 
 
 @get("/v1/models/{model:path}")
-async def retrieve_model(request: Request, model: FromPath[str]) -> ModelObject:  # type: ignore[type-arg]
+async def retrieve_model(request: HttpRequest, model: FromPath[str]) -> ModelObject:
     return _model_object(_service(request).entry(model.lstrip("/")))
 
 
 @get("/health")
-async def health(request: Request) -> Response[dict[str, object]]:  # type: ignore[type-arg]
+async def health(request: HttpRequest) -> Response[dict[str, object]]:
     manager = _service(request).manager
     entries = manager.entries.values()
     failed = any(e.state == "failed" for e in entries)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import msgspec
-from litestar import Request, Response, get, post
+from litestar import Response, get, post
 from litestar.params import FromPath
 from litestar.response import File
 from msgspec import UNSET, Meta, UnsetType
@@ -29,6 +29,7 @@ from modelport.core.errors import NotFound, Unsupported
 from modelport.core.images import MAX_IMAGES, ImageQuality, ImageRequest, ImageResult
 from modelport.core.service import ModelService
 
+from .common import HttpRequest
 from .disconnect import CLIENT_CLOSED_REQUEST, while_connected
 from .mapping import decode
 from .objects import _Out
@@ -184,7 +185,7 @@ class ImageStore:
         return removed
 
 
-def _store(request: Request) -> ImageStore:  # type: ignore[type-arg]
+def _store(request: HttpRequest) -> ImageStore:
     state = request.app.state
     store: ImageStore | None = state.get("image_store")
     if store is None:
@@ -197,7 +198,7 @@ def _store(request: Request) -> ImageStore:  # type: ignore[type-arg]
 
 
 async def _image_data(
-    request: Request,  # type: ignore[type-arg]
+    request: HttpRequest,
     result: ImageResult,
     response_format: str,
 ) -> list[ImageOut]:
@@ -210,7 +211,7 @@ async def _image_data(
 
 
 @post("/v1/images/generations", status_code=200)
-async def image_generations(request: Request) -> Response[bytes]:  # type: ignore[type-arg]
+async def image_generations(request: HttpRequest) -> Response[bytes]:
     body = decode(await request.body(), ImageGenerationRequest)
     service: ModelService = request.app.state.service
     result = await while_connected(request, service.generate_image(image_request(body)))
@@ -223,7 +224,7 @@ async def image_generations(request: Request) -> Response[bytes]:  # type: ignor
 
 
 @get(FILES_PATH + "/{name:str}")
-async def image_file(request: Request, name: FromPath[str]) -> File:  # type: ignore[type-arg]
+async def image_file(request: HttpRequest, name: FromPath[str]) -> File:
     store = _store(request)
     path = store.path(name)
     if path is None:

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from litestar import Request, Response, get
+from litestar import Response, get
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from modelport.core.manager import ModelManager
 from modelport.core.types import Usage
+
+from .common import HttpRequest
 
 __all__ = ["METRICS_PATH", "Metrics", "metrics"]
 
@@ -135,7 +137,7 @@ class Metrics:
 
 
 @get(METRICS_PATH, include_in_schema=False)
-async def metrics(request: Request) -> Response[bytes]:  # type: ignore[type-arg]
+async def metrics(request: HttpRequest) -> Response[bytes]:
     """Prometheus text exposition of this server's metrics."""
     registry: Metrics = request.app.state.metrics
     return Response(registry.exposition(), media_type=CONTENT_TYPE_LATEST)

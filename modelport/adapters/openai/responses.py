@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
-from litestar import Request, Response, delete, get, post
+from litestar import Response, delete, get, post
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream
 
@@ -18,6 +18,7 @@ from modelport.core.response_types import ResponseCreated, ResponseDone, Respons
 from modelport.core.responses import ChatResponder
 
 from . import responses_render as render
+from .common import HttpRequest, prepend
 from .disconnect import CLIENT_CLOSED_REQUEST, while_connected
 from .mapping import decode
 from .responses_mapping import respond_request
@@ -31,7 +32,7 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 STORE_FILE = "responses.sqlite3"
 
 
-def _responder(request: Request) -> ChatResponder:  # type: ignore[type-arg]
+def _responder(request: HttpRequest) -> ChatResponder:
     """The app's responder and its store, made on first use."""
     state = request.app.state
     responder: ChatResponder | None = state.get("responder")
@@ -46,17 +47,6 @@ def _responder(request: Request) -> ChatResponder:  # type: ignore[type-arg]
     return responder
 
 
-async def _prepend(
-    first: ResponseEvent, rest: AsyncIterator[ResponseEvent]
-) -> AsyncIterator[ResponseEvent]:
-    try:
-        yield first
-        async for event in rest:
-            yield event
-    finally:
-        await rest.aclose()  # type: ignore[attr-defined]
-
-
 async def _finished(events: AsyncIterator[ResponseEvent]) -> ResponseDone:
     try:
         async for event in events:
@@ -68,7 +58,7 @@ async def _finished(events: AsyncIterator[ResponseEvent]) -> ResponseDone:
 
 
 @post("/v1/responses", status_code=200)
-async def create_response(request: Request) -> Response[bytes] | Stream:  # type: ignore[type-arg]
+async def create_response(request: HttpRequest) -> Response[bytes] | Stream:
     body = decode(await request.body(), CreateResponseRequest)
     events = _responder(request).respond(respond_request(body))
     try:
@@ -78,7 +68,7 @@ async def create_response(request: Request) -> Response[bytes] | Stream:  # type
         raise
     assert isinstance(first, ResponseCreated)
     if body.stream:
-        frames = render.stream_events(_prepend(first, events), body.model)
+        frames = render.stream_events(prepend(first, events), body.model)
         return Stream(frames, media_type="text/event-stream", headers=SSE_HEADERS)
     done = await while_connected(request, _finished(events))
     if done is None:
@@ -89,20 +79,20 @@ async def create_response(request: Request) -> Response[bytes] | Stream:  # type
 
 
 @get("/v1/responses/{response_id:str}")
-async def retrieve_response(request: Request, response_id: FromPath[str]) -> Response[bytes]:  # type: ignore[type-arg]
+async def retrieve_response(request: HttpRequest, response_id: FromPath[str]) -> Response[bytes]:
     stored = await _responder(request).store.get(response_id)
     return Response(render.encode(render.response_object(stored)), media_type=JSON)
 
 
 @delete("/v1/responses/{response_id:str}", status_code=200)
-async def delete_response(request: Request, response_id: FromPath[str]) -> Response[bytes]:  # type: ignore[type-arg]
+async def delete_response(request: HttpRequest, response_id: FromPath[str]) -> Response[bytes]:
     await _responder(request).store.delete(response_id)
     return Response(render.encode(ResponseDeleted(id=response_id)), media_type=JSON)
 
 
 @get("/v1/responses/{response_id:str}/input_items")
 async def list_input_items(
-    request: Request,  # type: ignore[type-arg]
+    request: HttpRequest,
     response_id: FromPath[str],
     limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
     order: Annotated[Literal["asc", "desc"], QueryParameter()] = "desc",
