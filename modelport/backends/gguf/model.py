@@ -8,7 +8,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -147,7 +147,8 @@ class GgufModel:
     def _token_text(self, token: int) -> str:
         if token < 0:
             return ""
-        return self.llm.detokenize([token], special=True).decode("utf-8", errors="replace")
+        text: bytes = self.llm.detokenize([token], special=True)
+        return text.decode("utf-8", errors="replace")
 
     def _add_bos(self, text: str, special: bool = True) -> bool:
         """Whether tokenizing adds BOS: not when the rendered template already has it."""
@@ -250,7 +251,8 @@ class GgufModel:
 
     async def embed(self, request: EmbedRequest) -> EmbedResult:
         texts = []
-        for i, item in enumerate(request.inputs):
+        inputs: Sequence[str | tuple[int, ...]] = request.inputs
+        for i, item in enumerate(inputs):
             if not isinstance(item, str):
                 self._check_tokens(item, f"input[{i}]")
                 item = self._detokenize(item)
@@ -318,7 +320,7 @@ class GgufModel:
         grammar: Any = None,
         vision: VisionPrompt | None = None,
         score_prompt: bool = False,
-    ) -> AsyncIterator[ChatEvent]:
+    ) -> AsyncGenerator[ChatEvent, None]:
         try:
             s = sampling.with_defaults(Sampling(seed=self.options.seed)).with_defaults(DEFAULTS)
             if vision is None:  # (a vision prompt's ids come from the tokenizer)
