@@ -139,7 +139,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from .convert import convert_models
+    from .cli_convert import convert_models
 
     _, _, manager = _setup(args)
     return convert_models(manager, args.names)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from modelport.adapters.cli import main
-from modelport.backends.onnx import OnnxOptions, conversion
+from modelport.backends.onnx import OnnxOptions, twins
 from modelport.core.registry import LoadContext
 
 
@@ -41,8 +41,8 @@ def test_convert_finds_a_cached_twin_ready(
     ctx = LoadContext(
         name="twin", path=source, options=options, cache_dir=tmp_path / "data" / "models"
     )
-    twin = conversion.twin_path(ctx, "cpu")
+    twin = twins.twin_path(ctx, "cpu")
     twin.mkdir(parents=True)
-    (twin / conversion.DONE).write_text("{}")
+    (twin / twins.DONE).write_text("{}")
     assert main(["convert", "--config", str(config)]) == 0
     assert f"twin: ready at {twin}" in capsys.readouterr().err

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modelport.backends.onnx import OnnxOptions, conversion
+from modelport.backends.onnx import OnnxOptions, twins
 from modelport.backends.onnx.providers import CPU, choose_providers, genai_device
 from modelport.backends.onnx.sentence_config import SentenceConfig, normalized, pool
 from modelport.core import LoadContext, MissingDependency
@@ -123,11 +123,11 @@ def test_options_need_a_task() -> None:
 
 
 def test_missing_runtime_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    from modelport.backends.onnx import generator
+    from modelport.backends.onnx import providers
 
     monkeypatch.setitem(sys.modules, "onnxruntime_genai", None)
     with pytest.raises(MissingDependency, match=r"pip install 'modelport\[onnx\]'"):
-        generator._import_genai()
+        providers.import_genai()
 
 
 # --- the conversion cache -------------------------------------------------------------
@@ -141,14 +141,14 @@ def _context(tmp_path: Path, source: Path, **options: object) -> LoadContext:
 def test_twin_path_follows_source_and_settings(tmp_path: Path) -> None:
     source = tmp_path / "model.gguf"
     source.write_bytes(b"weights")
-    first = conversion.twin_path(_context(tmp_path, source), "cpu")
-    assert first == conversion.twin_path(_context(tmp_path, source), "cpu")
+    first = twins.twin_path(_context(tmp_path, source), "cpu")
+    assert first == twins.twin_path(_context(tmp_path, source), "cpu")
     assert first.parent == tmp_path / "cache" / "onnx"
     assert first.name.startswith("model-generate-int4-cpu-")
-    assert conversion.twin_path(_context(tmp_path, source, precision="fp32"), "cpu") != first
-    assert conversion.twin_path(_context(tmp_path, source), "cuda") != first
+    assert twins.twin_path(_context(tmp_path, source, precision="fp32"), "cpu") != first
+    assert twins.twin_path(_context(tmp_path, source), "cuda") != first
     source.write_bytes(b"other weights")
-    assert conversion.twin_path(_context(tmp_path, source), "cpu") != first
+    assert twins.twin_path(_context(tmp_path, source), "cpu") != first
 
 
 def test_a_converted_twin_is_reused_without_converting(
@@ -157,16 +157,16 @@ def test_a_converted_twin_is_reused_without_converting(
     source = tmp_path / "model.gguf"
     source.write_bytes(b"weights")
     ctx = _context(tmp_path, source)
-    twin = conversion.twin_path(ctx, "cpu")
+    twin = twins.twin_path(ctx, "cpu")
     twin.mkdir(parents=True)
-    (twin / conversion.DONE).write_text("{}")
+    (twin / twins.DONE).write_text("{}")
 
     def no_conversion(*_: object) -> None:
         raise AssertionError("converted again")
 
-    monkeypatch.setattr(conversion, "_convert", no_conversion)
-    assert conversion.ensure_twin(ctx, "cpu") == twin
-    assert conversion.model_folder(ctx, "cpu") == twin
+    monkeypatch.setattr(twins, "_convert", no_conversion)
+    assert twins.ensure_twin(ctx, "cpu") == twin
+    assert twins.model_folder(ctx, "cpu") == twin
 
 
 def test_a_failed_conversion_leaves_no_twin_and_names_its_log(tmp_path: Path) -> None:
@@ -174,8 +174,8 @@ def test_a_failed_conversion_leaves_no_twin_and_names_its_log(tmp_path: Path) ->
     source.write_bytes(b"not a GGUF file")
     ctx = _context(tmp_path, source)
     with pytest.raises(BackendError, match=r"failed .*see .*\.log"):
-        conversion.ensure_twin(ctx, "cpu")
-    twin = conversion.twin_path(ctx, "cpu")
+        twins.ensure_twin(ctx, "cpu")
+    twin = twins.twin_path(ctx, "cpu")
     assert not twin.exists()
     assert not list(twin.parent.glob(".*partial*"))
     assert twin.with_name(twin.name + ".log").is_file()
@@ -184,4 +184,4 @@ def test_a_failed_conversion_leaves_no_twin_and_names_its_log(tmp_path: Path) ->
 def test_prepare_does_nothing_for_models_that_need_no_conversion(tmp_path: Path) -> None:
     options = OnnxOptions(task="embed")
     ctx = LoadContext(name="m", path=tmp_path, options=options, cache_dir=tmp_path)
-    assert conversion.prepare(ctx) is None
+    assert twins.prepare(ctx) is None

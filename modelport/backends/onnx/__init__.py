@@ -78,7 +78,7 @@ def _load(ctx: LoadContext) -> object:
 
 
 def _prepare(ctx: LoadContext) -> Path | None:
-    from .conversion import prepare
+    from .twins import prepare
 
     return prepare(ctx)
 

@@ -17,9 +17,9 @@ from modelport.plugin import (
 )
 
 from . import OnnxOptions
-from .conversion import model_folder
 from .providers import choose_providers
 from .sentence_config import SentenceConfig, normalized, pool
+from .twins import model_folder
 
 __all__ = ["OnnxEmbedder"]
 

@@ -21,7 +21,6 @@ from modelport.plugin import (
     FinishReason,
     InvalidRequest,
     LoadContext,
-    MissingDependency,
     Sampling,
     Started,
     TextDelta,
@@ -31,10 +30,10 @@ from modelport.plugin import (
 )
 
 from . import OnnxOptions
-from .conversion import model_folder
-from .providers import genai_device
+from .providers import device_for, import_genai
+from .twins import model_folder
 
-__all__ = ["DEFAULTS", "OnnxGenerator", "device_for"]
+__all__ = ["DEFAULTS", "OnnxGenerator"]
 
 log = logging.getLogger("modelport.backends.onnx")
 
@@ -43,27 +42,9 @@ log = logging.getLogger("modelport.backends.onnx")
 DEFAULTS = Sampling(temperature=0.8, top_p=0.95, top_k=40, repeat_penalty=1.0)
 
 
-def _import_genai() -> Any:
-    try:
-        import onnxruntime_genai
-    except ImportError:
-        raise MissingDependency(
-            'backend onnx needs onnxruntime-genai for task = "generate": pip install '
-            "'modelport[onnx]' (or 'modelport[onnx-gpu]' for CUDA; never both)"
-        ) from None
-    return onnxruntime_genai
-
-
-def device_for(ctx: LoadContext) -> str:
-    """The onnxruntime-genai device this model runs on, from its ``providers``."""
-    og = _import_genai()
-    available = {"cuda": og.is_cuda_available(), "dml": og.is_dml_available()}
-    return genai_device(ctx.options.providers, available, model=ctx.name)
-
-
 class OnnxGenerator:
     def __init__(self, model: Any, folder: Path, options: OnnxOptions, device: str):
-        self.og = _import_genai()
+        self.og = import_genai()
         self.model = model
         self.tokenizer = self.og.Tokenizer(model)
         self.device = device
@@ -76,7 +57,7 @@ class OnnxGenerator:
 
     @classmethod
     def load(cls, ctx: LoadContext) -> OnnxGenerator:
-        og = _import_genai()
+        og = import_genai()
         options: OnnxOptions = ctx.options
         device = device_for(ctx)
         folder = model_folder(ctx, device)

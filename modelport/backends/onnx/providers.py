@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Sequence
+from typing import Any
 
-from modelport.plugin import ConfigError
+from modelport.plugin import ConfigError, LoadContext, MissingDependency
 
-__all__ = ["CPU", "choose_providers", "genai_device"]
+__all__ = ["CPU", "choose_providers", "device_for", "genai_device", "import_genai"]
 
 log = logging.getLogger("modelport.backends.onnx")
 
@@ -70,3 +71,21 @@ def genai_device(wanted: Sequence[str], available: dict[str, bool], *, model: st
             GPU_EXTRA,
         )
     return "cpu"
+
+
+def import_genai() -> Any:
+    try:
+        import onnxruntime_genai
+    except ImportError:
+        raise MissingDependency(
+            'backend onnx needs onnxruntime-genai for task = "generate": pip install '
+            "'modelport[onnx]' (or 'modelport[onnx-gpu]' for CUDA; never both)"
+        ) from None
+    return onnxruntime_genai
+
+
+def device_for(ctx: LoadContext) -> str:
+    """The onnxruntime-genai device this model runs on, from its ``providers``."""
+    og = import_genai()
+    available = {"cuda": og.is_cuda_available(), "dml": og.is_dml_available()}
+    return genai_device(ctx.options.providers, available, model=ctx.name)

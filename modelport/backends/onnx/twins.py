@@ -7,7 +7,7 @@ files its other-runtime twin uses); its ONNX form is derived from those files in
 version, so a changed source or converter converts afresh and an unchanged one never does.
 
 The conversion itself runs in a child process (``python -m
-modelport.backends.onnx.convert``): torch and transformers never enter the serving
+modelport.backends.onnx.export_process``): torch and transformers never enter the serving
 process. Its progress lines are logged; its full output is kept in ``<twin>.log``. A lock
 file makes concurrent processes (a server and ``modelport convert``, say) convert once.
 """
@@ -31,6 +31,7 @@ from pathlib import Path
 from modelport.plugin import BackendError, ConfigError, LoadContext, MissingDependency
 
 from . import OnnxOptions
+from .providers import device_for
 
 __all__ = ["CONVERTER_VERSION", "model_folder", "prepare", "twin_path"]
 
@@ -77,8 +78,6 @@ def _device(ctx: LoadContext) -> str:
     """The device an LLM twin is built for: what the generator will run on."""
     if ctx.options.task == "embed":
         return "cpu"
-    from .generator import device_for
-
     return device_for(ctx)
 
 
@@ -157,7 +156,7 @@ def _convert(ctx: LoadContext, twin: Path, device: str) -> None:
     command = [
         sys.executable,
         "-m",
-        "modelport.backends.onnx.convert",
+        "modelport.backends.onnx.export_process",
         options.task,
         str(ctx.path),
         str(staging),

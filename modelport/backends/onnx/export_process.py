@@ -1,4 +1,5 @@
-"""Converting models to ONNX: ``python -m modelport.backends.onnx.convert TASK SOURCE OUTPUT``.
+"""Converting models to ONNX, in a child process of its own:
+``python -m modelport.backends.onnx.export_process TASK SOURCE OUTPUT``.
 
 - ``embed``: a sentence-transformers folder → its transformer exported with
   ``torch.onnx.export`` (``model.onnx``, token states out) beside the tokenizer and the
@@ -6,7 +7,7 @@
 - ``generate``: a GGUF file (dequantised by transformers) or a transformers folder →
   onnxruntime-genai's model builder (int4 by default) → a folder onnxruntime-genai loads.
 
-Run by ``conversion.py`` in a child process. Progress lines go to stdout; everything the
+Run by ``twins.py`` in a child process. Progress lines go to stdout; everything the
 libraries print goes to the ``--log`` file. Nothing is downloaded: the hubs are offline.
 """
 
@@ -199,7 +200,8 @@ def _quiet(logfile: Path) -> Iterator[TextIO]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m modelport.backends.onnx.convert", description=__doc__.split("\n\n")[0]
+        prog="python -m modelport.backends.onnx.export_process",
+        description=__doc__.split("\n\n")[0],
     )
     parser.add_argument("task", choices=["embed", "generate"])
     parser.add_argument(
