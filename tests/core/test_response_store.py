@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from modelport.core.errors import NotFound
-from modelport.core.response_store import ResponseStore
-from modelport.core.response_types import MessageItem, RespondRequest, StoredResponse
+from modelport.core.responses.items import MessageItem, RespondRequest, StoredResponse
+from modelport.core.responses.store import ResponseStore
 from modelport.core.types import TextPart, Usage
 
 

@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from modelport.core.errors import ContextLengthExceeded
-from modelport.core.response_store import ResponseStore
-from modelport.core.response_types import (
+from modelport.core.responses.items import (
     FunctionCallItem,
     FunctionCallOutputItem,
     MessageItem,
@@ -19,7 +18,13 @@ from modelport.core.response_types import (
     ResponseCreated,
     ResponseDone,
 )
-from modelport.core.responses import ChatResponder, chat_messages, item_param, output_items
+from modelport.core.responses.over_chat import (
+    ChatResponder,
+    chat_messages,
+    item_param,
+    output_items,
+)
+from modelport.core.responses.store import ResponseStore
 from modelport.core.types import (
     ChatRequest,
     Finish,

@@ -13,9 +13,9 @@ from litestar.response import Stream
 
 from modelport.core.config import Config
 from modelport.core.errors import BackendError
-from modelport.core.response_store import ResponseStore
-from modelport.core.response_types import ResponseCreated, ResponseDone, ResponseEvent
-from modelport.core.responses import ChatResponder
+from modelport.core.responses.items import ResponseCreated, ResponseDone, ResponseEvent
+from modelport.core.responses.over_chat import ChatResponder
+from modelport.core.responses.store import ResponseStore
 
 from . import responses_render as render
 from .common import HttpRequest, prepend

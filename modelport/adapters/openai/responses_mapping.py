@@ -10,14 +10,14 @@ import msgspec
 from modelport.core import parameters
 from modelport.core import types as core
 from modelport.core.errors import InvalidRequest, Unsupported
-from modelport.core.response_types import (
+from modelport.core.responses.items import (
     FunctionCallItem,
     FunctionCallOutputItem,
     Item,
     MessageItem,
     RespondRequest,
 )
-from modelport.core.responses import new_id
+from modelport.core.responses.over_chat import new_id
 
 from . import responses_wire as w
 

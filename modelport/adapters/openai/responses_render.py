@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 
 from modelport.core import types as core
-from modelport.core.response_types import (
+from modelport.core.responses.items import (
     FunctionCallItem,
     Item,
     MessageItem,

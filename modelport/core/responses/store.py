@@ -17,9 +17,9 @@ from typing import TypeVar
 
 import msgspec
 
-from .errors import NotFound
-from .response_types import StoredResponse
-from .worker import run_blocking
+from ..errors import NotFound
+from ..worker import run_blocking
+from .items import StoredResponse
 
 __all__ = ["ResponseStore"]
 

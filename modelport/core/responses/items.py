@@ -12,7 +12,7 @@ from typing import Literal
 
 import msgspec
 
-from .types import (
+from ..types import (
     ContentPart,
     ResponseFormat,
     Sampling,

@@ -16,10 +16,21 @@ from collections.abc import AsyncGenerator, AsyncIterator
 
 import msgspec
 
-from .errors import ContextLengthExceeded, InvalidRequest, ModelportError, Overloaded
-from .generation import collect
-from .response_store import ResponseStore
-from .response_types import (
+from ..errors import ContextLengthExceeded, InvalidRequest, ModelportError, Overloaded
+from ..generation import collect
+from ..service import ModelService
+from ..tools import tool_messages
+from ..types import (
+    ChatEvent,
+    ChatRequest,
+    Message,
+    Started,
+    TextDelta,
+    TextPart,
+    ToolCall,
+    ToolCallDelta,
+)
+from .items import (
     FunctionCallItem,
     FunctionCallOutputItem,
     Item,
@@ -30,18 +41,7 @@ from .response_types import (
     ResponseEvent,
     StoredResponse,
 )
-from .service import ModelService
-from .tools import tool_messages
-from .types import (
-    ChatEvent,
-    ChatRequest,
-    Message,
-    Started,
-    TextDelta,
-    TextPart,
-    ToolCall,
-    ToolCallDelta,
-)
+from .store import ResponseStore
 
 __all__ = ["ChatResponder", "chat_messages", "new_id", "output_items"]
 
