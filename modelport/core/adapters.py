@@ -9,13 +9,13 @@ adapter's routes on one app, behind the same auth, limits, metrics and error tab
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
 
 from .errors import PluginError
-from .registry import Distribution
+from .registry import NamedRegistry
 
 __all__ = ["AdapterContext", "AdapterRegistry", "AdapterSpec", "Body"]
 
@@ -46,49 +46,31 @@ class AdapterSpec(msgspec.Struct, kw_only=True, frozen=True):
     description: str = ""
 
 
-class AdapterRegistry:
-    """The adapters of every plugin, and which distribution added each."""
+class AdapterRegistry(NamedRegistry[AdapterSpec]):
+    """The adapters of every plugin, which distribution added each, and which adapter
+    serves each path."""
+
+    kind = "adapter"
 
     def __init__(self) -> None:
-        self._specs: dict[str, AdapterSpec] = {}
-        self._origin: dict[str, Distribution] = {}
+        super().__init__()
         self._paths: dict[str, str] = {}
-        self._plugin: dict[str, str] = {}
-        self.current = Distribution("<unknown>", "")
-        self.current_plugin = ""
 
     def add(self, spec: AdapterSpec) -> None:
+        if not isinstance(spec, AdapterSpec):
+            raise PluginError(
+                f"plugin {self.current_plugin!r} ({self.current}) passed "
+                f"{type(spec).__name__} to registry.add(); expected AdapterSpec"
+            )
         if not spec.name or not spec.routes:
             raise PluginError(f"adapter from {self.current} needs a name and at least one route")
-        if spec.name in self._specs:
-            raise PluginError(
-                f"adapter {spec.name!r} is registered twice: by {self._origin[spec.name]} "
-                f"and by {self.current}; uninstall one or disable it in plugins.toml [plugins]"
-            )
-        for route in spec.routes:
-            for path in getattr(route, "paths", ()):
-                owner = self._paths.get(path)
-                if owner is not None and owner != spec.name:
-                    raise PluginError(
-                        f"adapter {spec.name!r} from {self.current} serves {path}, which "
-                        f"adapter {owner!r} from {self._origin[owner]} already serves"
-                    )
-                self._paths[path] = spec.name
-        self._specs[spec.name] = spec
-        self._origin[spec.name] = self.current
-        self._plugin[spec.name] = self.current_plugin
-
-    def plugin_of(self, name: str) -> str:
-        return self._plugin[name]
-
-    def origin(self, name: str) -> Distribution:
-        return self._origin[name]
-
-    def names(self) -> list[str]:
-        return sorted(self._specs)
-
-    def __iter__(self) -> Iterator[AdapterSpec]:
-        return iter(self._specs[n] for n in self.names())
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._specs
+        paths = [path for route in spec.routes for path in getattr(route, "paths", ())]
+        for path in paths:
+            owner = self._paths.get(path)
+            if owner is not None and owner != spec.name:
+                raise PluginError(
+                    f"adapter {spec.name!r} from {self.current} serves {path}, which "
+                    f"adapter {owner!r} from {self.origin(owner)} already serves"
+                )
+        self._record(spec.name, spec)
+        self._paths.update(dict.fromkeys(paths, spec.name))

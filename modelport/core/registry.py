@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
@@ -12,7 +12,16 @@ from .capabilities import Capability, Feature
 from .errors import PluginError
 from .types import Sampling
 
-__all__ = ["BackendRegistry", "BackendSpec", "Distribution", "LoadContext", "NoOptions"]
+__all__ = [
+    "BackendRegistry",
+    "BackendSpec",
+    "Distribution",
+    "LoadContext",
+    "NamedRegistry",
+    "NoOptions",
+]
+
+S = TypeVar("S")
 
 
 class NoOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -81,36 +90,31 @@ class Distribution(msgspec.Struct, frozen=True):
 UNKNOWN_DISTRIBUTION = Distribution("<unregistered>", "")
 
 
-class BackendRegistry:
-    """Backends by name, each with the distribution that registered it."""
+class NamedRegistry(Generic[S]):
+    """Specs by name, each with the distribution and the plugin that registered it
+    (``current`` and ``current_plugin``, set by the plugin manager around each hook
+    call). A name registered twice is a :class:`PluginError` naming both."""
+
+    kind = "item"  # what the specs are, for messages
 
     def __init__(self) -> None:
-        self._specs: dict[str, BackendSpec] = {}
+        self._specs: dict[str, S] = {}
         self._origin: dict[str, Distribution] = {}
         self._plugin: dict[str, str] = {}
         self.current = UNKNOWN_DISTRIBUTION
         self.current_plugin = ""
 
-    def add(self, spec: BackendSpec) -> None:
-        if not isinstance(spec, BackendSpec):
+    def _record(self, name: str, spec: S) -> None:
+        if name in self._specs:
             raise PluginError(
-                f"plugin {self.current_plugin!r} ({self.current}) passed "
-                f"{type(spec).__name__} to registry.add(); expected BackendSpec"
-            )
-        if not spec.name or not spec.capabilities:
-            raise PluginError(
-                f"backend from {self.current} needs a name and at least one capability"
-            )
-        if spec.name in self._specs:
-            raise PluginError(
-                f"backend {spec.name!r} is registered twice: by {self._origin[spec.name]} "
+                f"{self.kind} {name!r} is registered twice: by {self._origin[name]} "
                 f"and by {self.current}; uninstall one or disable it in plugins.toml [plugins]"
             )
-        self._specs[spec.name] = spec
-        self._origin[spec.name] = self.current
-        self._plugin[spec.name] = self.current_plugin
+        self._specs[name] = spec
+        self._origin[name] = self.current
+        self._plugin[name] = self.current_plugin
 
-    def get(self, name: str) -> BackendSpec | None:
+    def get(self, name: str) -> S | None:
         return self._specs.get(name)
 
     def origin(self, name: str) -> Distribution:
@@ -122,8 +126,26 @@ class BackendRegistry:
     def names(self) -> list[str]:
         return sorted(self._specs)
 
-    def __iter__(self) -> Iterator[BackendSpec]:
+    def __iter__(self) -> Iterator[S]:
         return iter(self._specs[n] for n in self.names())
 
     def __contains__(self, name: object) -> bool:
         return name in self._specs
+
+
+class BackendRegistry(NamedRegistry[BackendSpec]):
+    """Backends by name, each with the distribution that registered it."""
+
+    kind = "backend"
+
+    def add(self, spec: BackendSpec) -> None:
+        if not isinstance(spec, BackendSpec):
+            raise PluginError(
+                f"plugin {self.current_plugin!r} ({self.current}) passed "
+                f"{type(spec).__name__} to registry.add(); expected BackendSpec"
+            )
+        if not spec.name or not spec.capabilities:
+            raise PluginError(
+                f"backend from {self.current} needs a name and at least one capability"
+            )
+        self._record(spec.name, spec)

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from modelport.core import BackendRegistry, BackendSpec, Capability, hookimpl
+from modelport.core.adapters import AdapterRegistry, AdapterSpec
 from modelport.core.config import decode_config
 from modelport.core.errors import ConfigError, PluginError
 from modelport.core.manager import ModelManager
@@ -115,3 +116,53 @@ def test_broken_entry_point_is_skipped_until_used(
         ModelManager(config, plugins)
     assert "modelport-broken 9.9" in info.value.message
     assert "its runtime is missing" in info.value.message
+
+
+# --- protocol adapters ------------------------------------------------------------------
+
+
+class _Route:
+    """What the registry reads of a route handler: the paths it serves."""
+
+    def __init__(self, *paths: str):
+        self.paths = set(paths)
+
+
+class AdapterPlugin:
+    def __init__(self, name: str, *paths: str):
+        self.name, self.paths = name, paths
+
+    @hookimpl
+    def register_adapters(self, registry: AdapterRegistry) -> None:
+        registry.add(AdapterSpec(name=self.name, routes=(_Route(*self.paths),)))
+
+
+def test_adapters_are_collected_with_their_plugin() -> None:
+    plugins = load_plugins(entry_points=False, extra=[("one", AdapterPlugin("one", "/v1/one"))])
+    adapters = plugins.collect_adapters()
+    assert adapters.names() == ["one"] and adapters.plugin_of("one") == "one"
+    assert plugins.collect_adapters().names() == ["one"], "a fresh registry each time"
+
+
+@pytest.mark.parametrize(
+    ("second", "message"),
+    [
+        (AdapterPlugin("one", "/v1/other"), "adapter 'one' is registered twice"),
+        (AdapterPlugin("two", "/v1/one"), r"serves /v1/one, which adapter '(one|two)' from"),
+    ],
+)
+def test_a_second_adapter_with_the_same_name_or_path_is_a_plugin_error(
+    second: AdapterPlugin, message: str
+) -> None:
+    first = AdapterPlugin("one", "/v1/one")
+    plugins = load_plugins(entry_points=False, extra=[("one", first), ("second", second)])
+    with pytest.raises(PluginError, match=message):
+        plugins.collect_adapters()
+
+
+def test_an_adapter_needs_routes() -> None:
+    registry = AdapterRegistry()
+    with pytest.raises(PluginError, match="needs a name and at least one route"):
+        registry.add(AdapterSpec(name="empty", routes=()))
+    with pytest.raises(PluginError, match="expected AdapterSpec"):
+        registry.add(_spec("x"))  # type: ignore[arg-type]

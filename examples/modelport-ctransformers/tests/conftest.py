@@ -6,13 +6,12 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from ctransformers_tiny_models import write_gpt2_ggml, write_llama_gguf
+
+from modelport.testing.install import ensure_installed, pip_install
 
 PLUGIN_DIR = Path(__file__).resolve().parents[1]
 DISTRIBUTION = "modelport-ctransformers"
@@ -24,34 +23,14 @@ RUNTIME = {
 }
 
 
-def _installed_from_here() -> bool:
-    try:
-        dist = importlib.metadata.distribution(DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    direct_url = dist.read_text("direct_url.json")
-    url = json.loads(direct_url).get("url", "") if direct_url else ""
-    return url.rstrip("/") == PLUGIN_DIR.as_uri()
-
-
-def _pip(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", *args], check=True)
-
-
 @pytest.fixture(scope="session", autouse=True)
 def installed_plugin() -> Path:
     """``pip install -e`` this plugin (and its pinned runtime, when missing), the way a
     user installs a modelport backend; servers started later find its entry point."""
     missing = [pin for module, pin in RUNTIME.items() if importlib.util.find_spec(module) is None]
     if missing:
-        _pip(*missing)
-    if not _installed_from_here():
-        _pip("--no-build-isolation", "-e", str(PLUGIN_DIR))
-    # An editable install takes effect in new processes; this one imports from the tree.
-    if str(PLUGIN_DIR) not in sys.path:
-        sys.path.insert(0, str(PLUGIN_DIR))
-    importlib.invalidate_caches()
-    return PLUGIN_DIR
+        pip_install(*missing)
+    return ensure_installed(DISTRIBUTION, PLUGIN_DIR)
 
 
 @pytest.fixture(scope="session")
