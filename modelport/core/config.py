@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import msgspec
 
 from .errors import ConfigError
-from .parameters import SAMPLING
+from .parameters import fields_struct
 from .types import Sampling
 
 __all__ = [
@@ -169,14 +169,13 @@ if TYPE_CHECKING:
 else:
     # One key per declared sampling parameter (modelport.core.parameters), with the
     # same limits as on the wire.
-    _DeclaredDefaults = msgspec.defstruct(
+    _DeclaredDefaults = fields_struct(
         "_DeclaredDefaults",
-        [(p.name, p.annotation(), None) for p in SAMPLING],
-        bases=(_Section,),
+        _Section,
+        limits=True,
         frozen=True,
         kw_only=True,
         forbid_unknown_fields=True,
-        module=__name__,
     )
 
 

@@ -28,7 +28,7 @@ import msgspec
 
 from .features import Feature
 
-__all__ = ["SAMPLING", "Parameter", "needs", "values"]
+__all__ = ["SAMPLING", "Parameter", "fields_struct", "needs", "values"]
 
 
 @dataclass(frozen=True)
@@ -137,6 +137,19 @@ SAMPLING: tuple[Parameter, ...] = (
         extension=True,
     ),
 )
+
+
+def fields_struct(name: str, base: type, *, limits: bool, **options: Any) -> Any:
+    """A Struct type derived from ``base`` with one field per declared parameter (None
+    when not given), with their limits or without; ``options`` are msgspec's Struct
+    options (``frozen``, ``kw_only``, ...). Subclass it to add fields of your own."""
+    return msgspec.defstruct(
+        name,
+        [(p.name, p.annotation() if limits else p.type | None, None) for p in SAMPLING],
+        bases=(base,),
+        module=base.__module__,
+        **options,
+    )
 
 
 def values(source: object) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
-from .parameters import SAMPLING
+from .parameters import fields_struct
 
 __all__ = [
     "ChatEvent",
@@ -128,13 +128,8 @@ if TYPE_CHECKING:
         def __getattr__(self, name: str) -> Any: ...
 
 else:
-    _DeclaredSampling = msgspec.defstruct(
-        "_DeclaredSampling",
-        [(p.name, p.type | None, None) for p in SAMPLING],
-        bases=(_Value,),
-        frozen=True,
-        kw_only=True,
-        module=__name__,
+    _DeclaredSampling = fields_struct(
+        "_DeclaredSampling", _Value, limits=False, frozen=True, kw_only=True
     )
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from modelport.core.parameters import SAMPLING
+from modelport.core.parameters import fields_struct
 
 __all__ = [
     "AssistantMessage",
@@ -192,13 +192,8 @@ else:
     # One field per declared sampling parameter (modelport.core.parameters), with its
     # limits: OpenAI's own (temperature, top_p, seed, the penalties) and the extensions
     # vLLM and Ollama accept (top_k, min_p, typical_p, repeat_penalty).
-    SamplingFields = msgspec.defstruct(
-        "SamplingFields",
-        [(p.name, p.annotation(), None) for p in SAMPLING],
-        bases=(_Wire,),
-        kw_only=True,
-        omit_defaults=True,
-        module=__name__,
+    SamplingFields = fields_struct(
+        "SamplingFields", _Wire, limits=True, kw_only=True, omit_defaults=True
     )
 
 
