@@ -16,7 +16,9 @@ from litestar.testing import TestClient
 
 from helpers import assert_valid
 from modelport.adapters.openai.app import create_app
-from modelport.adapters.openai.images import ImageGenerationRequest, ImageStore, image_request
+from modelport.adapters.openai.images.mapping import image_request
+from modelport.adapters.openai.images.store import ImageStore
+from modelport.adapters.openai.images.wire import ImageGenerationRequest
 from modelport.core import BackendRegistry, BackendSpec, Capability, Feature, hookimpl
 from modelport.core.config import decode_config
 from modelport.core.errors import Unsupported

@@ -5,15 +5,19 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from modelport.adapters.openai import mapping, wire
+from modelport.adapters.openai.chat.mapping import chat_request
+from modelport.adapters.openai.chat.wire import ChatCompletionRequest
+from modelport.adapters.openai.common import decode
+from modelport.adapters.openai.completions.mapping import completion_requests
+from modelport.adapters.openai.completions.wire import CompletionRequest
+from modelport.adapters.openai.embeddings.mapping import embed_request
+from modelport.adapters.openai.embeddings.wire import EmbeddingRequest
 from modelport.core import types as core
 from modelport.core.errors import InvalidRequest, Unsupported
 
 
 def _chat(body: dict) -> core.ChatRequest:
-    return mapping.chat_request(
-        mapping.decode(msgspec.json.encode(body), wire.ChatCompletionRequest)
-    )
+    return chat_request(decode(msgspec.json.encode(body), ChatCompletionRequest))
 
 
 def test_chat_golden() -> None:
@@ -142,7 +146,7 @@ def test_invalid_values(body: dict, param: str, code: str) -> None:
 def test_completion_prompts() -> None:
     def reqs(prompt: object) -> list[core.CompletionRequest]:
         body = msgspec.json.encode({"model": "m", "prompt": prompt})
-        return mapping.completion_requests(mapping.decode(body, wire.CompletionRequest))
+        return completion_requests(decode(body, CompletionRequest))
 
     assert [r.prompt for r in reqs("a")] == ["a"]
     assert [r.prompt for r in reqs(["a", "b"])] == ["a", "b"]
@@ -156,7 +160,7 @@ def test_completion_prompts() -> None:
 def test_embedding_inputs() -> None:
     def req(value: object) -> core.EmbedRequest:
         body = msgspec.json.encode({"model": "m", "input": value, "dimensions": 4})
-        return mapping.embed_request(mapping.decode(body, wire.EmbeddingRequest))
+        return embed_request(decode(body, EmbeddingRequest))
 
     assert req("a").inputs == ("a",)
     assert req([[1, 2]]).inputs == ((1, 2),)

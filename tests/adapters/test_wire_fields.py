@@ -16,8 +16,17 @@ from typing import Any
 import msgspec
 import pytest
 
-from modelport.adapters.openai import mapping, responses_mapping, responses_wire, wire
-from modelport.adapters.openai.images import ImageGenerationRequest, image_request
+from modelport.adapters.openai.chat.mapping import chat_request
+from modelport.adapters.openai.chat.wire import ChatCompletionRequest
+from modelport.adapters.openai.common import decode
+from modelport.adapters.openai.completions.mapping import completion_requests
+from modelport.adapters.openai.completions.wire import CompletionRequest
+from modelport.adapters.openai.embeddings.mapping import embed_request
+from modelport.adapters.openai.embeddings.wire import EmbeddingRequest
+from modelport.adapters.openai.images.mapping import image_request
+from modelport.adapters.openai.images.wire import ImageGenerationRequest
+from modelport.adapters.openai.responses.mapping import respond_request
+from modelport.adapters.openai.responses.wire import CreateResponseRequest
 from modelport.core.errors import ModelportError
 from modelport.core.parameters import SAMPLING
 from modelport.testing.conformance._generation import SAMPLING_PROBES
@@ -39,8 +48,8 @@ class Case(msgspec.Struct, frozen=True):
 
 CASES = {
     "chat": Case(
-        wire.ChatCompletionRequest,
-        mapping.chat_request,
+        ChatCompletionRequest,
+        chat_request,
         {"model": "m", "messages": MSG},
         {
             **SAMPLING_WIRE,
@@ -76,8 +85,8 @@ CASES = {
         },
     ),
     "completions": Case(
-        wire.CompletionRequest,
-        lambda req: mapping.completion_requests(req),
+        CompletionRequest,
+        lambda req: completion_requests(req),
         {"model": "m", "prompt": "hi"},
         {
             **SAMPLING_WIRE,
@@ -94,8 +103,8 @@ CASES = {
         {"stream": "the route streams the answer", "stream_options": "the usage chunk"},
     ),
     "embeddings": Case(
-        wire.EmbeddingRequest,
-        mapping.embed_request,
+        EmbeddingRequest,
+        embed_request,
         {"model": "m", "input": "hi"},
         {
             "model": "other",
@@ -133,8 +142,8 @@ CASES = {
         },
     ),
     "responses": Case(
-        responses_wire.CreateResponseRequest,
-        responses_mapping.respond_request,
+        CreateResponseRequest,
+        respond_request,
         {"model": "m", "input": "hi"},
         {
             **DECLARED,
@@ -183,7 +192,7 @@ def _field_names(struct: type[Any]) -> list[str]:
 
 
 def _map(case: Case, body: dict[str, Any]) -> Any:
-    return case.to_core(mapping.decode(msgspec.json.encode(body), case.struct))
+    return case.to_core(decode(msgspec.json.encode(body), case.struct))
 
 
 @pytest.mark.parametrize("name", CASES)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any, TypeVar
 
 from .common import HttpRequest
 
-__all__ = ["CLIENT_CLOSED_REQUEST", "while_connected"]
+__all__ = ["CLIENT_CLOSED_REQUEST", "first_event", "while_connected"]
 
 T = TypeVar("T")
 CLIENT_CLOSED_REQUEST = 499  # nginx's status for "client closed the connection"
@@ -38,3 +38,18 @@ async def while_connected(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
     return None if task.cancelled() else task.result()
+
+
+async def first_event(request: HttpRequest, events: AsyncIterator[T]) -> T | None:
+    """Await the first event before answering, so early failures get real statuses; None
+    when the client went away meanwhile (waiting in the model's queue, for one), which
+    drops the request."""
+
+    async def first() -> T:
+        try:
+            return await anext(events)
+        except BaseException:
+            await events.aclose()  # type: ignore[attr-defined]
+            raise
+
+    return await while_connected(request, first())

@@ -8,11 +8,21 @@ import msgspec
 
 from modelport.core import errors as e
 
-from .objects import ErrorBody, ErrorEnvelope
-
-__all__ = ["STATUS", "envelope", "error_body", "http_error"]
+__all__ = ["STATUS", "ErrorBody", "ErrorEnvelope", "envelope", "error_body", "http_error"]
 
 log = logging.getLogger("modelport.http")
+
+
+class ErrorBody(msgspec.Struct, kw_only=True):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorEnvelope(msgspec.Struct, kw_only=True):
+    error: ErrorBody
+
 
 # (status, OpenAI error type), most specific first.
 STATUS: list[tuple[type[e.ModelportError], int, str]] = [

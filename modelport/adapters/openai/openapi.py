@@ -27,22 +27,9 @@ from litestar.openapi.spec.enums import OpenAPIType
 
 from modelport.core.adapters import Body
 
-from . import objects, wire
-from .images import ImageGenerationRequest, ImagesResponse
-from .responses_wire import CreateResponseRequest
+from .errors import ErrorEnvelope
 
-__all__ = ["BODIES", "ERROR_STATUSES", "document_bodies"]
-
-# POST path → (request Struct, JSON 200 Struct or None, whether it streams Server-Sent Events).
-# (The Responses API's output objects hold an untagged union msgspec cannot express as a
-# schema, so its 200 body stays generic for now.)
-BODIES: dict[str, Body] = {
-    "/v1/chat/completions": (wire.ChatCompletionRequest, objects.ChatCompletion, True),
-    "/v1/completions": (wire.CompletionRequest, objects.Completion, True),
-    "/v1/embeddings": (wire.EmbeddingRequest, objects.EmbeddingList, False),
-    "/v1/images/generations": (ImageGenerationRequest, ImagesResponse, False),
-    "/v1/responses": (CreateResponseRequest, None, True),
-}
+__all__ = ["ERROR_STATUSES", "document_bodies"]
 
 ERROR_STATUSES = {
     "400": "invalid request: malformed JSON, a wrong type, a value out of range",
@@ -66,20 +53,18 @@ def _json(kind: type) -> dict[str, MediaType]:
 
 def _error_responses() -> dict[str, OpenAPIResponse]:
     return {
-        status: OpenAPIResponse(description=text, content=_json(objects.ErrorEnvelope))
+        status: OpenAPIResponse(description=text, content=_json(ErrorEnvelope))
         for status, text in ERROR_STATUSES.items()
     }
 
 
 def _components(bodies: Mapping[str, Body]) -> dict[str, Any]:
     kinds = [kind for request, ok, _ in bodies.values() for kind in (request, ok) if kind]
-    _, components = msgspec.json.schema_components(
-        [*kinds, objects.ErrorEnvelope], ref_template=REF
-    )
+    _, components = msgspec.json.schema_components([*kinds, ErrorEnvelope], ref_template=REF)
     return components
 
 
-def document_bodies(app: Litestar, bodies: Mapping[str, Body] = BODIES) -> None:
+def document_bodies(app: Litestar, bodies: Mapping[str, Body]) -> None:
     """Add request bodies (``bodies``: every adapter's, by path), 200 bodies and error
     envelopes to ``app``'s OpenAPI document."""
     document = app.openapi_schema  # built once and cached: every route is registered by now

@@ -6,8 +6,15 @@ from __future__ import annotations
 from modelport.core.adapters import AdapterRegistry, AdapterSpec
 from modelport.core.hookspecs import hookimpl
 
-from .handlers import ROUTES
-from .openapi import BODIES
+from .chat import routes as chat
+from .completions import routes as completions
+from .embeddings import routes as embeddings
+from .images import routes as images
+from .models import routes as models
+from .responses import routes as responses
+
+# One folder per endpoint family, each with its wire types, mapping, rendering and routes.
+FAMILIES = (chat, completions, embeddings, models, images, responses)
 
 __all__ = ["register_adapters"]
 
@@ -17,8 +24,12 @@ def register_adapters(registry: AdapterRegistry) -> None:
     registry.add(
         AdapterSpec(
             name="openai",
-            routes=tuple(ROUTES),
-            bodies=BODIES,
+            routes=tuple(route for family in FAMILIES for route in family.ROUTES),
+            bodies={
+                path: body
+                for family in FAMILIES
+                for path, body in getattr(family, "BODIES", {}).items()
+            },
             description="the OpenAI HTTP API: chat completions, completions, embeddings, "
             "models, images, responses",
         )

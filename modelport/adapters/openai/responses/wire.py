@@ -11,7 +11,8 @@ from typing import Annotated, Any, Literal
 
 from msgspec import UNSET, Meta, UnsetType
 
-from .wire import SamplingFields, _Wire
+from ..common import Wire
+from ..sampling import SamplingFields
 
 __all__ = [
     "CreateResponseRequest",
@@ -27,32 +28,32 @@ __all__ = [
 # --- content parts of input messages ---------------------------------------------
 
 
-class InputText(_Wire, kw_only=True, tag="input_text", tag_field="type"):
+class InputText(Wire, kw_only=True, tag="input_text", tag_field="type"):
     text: str
 
 
-class InputImage(_Wire, kw_only=True, tag="input_image", tag_field="type"):
+class InputImage(Wire, kw_only=True, tag="input_image", tag_field="type"):
     image_url: Annotated[str, Meta(min_length=1)] | None = None
     file_id: str | None = None
     detail: Literal["auto", "low", "high", "original"] = "auto"
 
 
-class InputFile(_Wire, kw_only=True, tag="input_file", tag_field="type"):
+class InputFile(Wire, kw_only=True, tag="input_file", tag_field="type"):
     file_id: str | None = None
 
 
-class InputAudio(_Wire, kw_only=True, tag="input_audio", tag_field="type"):
+class InputAudio(Wire, kw_only=True, tag="input_audio", tag_field="type"):
     input_audio: dict[str, Any] | None = None
 
 
-class OutputText(_Wire, kw_only=True, tag="output_text", tag_field="type"):
+class OutputText(Wire, kw_only=True, tag="output_text", tag_field="type"):
     """An earlier assistant message's text, passed back as input."""
 
     text: str
     annotations: list[Any] = []
 
 
-class Refusal(_Wire, kw_only=True, tag="refusal", tag_field="type"):
+class Refusal(Wire, kw_only=True, tag="refusal", tag_field="type"):
     refusal: str
 
 
@@ -63,7 +64,7 @@ ContentIn = InputText | InputImage | InputFile | InputAudio | OutputText | Refus
 ItemStatus = Literal["in_progress", "completed", "incomplete"]
 
 
-class MessageIn(_Wire, kw_only=True, tag="message", tag_field="type"):
+class MessageIn(Wire, kw_only=True, tag="message", tag_field="type"):
     role: Literal["user", "assistant", "system", "developer"]
     content: str | list[ContentIn]
     id: str | None = None
@@ -71,7 +72,7 @@ class MessageIn(_Wire, kw_only=True, tag="message", tag_field="type"):
     phase: str | None = None
 
 
-class FunctionCallIn(_Wire, kw_only=True, tag="function_call", tag_field="type"):
+class FunctionCallIn(Wire, kw_only=True, tag="function_call", tag_field="type"):
     call_id: Annotated[str, Meta(min_length=1)]
     name: Annotated[str, Meta(min_length=1)]
     arguments: str
@@ -79,7 +80,7 @@ class FunctionCallIn(_Wire, kw_only=True, tag="function_call", tag_field="type")
     status: ItemStatus | None = None
 
 
-class FunctionCallOutputIn(_Wire, kw_only=True, tag="function_call_output", tag_field="type"):
+class FunctionCallOutputIn(Wire, kw_only=True, tag="function_call_output", tag_field="type"):
     call_id: Annotated[str, Meta(min_length=1, max_length=64)]
     output: str | list[ContentIn]
     id: str | None = None
@@ -96,26 +97,26 @@ ITEM_TYPES: dict[str, type[ItemIn]] = {
 # --- tools and text formats ---------------------------------------------------------
 
 
-class FunctionToolIn(_Wire, kw_only=True, tag="function", tag_field="type"):
+class FunctionToolIn(Wire, kw_only=True, tag="function", tag_field="type"):
     name: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
     description: str | None = None
     parameters: dict[str, Any] | None = None
     strict: bool | None = None
 
 
-class ToolChoiceFunction(_Wire, kw_only=True, tag="function", tag_field="type"):
+class ToolChoiceFunction(Wire, kw_only=True, tag="function", tag_field="type"):
     name: str
 
 
-class TextFormatText(_Wire, kw_only=True, tag="text", tag_field="type"):
+class TextFormatText(Wire, kw_only=True, tag="text", tag_field="type"):
     pass
 
 
-class TextFormatJsonObject(_Wire, kw_only=True, tag="json_object", tag_field="type"):
+class TextFormatJsonObject(Wire, kw_only=True, tag="json_object", tag_field="type"):
     pass
 
 
-class TextFormatJsonSchema(_Wire, kw_only=True, tag="json_schema", tag_field="type"):
+class TextFormatJsonSchema(Wire, kw_only=True, tag="json_schema", tag_field="type"):
     name: Annotated[str, Meta(min_length=1, max_length=64)]
     schema: dict[str, Any]
     description: str | None = None
@@ -125,7 +126,7 @@ class TextFormatJsonSchema(_Wire, kw_only=True, tag="json_schema", tag_field="ty
 TextFormat = TextFormatText | TextFormatJsonObject | TextFormatJsonSchema
 
 
-class TextParam(_Wire, kw_only=True):
+class TextParam(Wire, kw_only=True):
     format: TextFormat | None = None
     verbosity: str | None = None
 

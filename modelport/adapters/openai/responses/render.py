@@ -19,8 +19,8 @@ from modelport.core.responses.items import (
     StoredResponse,
 )
 
-from . import responses_objects as o
-from .errors import error_body
+from ..errors import error_body
+from . import objects as o
 
 __all__ = ["item_list", "item_out", "response_object", "stream_events"]
 

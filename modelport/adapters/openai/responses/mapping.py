@@ -19,7 +19,7 @@ from modelport.core.responses.items import (
 )
 from modelport.core.responses.over_chat import new_id
 
-from . import responses_wire as w
+from . import wire as w
 
 __all__ = ["respond_request"]
 

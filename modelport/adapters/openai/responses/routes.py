@@ -11,21 +11,21 @@ from litestar import Response, delete, get, post
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream
 
+from modelport.core.adapters import Body
 from modelport.core.config import Config
 from modelport.core.errors import BackendError
 from modelport.core.responses.items import ResponseCreated, ResponseDone, ResponseEvent
 from modelport.core.responses.over_chat import ChatResponder
 from modelport.core.responses.store import ResponseStore
 
-from . import responses_render as render
-from .common import HttpRequest, prepend
-from .disconnect import CLIENT_CLOSED_REQUEST, while_connected
-from .mapping import decode
-from .responses_mapping import respond_request
-from .responses_objects import ResponseDeleted
-from .responses_wire import CreateResponseRequest
+from ..common import HttpRequest, decode, prepend
+from ..disconnect import CLIENT_CLOSED_REQUEST, while_connected
+from . import render
+from .mapping import respond_request
+from .objects import ResponseDeleted
+from .wire import CreateResponseRequest
 
-__all__ = ["RESPONSE_ROUTES"]
+__all__ = ["BODIES", "ROUTES"]
 
 JSON = "application/json"
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -103,4 +103,7 @@ async def list_input_items(
     return Response(render.encode(page), media_type=JSON)
 
 
-RESPONSE_ROUTES = [create_response, retrieve_response, delete_response, list_input_items]
+ROUTES = [create_response, retrieve_response, delete_response, list_input_items]
+# (The output objects hold an untagged union msgspec cannot express as a schema, so the
+# 200 body stays generic for now.)
+BODIES: dict[str, Body] = {"/v1/responses": (CreateResponseRequest, None, True)}

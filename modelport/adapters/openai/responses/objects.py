@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from msgspec import UNSET, UnsetType, field
 
-from .objects import _Out
+from ..common import Out
 
 __all__ = [
     "ContentPartEvent",
@@ -31,25 +31,25 @@ __all__ = [
 ]
 
 
-class OutputTextOut(_Out, kw_only=True):
+class OutputTextOut(Out, kw_only=True):
     type: Literal["output_text"] = "output_text"
     text: str
     annotations: list[Any] = []
     logprobs: list[Any] = []
 
 
-class InputTextOut(_Out, kw_only=True):
+class InputTextOut(Out, kw_only=True):
     type: Literal["input_text"] = "input_text"
     text: str
 
 
-class InputImageOut(_Out, kw_only=True):
+class InputImageOut(Out, kw_only=True):
     type: Literal["input_image"] = "input_image"
     image_url: str
     detail: str
 
 
-class MessageOut(_Out, kw_only=True):
+class MessageOut(Out, kw_only=True):
     id: str
     type: Literal["message"] = "message"
     role: str
@@ -57,7 +57,7 @@ class MessageOut(_Out, kw_only=True):
     status: str
 
 
-class FunctionCallOut(_Out, kw_only=True):
+class FunctionCallOut(Out, kw_only=True):
     id: str
     type: Literal["function_call"] = "function_call"
     call_id: str
@@ -66,7 +66,7 @@ class FunctionCallOut(_Out, kw_only=True):
     status: str
 
 
-class FunctionCallOutputOut(_Out, kw_only=True):
+class FunctionCallOutputOut(Out, kw_only=True):
     id: str
     type: Literal["function_call_output"] = "function_call_output"
     call_id: str
@@ -77,16 +77,16 @@ class FunctionCallOutputOut(_Out, kw_only=True):
 ItemOut = MessageOut | FunctionCallOut | FunctionCallOutputOut
 
 
-class InputTokensDetails(_Out, kw_only=True):
+class InputTokensDetails(Out, kw_only=True):
     cached_tokens: int = 0
     cache_write_tokens: int = 0
 
 
-class OutputTokensDetails(_Out, kw_only=True):
+class OutputTokensDetails(Out, kw_only=True):
     reasoning_tokens: int = 0
 
 
-class ResponseUsageOut(_Out, kw_only=True):
+class ResponseUsageOut(Out, kw_only=True):
     input_tokens: int
     input_tokens_details: InputTokensDetails = field(default_factory=InputTokensDetails)
     output_tokens: int
@@ -94,11 +94,11 @@ class ResponseUsageOut(_Out, kw_only=True):
     total_tokens: int
 
 
-class IncompleteDetails(_Out, kw_only=True):
+class IncompleteDetails(Out, kw_only=True):
     reason: str
 
 
-class ResponseObject(_Out, kw_only=True):
+class ResponseObject(Out, kw_only=True):
     id: str
     object: Literal["response"] = "response"
     created_at: int
@@ -125,13 +125,13 @@ class ResponseObject(_Out, kw_only=True):
     metadata: dict[str, str]
 
 
-class ResponseDeleted(_Out, kw_only=True):
+class ResponseDeleted(Out, kw_only=True):
     id: str
     object: Literal["response.deleted"] = "response.deleted"
     deleted: bool = True
 
 
-class ResponseItemList(_Out, kw_only=True):
+class ResponseItemList(Out, kw_only=True):
     object: Literal["list"] = "list"
     data: list[ItemOut]
     has_more: bool
@@ -142,7 +142,7 @@ class ResponseItemList(_Out, kw_only=True):
 # --- stream events --------------------------------------------------------------------
 
 
-class _Event(_Out, kw_only=True):
+class _Event(Out, kw_only=True):
     type: str
     sequence_number: int = 0
 
