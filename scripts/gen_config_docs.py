@@ -96,6 +96,7 @@ SECTIONS = [
     ("[[models]]", "models", config.ModelConfig),
     ("[models.defaults]", "models.defaults", config.SamplingDefaults),
     ("[models.batching]", "models.batching", config.BatchingConfig),
+    ("[models.reasoning]", "models.reasoning", config.ReasoningConfig),
 ]
 DURATION = msgspec.inspect.type_info(config.Duration)
 

@@ -20,6 +20,7 @@ __all__ = [
     "ImageFetchConfig",
     "ModelConfig",
     "PluginsConfig",
+    "ReasoningConfig",
     "SamplingDefaults",
     "ServerConfig",
     "decode_options",
@@ -208,6 +209,19 @@ class BatchingConfig(_Section, frozen=True, kw_only=True):
         return parse_duration(self.window) or 0.0
 
 
+class ReasoningConfig(_Section, frozen=True, kw_only=True):
+    """A reasoning model's thinking markers (``[models.reasoning]``): core parses the
+    thinking out of the output, apart from the answer (see ``modelport.core.reasoning``)."""
+
+    # The text that opens the thinking block.
+    start: Annotated[str, msgspec.Meta(min_length=1)] = "<think>"
+    # The text that closes it; the answer follows.
+    end: Annotated[str, msgspec.Meta(min_length=1)] = "</think>"
+    # The chat template writes the start marker itself, so the output begins inside the
+    # block (DeepSeek-R1's template does).
+    opened_by_template: bool = False
+
+
 class ModelConfig(_Section, frozen=True, kw_only=True):
     name: Annotated[str, msgspec.Meta(min_length=1)]
     backend: str
@@ -222,6 +236,8 @@ class ModelConfig(_Section, frozen=True, kw_only=True):
     max_queue: Annotated[int, msgspec.Meta(ge=0)] = 64
     owned_by: str = "modelport"
     batching: BatchingConfig = BatchingConfig()
+    # A reasoning model: how its thinking is marked (see ``[models.reasoning]``).
+    reasoning: ReasoningConfig | None = None
 
 
 class Config(_Section, frozen=True, kw_only=True):

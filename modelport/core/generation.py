@@ -14,6 +14,7 @@ from .types import (
     ChatEvent,
     Finish,
     FinishReason,
+    ReasoningDelta,
     Started,
     TextDelta,
     TokenLogprob,
@@ -146,6 +147,8 @@ async def checked(
 
 class Collected(msgspec.Struct, kw_only=True):
     text: str
+    # The model's thinking, apart from the answer (empty for a model that does not reason).
+    reasoning: str = ""
     reason: FinishReason
     usage: Usage
     logprobs: list[TokenLogprob] = msgspec.field(default_factory=list)
@@ -161,9 +164,12 @@ async def collect(events: AsyncIterator[ChatEvent]) -> Collected:
     offsets: list[int] = []
     position = 0
     calls: dict[int, list[str]] = {}
+    thinking: list[str] = []
     finish: Finish | None = None
     async for event in events:
-        if isinstance(event, TextDelta):
+        if isinstance(event, ReasoningDelta):
+            thinking.append(event.text)
+        elif isinstance(event, TextDelta):
             offsets.extend(token_offsets(event.logprobs, position))
             parts.append(event.text)
             position += len(event.text)
@@ -180,6 +186,7 @@ async def collect(events: AsyncIterator[ChatEvent]) -> Collected:
     tool_calls = [ToolCall(id=c[0], name=c[1], arguments=c[2]) for _, c in sorted(calls.items())]
     return Collected(
         text="".join(parts),
+        reasoning="".join(thinking),
         reason=finish.reason,
         usage=finish.usage,
         logprobs=logprobs,

@@ -21,7 +21,7 @@ from .batching import EmbedBatcher
 from .capabilities import Capability, Chat, Complete, Embed, Feature, Image
 from .contract import check_chat, check_completion, check_embed
 from .embeddings import truncate_dimensions
-from .errors import BackendError, ModelportError
+from .errors import BackendError, ModelportError, Unsupported
 from .generation import checked, cut_at_stop, merge_streams
 from .image_budget import ImageBudget
 from .image_fetch import FetchedImage, fetch_images
@@ -35,6 +35,7 @@ from .images import (
 )
 from .manager import ModelEntry, ModelManager
 from .observers import Observer
+from .reasoning import split_reasoning
 from .types import (
     ChatEvent,
     ChatRequest,
@@ -177,6 +178,8 @@ class ModelService:
             request, sampling=request.sampling.with_defaults(entry.defaults)
         )
         request, mode = outputs.prepare(request, entry.features)
+        if entry.config.reasoning is not None and request.constraint is not None:
+            _refuse_constrained_thinking(request, mode)
         # Images are fetched in the model's queue (they count against its bound) but
         # before a slot (a slow image server holds no model), and their bytes stay held
         # from the image budget until the generation ends.
@@ -186,6 +189,8 @@ class ModelService:
             admission.seat() as model,
         ):
             events = self._guard(cast(Chat, model).chat(request), entry, request.sampling.stop)
+            if entry.config.reasoning is not None:  # thinking apart, before any parsing
+                events = split_reasoning(events, entry.config.reasoning)
             shaped = outputs.shape(events, request, mode)
             async with contextlib.aclosing(events), contextlib.aclosing(shaped):
                 async for event in shaped:
@@ -327,6 +332,18 @@ class ModelService:
                 f"for n={request.n}"
             )
         return result
+
+
+def _refuse_constrained_thinking(request: ChatRequest, mode: outputs.Mode) -> None:
+    """A grammar binds every generated token, the thinking included; until it can start
+    after the end marker, a reasoning model refuses what needs one, by name."""
+    param = "tool_choice" if mode is outputs.Mode.TOOLS_FORCED else "response_format"
+    raise Unsupported(
+        f"model {request.model!r} reasons before it answers, and constrained output "
+        f"({param}) would bind its thinking too; this is not supported yet for reasoning "
+        "models: drop it, or use tool_choice 'auto'",
+        param=param,
+    )
 
 
 def _with_images(request: ChatRequest, images: list[FetchedImage]) -> ChatRequest:

@@ -25,6 +25,7 @@ __all__ = [
     "FinishReason",
     "ImagePart",
     "Message",
+    "ReasoningDelta",
     "ResponseFormat",
     "Role",
     "Sampling",
@@ -220,6 +221,8 @@ class Usage(_Value, frozen=True, kw_only=True):
     prompt_tokens: int
     completion_tokens: int
     cached_tokens: int = 0
+    # Of the completion tokens, those the model spent thinking (see ``reasoning``).
+    reasoning_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -259,6 +262,14 @@ class TextDelta(_Value, frozen=True, kw_only=True, tag="text", tag_field="kind")
     logprobs: tuple[TokenLogprob, ...] = ()
 
 
+class ReasoningDelta(_Value, frozen=True, kw_only=True, tag="reasoning", tag_field="kind"):
+    """The model's thinking, kept apart from the answer (core parses it out of the text
+    of a model configured with ``[models.reasoning]``); ``tokens`` as for ``TextDelta``."""
+
+    text: str
+    tokens: int = 0
+
+
 class ToolCallDelta(_Value, frozen=True, kw_only=True, tag="tool_call", tag_field="kind"):
     """Part of a tool call: the first delta of call ``index`` has its ``id`` and ``name``;
     ``arguments`` fragments concatenate into the call's JSON arguments."""
@@ -276,5 +287,5 @@ class Finish(_Value, frozen=True, kw_only=True, tag="finish", tag_field="kind"):
     usage: Usage
 
 
-ChatEvent = Started | TextDelta | ToolCallDelta | Finish
+ChatEvent = Started | TextDelta | ReasoningDelta | ToolCallDelta | Finish
 CompletionEvent = Started | TextDelta | Finish

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import msgspec
 from litestar import Request
 from litestar.response import Stream
+from msgspec import UNSET, UnsetType
 
 from modelport.core.errors import InvalidRequest
 from modelport.core.generation import Collected
@@ -167,11 +168,17 @@ class PromptTokensDetails(Out, kw_only=True):
     cached_tokens: int
 
 
+class CompletionTokensDetails(Out, kw_only=True):
+    reasoning_tokens: int
+
+
 class UsageOut(Out, kw_only=True):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
     prompt_tokens_details: PromptTokensDetails
+    # Only for a model that thought: how many completion tokens were its thinking.
+    completion_tokens_details: CompletionTokensDetails | UnsetType = UNSET
 
 
 DONE = b"data: [DONE]\n\n"
@@ -192,12 +199,15 @@ class Meta:
             object.__setattr__(self, "id", f"{self.prefix}-{uuid.uuid4().hex}")
 
 
-def usage_out(prompt: int, completion: int, cached: int = 0) -> UsageOut:
+def usage_out(prompt: int, completion: int, cached: int = 0, reasoning: int = 0) -> UsageOut:
     return UsageOut(
         prompt_tokens=prompt,
         completion_tokens=completion,
         total_tokens=prompt + completion,
         prompt_tokens_details=PromptTokensDetails(cached_tokens=cached),
+        completion_tokens_details=(
+            CompletionTokensDetails(reasoning_tokens=reasoning) if reasoning else UNSET
+        ),
     )
 
 
@@ -212,6 +222,7 @@ def total_usage(results: list[Collected], n: int) -> UsageOut:
         sum(u.prompt_tokens for u in firsts),
         sum(r.usage.completion_tokens for r in results),
         sum(u.cached_tokens for u in firsts),
+        sum(r.usage.reasoning_tokens for r in results),
     )
 
 

@@ -40,6 +40,10 @@ class ChatMessage(Out, kw_only=True):
     content: str | None
     refusal: None = None
     tool_calls: list[ToolCallOut] | UnsetType = UNSET
+    # A reasoning model's thinking, under both names clients read: llama-server's, vLLM's
+    # and LocalAI's ``reasoning_content``, Ollama's and newer vLLM's ``reasoning``.
+    reasoning_content: str | UnsetType = UNSET
+    reasoning: str | UnsetType = UNSET
 
 
 class ChatChoice(Out, kw_only=True):
@@ -76,6 +80,8 @@ class Delta(Out, kw_only=True):
     content: str | UnsetType | None = UNSET
     refusal: UnsetType | None = UNSET
     tool_calls: list[ToolCallDelta] | UnsetType = UNSET
+    reasoning_content: str | UnsetType = UNSET  # (as in ChatMessage)
+    reasoning: str | UnsetType = UNSET
 
 
 class ChunkChoice(Out, kw_only=True):

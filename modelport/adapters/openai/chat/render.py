@@ -55,13 +55,19 @@ def _chat_logprobs(items: Iterable[core.TokenLogprob]) -> dict[str, Any]:
 
 
 def _message(result: Collected) -> ChatMessage:
+    thinking = result.reasoning or msgspec.UNSET
     if not result.tool_calls:
-        return ChatMessage(content=result.text)
+        return ChatMessage(content=result.text, reasoning_content=thinking, reasoning=thinking)
     calls = [
         ToolCallOut(id=c.id, function=ToolCallFunction(name=c.name, arguments=c.arguments))
         for c in result.tool_calls
     ]
-    return ChatMessage(content=result.text or None, tool_calls=calls)
+    return ChatMessage(
+        content=result.text or None,
+        tool_calls=calls,
+        reasoning_content=thinking,
+        reasoning=thinking,
+    )
 
 
 def _tool_delta(event: core.ToolCallDelta) -> ToolCallDelta:
@@ -122,7 +128,7 @@ async def chat_chunks(
     logprobs: bool = False,
 ) -> AsyncIterator[bytes]:
     """SSE frames: per choice a role chunk, content deltas and a finish chunk; then usage."""
-    prompt, completion_tokens, cached = 0, 0, 0
+    prompt, completion_tokens, cached, reasoning = 0, 0, 0, 0
     async for index, event in choices:
         if isinstance(event, core.Started):
             prompt = prompt or event.prompt_tokens
@@ -132,14 +138,19 @@ async def chat_chunks(
             lp = _chat_logprobs(event.logprobs) if logprobs else None
             choice = ChunkChoice(index=index, delta=Delta(content=event.text), logprobs=lp)
             yield _chat_chunk(meta, [choice], include_usage)
+        elif isinstance(event, core.ReasoningDelta) and event.text:
+            delta = Delta(reasoning_content=event.text, reasoning=event.text)
+            yield _chat_chunk(meta, [ChunkChoice(index=index, delta=delta)], include_usage)
         elif isinstance(event, core.ToolCallDelta):
             delta = Delta(tool_calls=[_tool_delta(event)])
             yield _chat_chunk(meta, [ChunkChoice(index=index, delta=delta)], include_usage)
         elif isinstance(event, core.Finish):
             completion_tokens += event.usage.completion_tokens
+            reasoning += event.usage.reasoning_tokens
             if index == 0:
                 cached = event.usage.cached_tokens
             choice = ChunkChoice(index=index, delta=Delta(), finish_reason=event.reason)
             yield _chat_chunk(meta, [choice], include_usage)
     if include_usage:
-        yield _chat_chunk(meta, [], True, usage_out(prompt, completion_tokens, cached))
+        usage = usage_out(prompt, completion_tokens, cached, reasoning)
+        yield _chat_chunk(meta, [], True, usage)
