@@ -93,3 +93,12 @@ def test_constrained_output_is_refused_by_name_until_it_can_follow_the_thinking(
     with pytest.raises(openai.BadRequestError) as info:
         _ask(client, tools=[tool], tool_choice="required")
     assert info.value.body["param"] == "tool_choice"  # type: ignore[index]
+
+
+def test_the_model_object_says_it_reasons(client: openai.OpenAI) -> None:
+    model = client.models.retrieve("smollm2").model_dump()
+    assert model["capabilities"]["reasoning"] == {
+        "start": "<think>",
+        "end": ".",
+        "opened_by_template": True,
+    }

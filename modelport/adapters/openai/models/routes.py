@@ -17,6 +17,16 @@ __all__ = ["ROUTES"]
 
 
 def _model_object(entry: ModelEntry) -> ModelObject:
+    thinking = entry.config.reasoning
+    reasoning = (
+        {
+            "start": thinking.start,
+            "end": thinking.end,
+            "opened_by_template": thinking.opened_by_template,
+        }
+        if thinking is not None
+        else None
+    )
     return ModelObject(
         id=entry.name,
         created=entry.created,
@@ -27,6 +37,8 @@ def _model_object(entry: ModelEntry) -> ModelObject:
             "serves": sorted(entry.capabilities),
             "features": sorted(entry.features),
             "state": entry.state,
+            # How a reasoning model marks its thinking (None: it does not reason).
+            "reasoning": reasoning,
         },
     )
 
