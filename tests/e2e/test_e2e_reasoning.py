@@ -102,3 +102,15 @@ def test_the_model_object_says_it_reasons(client: openai.OpenAI) -> None:
         "end": ".",
         "opened_by_template": True,
     }
+
+
+def test_the_responses_api_answers_without_the_thinking_and_counts_it(
+    client: openai.OpenAI,
+) -> None:
+    chat = _ask(client)
+    resp = client.responses.create(
+        model="smollm2", input=ASK[0]["content"], max_output_tokens=60, temperature=0
+    )
+    assert resp.output_text == chat.choices[0].message.content
+    reasoning = chat.usage.completion_tokens_details.reasoning_tokens
+    assert resp.usage.output_tokens_details.reasoning_tokens == reasoning

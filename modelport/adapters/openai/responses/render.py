@@ -110,6 +110,9 @@ def response_object(response: StoredResponse, model: str | None = None) -> o.Res
                 input_tokens=usage.prompt_tokens,
                 input_tokens_details=o.InputTokensDetails(cached_tokens=usage.cached_tokens),
                 output_tokens=usage.completion_tokens,
+                output_tokens_details=o.OutputTokensDetails(
+                    reasoning_tokens=usage.reasoning_tokens
+                ),
                 total_tokens=usage.total_tokens,
             )
             if usage
