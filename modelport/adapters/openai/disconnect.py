@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
-from .common import HttpRequest
+from litestar import Response
+from litestar.response import Stream
 
-__all__ = ["CLIENT_CLOSED_REQUEST", "first_event", "while_connected"]
+from modelport.core.generation import Collected, collect_choices
+from modelport.core.types import ChatEvent
+
+from .common import JSON, HttpRequest, prepend, stream_of
+
+__all__ = ["CLIENT_CLOSED_REQUEST", "Choices", "answer_choices", "first_event", "while_connected"]
+
+# Every choice's events, as ``ModelService.choices`` yields them.
+Choices = AsyncIterator[tuple[int, ChatEvent]]
 
 T = TypeVar("T")
 CLIENT_CLOSED_REQUEST = 499  # nginx's status for "client closed the connection"
@@ -53,3 +62,25 @@ async def first_event(request: HttpRequest, events: AsyncIterator[T]) -> T | Non
             raise
 
     return await while_connected(request, first())
+
+
+async def answer_choices(
+    request: HttpRequest,
+    choices: Choices,
+    *,
+    frames: Callable[[Choices], AsyncIterator[bytes]] | None,
+    whole: Callable[[list[Collected]], bytes],
+) -> Response[bytes] | Stream:
+    """A generation's answer: its first event awaited (see :func:`first_event`), then the
+    SSE ``frames`` of the choices when streaming, else the collected choices rendered
+    ``whole``; a client gone meanwhile gets no answer (499 in the log)."""
+    first = await first_event(request, choices)
+    if first is None:
+        return Response(b"", status_code=CLIENT_CLOSED_REQUEST)
+    rest = prepend(first, choices)
+    if frames is not None:
+        return stream_of(frames(rest))
+    results = await while_connected(request, collect_choices(rest))
+    if results is None:
+        return Response(b"", status_code=CLIENT_CLOSED_REQUEST)
+    return Response(whole(results), media_type=JSON)

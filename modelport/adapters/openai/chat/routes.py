@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from litestar import Response, post
 from litestar.response import Stream
 
 from modelport.core.adapters import Body
-from modelport.core.generation import collect_choices
 
 from ..common import (
-    JSON,
     HttpRequest,
     decode,
     meta_for,
-    prepend,
     service_of,
-    stream_of,
 )
-from ..disconnect import CLIENT_CLOSED_REQUEST, first_event, while_connected
+from ..disconnect import Choices, answer_choices
 from . import mapping, render, wire
 from .objects import ChatCompletion
 
@@ -30,21 +28,17 @@ async def chat_completions(request: HttpRequest) -> Response[bytes] | Stream:
     req = mapping.chat_request(body)
     service = service_of(request)
     meta = meta_for("chatcmpl", body.model, service.entry(req.model))
-    choices = service.choices([req])
-    first = await first_event(request, choices)
-    if first is None:
-        return Response(b"", status_code=CLIENT_CLOSED_REQUEST)
-    if body.stream:
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        frames = render.chat_chunks(
-            meta, prepend(first, choices), include_usage, logprobs=req.sampling.logprobs
-        )
-        return stream_of(frames)
-    results = await while_connected(request, collect_choices(prepend(first, choices)))
-    if results is None:
-        return Response(b"", status_code=CLIENT_CLOSED_REQUEST)
-    return Response(
-        render.chat_completion(meta, results, logprobs=req.sampling.logprobs), media_type=JSON
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    logprobs = req.sampling.logprobs
+
+    def frames(rest: Choices) -> AsyncIterator[bytes]:
+        return render.chat_chunks(meta, rest, include_usage, logprobs=logprobs)
+
+    return await answer_choices(
+        request,
+        service.choices([req]),
+        frames=frames if body.stream else None,
+        whole=lambda results: render.chat_completion(meta, results, logprobs=logprobs),
     )
 
 

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from litestar import Response, post
 from litestar.response import Stream
 
 from modelport.core.adapters import Body
-from modelport.core.generation import collect_choices
 
 from ..common import (
-    JSON,
     HttpRequest,
     decode,
     meta_for,
-    prepend,
     service_of,
-    stream_of,
 )
-from ..disconnect import CLIENT_CLOSED_REQUEST, first_event, while_connected
+from ..disconnect import Choices, answer_choices
 from . import mapping, render, wire
 from .objects import Completion
 
@@ -30,25 +28,18 @@ async def completions(request: HttpRequest) -> Response[bytes] | Stream:
     reqs = mapping.completion_requests(body)
     service = service_of(request)
     meta = meta_for("cmpl", body.model, service.entry(body.model))
-    choices = service.choices(reqs)
-    first = await first_event(request, choices)
-    if first is None:
-        return Response(b"", status_code=CLIENT_CLOSED_REQUEST)
-    if body.stream:
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        frames = render.completion_chunks(
-            meta,
-            prepend(first, choices),
-            include_usage,
-            n=body.n or 1,
-            logprobs=body.logprobs is not None,
-        )
-        return stream_of(frames)
-    results = await while_connected(request, collect_choices(prepend(first, choices)))
-    if results is None:
-        return Response(b"", status_code=CLIENT_CLOSED_REQUEST)
-    body_bytes = render.completion(meta, results, n=body.n or 1, logprobs=body.logprobs is not None)
-    return Response(body_bytes, media_type=JSON)
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    n, logprobs = body.n or 1, body.logprobs is not None
+
+    def frames(rest: Choices) -> AsyncIterator[bytes]:
+        return render.completion_chunks(meta, rest, include_usage, n=n, logprobs=logprobs)
+
+    return await answer_choices(
+        request,
+        service.choices(reqs),
+        frames=frames if body.stream else None,
+        whole=lambda results: render.completion(meta, results, n=n, logprobs=logprobs),
+    )
 
 
 ROUTES = [completions]
