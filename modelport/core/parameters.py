@@ -48,8 +48,6 @@ class Parameter:
     neutral: float | None = None
     #: A valid value that really asks for the parameter, for the conformance kit.
     probe: float | None = None
-    #: True for a parameter outside OpenAI's spec (accepted as vLLM and Ollama do).
-    extension: bool = False
 
     def annotation(self) -> Any:
         """The type with its limits, or None when not given."""
@@ -103,7 +101,6 @@ SAMPLING: tuple[Parameter, ...] = (
         feature=Feature.TOP_K,
         neutral=0,
         probe=5,
-        extension=True,
     ),
     Parameter(
         name="min_p",
@@ -113,7 +110,6 @@ SAMPLING: tuple[Parameter, ...] = (
         feature=Feature.MIN_P,
         neutral=0.0,
         probe=0.1,
-        extension=True,
     ),
     Parameter(
         name="typical_p",
@@ -124,7 +120,6 @@ SAMPLING: tuple[Parameter, ...] = (
         feature=Feature.TYPICAL_P,
         neutral=1.0,
         probe=0.5,
-        extension=True,
     ),
     Parameter(
         name="repeat_penalty",
@@ -134,7 +129,6 @@ SAMPLING: tuple[Parameter, ...] = (
         feature=Feature.PENALTIES,
         neutral=1.0,
         probe=1.3,
-        extension=True,
     ),
 )
 
