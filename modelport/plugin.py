@@ -14,6 +14,7 @@ from .core import *  # noqa: F403 - the core types, errors, specs and hooks
 from .core import __all__ as _core
 from .core.adapters import AdapterContext, AdapterRegistry, AdapterSpec
 from .core.chat_template import ChatTemplate
+from .core.config import ReasoningConfig
 from .core.errors import ModelLoadFailed
 from .core.generation import StopCutter, generation_budget
 from .core.images import (
@@ -24,8 +25,9 @@ from .core.images import (
     ImageStyle,
     parse_size,
 )
+from .core.reasoning import ReasoningSplitter
 from .core.sources import fetch as fetch_source
-from .core.types import TokenLogprob, TopLogprob
+from .core.types import ReasoningDelta, Thinking, TokenLogprob, TopLogprob
 from .core.worker import Emit, coalesced_emits, flush_emits, run_blocking, stream_from_thread
 
 __all__ = [
@@ -41,7 +43,11 @@ __all__ = [
     "ImageResult",
     "ImageStyle",
     "ModelLoadFailed",
+    "ReasoningConfig",
+    "ReasoningDelta",
+    "ReasoningSplitter",
     "StopCutter",
+    "Thinking",
     "TokenLogprob",
     "TopLogprob",
     "coalesced_emits",

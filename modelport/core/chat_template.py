@@ -12,6 +12,7 @@ import jinja2
 import jinja2.sandbox
 import msgspec
 
+from .config import ReasoningConfig
 from .errors import ConfigError, InvalidRequest
 from .types import ImageData, ImagePart, Message, TextPart, Tool
 
@@ -24,6 +25,12 @@ CHATML = (
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
+
+
+# The thinking markers of Qwen3's, DeepSeek-R1's and SmolLM3's templates, and the
+# variable with which Qwen3's and SmolLM3's switch thinking off.
+THINK_MARKERS = ("<think>", "</think>")
+SWITCH = "enable_thinking"
 
 
 class _TemplateError(Exception):
@@ -75,6 +82,8 @@ def _message_dict(msg: Message) -> dict[str, Any]:
         ]
     if msg.tool_call_id:
         out["tool_call_id"] = msg.tool_call_id
+    if msg.reasoning:
+        out["reasoning_content"] = msg.reasoning
     return out
 
 
@@ -101,14 +110,37 @@ class ChatTemplate:
     def supports_tools(self) -> bool:
         return "tools" in self.source
 
+    def reasoning(self) -> ReasoningConfig | None:
+        """How a reasoning model's template marks its thinking, when it shows the
+        ``<think>``/``</think>`` markers (Qwen3's, DeepSeek-R1's and SmolLM3's do):
+        whether the template opens the block itself (the generation prompt ends with the
+        start marker) and the variable that switches thinking off (``enable_thinking``).
+        None for a template without them."""
+        start, end = THINK_MARKERS
+        if start not in self.source or end not in self.source:
+            return None
+        try:
+            prompt = self.render((Message(role="user", content="Hi"),))
+        except InvalidRequest:
+            prompt = ""
+        return ReasoningConfig(
+            start=start,
+            end=end,
+            opened_by_template=prompt.rstrip().endswith(start),
+            switch=SWITCH if SWITCH in self.source else None,
+        )
+
     def render(
         self,
         messages: tuple[Message, ...],
         *,
         tools: tuple[Tool, ...] = (),
         add_generation_prompt: bool = True,
+        variables: dict[str, Any] | None = None,
     ) -> str:
+        """The prompt; ``variables`` are extra template variables (``enable_thinking``)."""
         context: dict[str, Any] = {
+            **(variables or {}),
             "messages": [_message_dict(m) for m in messages],
             "add_generation_prompt": add_generation_prompt,
             "bos_token": self.bos_token,

@@ -57,6 +57,7 @@ class EnvRef(_Section, frozen=True, kw_only=True):
 
 
 Positive = Annotated[int, msgspec.Meta(gt=0)]
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 Duration = Annotated[str, msgspec.Meta(pattern=r"^-1$|^\d+(\.\d+)?(ms|s|m|h)?$")] | float
 
@@ -209,9 +210,23 @@ class BatchingConfig(_Section, frozen=True, kw_only=True):
         return parse_duration(self.window) or 0.0
 
 
+class ReasoningBudgets(_Section, frozen=True, kw_only=True):
+    """Thinking tokens per reasoning effort (``[models.reasoning.budgets]``): once a
+    request's budget is spent, the server writes the end marker and the answer follows."""
+
+    minimal: NonNegative = 256
+    low: NonNegative = 1024
+    medium: NonNegative = 4096
+    high: NonNegative = 16384
+    xhigh: NonNegative = 32768
+    # Unset: no limit (the thinking ends when the model ends it, or at max_tokens).
+    max: NonNegative | None = None
+
+
 class ReasoningConfig(_Section, frozen=True, kw_only=True):
-    """A reasoning model's thinking markers (``[models.reasoning]``): core parses the
-    thinking out of the output, apart from the answer (see ``modelport.core.reasoning``)."""
+    """A reasoning model's thinking (``[models.reasoning]``): core parses it out of the
+    output, apart from the answer (see ``modelport.core.reasoning``). A GGUF whose chat
+    template shows ``<think>`` markers is detected without this table."""
 
     # The text that opens the thinking block.
     start: Annotated[str, msgspec.Meta(min_length=1)] = "<think>"
@@ -220,6 +235,15 @@ class ReasoningConfig(_Section, frozen=True, kw_only=True):
     # The chat template writes the start marker itself, so the output begins inside the
     # block (DeepSeek-R1's template does).
     opened_by_template: bool = False
+    # The chat-template variable that switches thinking off for reasoning effort "none"
+    # (Qwen3's and SmolLM3's enable_thinking); detected from the template when unset.
+    # Without one, "none" closes the block at once.
+    switch: str | None = None
+    # The effort of a request that names none; unset: no budget (the model thinks until
+    # it closes the block itself, or until max_tokens).
+    effort: Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"] | None = None
+    # Thinking tokens per effort ([models.reasoning.budgets]).
+    budgets: ReasoningBudgets = ReasoningBudgets()
 
 
 class ModelConfig(_Section, frozen=True, kw_only=True):

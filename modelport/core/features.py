@@ -37,3 +37,7 @@ class Feature(enum.StrEnum):
     SUFFIX = "suffix"
     TOKEN_INPUT = "token_input"
     DIMENSIONS = "dimensions"
+    # Follows a reasoning model's thinking block (``ChatRequest.thinking``): closes it
+    # when its budget is spent, switches thinking off for effort ``none``, and starts a
+    # grammar (tools, ``response_format``) after the end marker.
+    REASONING = "reasoning"

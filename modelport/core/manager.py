@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .capabilities import METHOD_OF, Capability, Feature
-from .config import Config, ModelConfig, decode_options, parse_duration
+from .config import Config, ModelConfig, ReasoningConfig, decode_options, parse_duration
 from .errors import (
     ConfigError,
     InvalidRequest,
@@ -22,6 +22,7 @@ from .errors import (
     PluginError,
 )
 from .plugins import Plugins
+from .reasoning import effective_reasoning
 from .registry import BackendSpec, Distribution, LoadContext
 
 if TYPE_CHECKING:
@@ -53,6 +54,9 @@ class ModelEntry:
         self.distribution = distribution
         self.capabilities: frozenset[Capability] = spec.model_capabilities(options)
         self.features: frozenset[Feature] = spec.model_features(options)
+        # How the model marks its thinking: [models.reasoning], or what the loaded model
+        # detected in its chat template (see ``reasoning.effective_reasoning``).
+        self.reasoning: ReasoningConfig | None = config.reasoning
         self.defaults = config.defaults.to_sampling()
         self.keep_alive = parse_duration(config.keep_alive)
         self.created = int(time.time())
@@ -202,6 +206,9 @@ class ModelManager:
                 ) from exc
             entry.state, entry.error = "loaded", None
             entry.features = entry.spec.model_features(entry.options, entry.model)
+            entry.reasoning = effective_reasoning(
+                entry.config.reasoning, getattr(entry.model, "reasoning", None)
+            )
             entry.last_used = time.monotonic()
             await self._evict_lru(keep=entry)
             return entry.model

@@ -12,6 +12,12 @@ The split is streaming-safe: text that could be the beginning of a marker is hel
 until the next delta decides it. A block that never closes makes all of the output
 reasoning, with an empty answer and finish reason ``length``. Tokens of a delta that
 reaches into the thinking (its marker included) count as reasoning tokens.
+
+How long a model thinks is the request's ``reasoning_effort`` (or an exact
+``reasoning_budget_tokens``): :func:`with_thinking` turns it into the request's
+:class:`~modelport.core.types.Thinking`, which a backend that declares
+``Feature.REASONING`` follows (it closes the block when the budget is spent, switches
+thinking off for ``none``, and starts a grammar after the end marker).
 """
 
 from __future__ import annotations
@@ -21,9 +27,72 @@ from collections.abc import AsyncGenerator, AsyncIterator
 import msgspec
 
 from .config import ReasoningConfig
-from .types import ChatEvent, Finish, ReasoningDelta, TextDelta
+from .errors import Unsupported
+from .features import Feature
+from .types import ChatEvent, ChatRequest, Finish, ReasoningDelta, TextDelta, Thinking
 
-__all__ = ["ReasoningSplitter", "split_reasoning"]
+__all__ = ["ReasoningSplitter", "effective_reasoning", "split_reasoning", "with_thinking"]
+
+
+def effective_reasoning(
+    configured: ReasoningConfig | None, detected: ReasoningConfig | None
+) -> ReasoningConfig | None:
+    """A model's reasoning: ``[models.reasoning]`` when set (its switch detected from the
+    template when it names none), else what the loaded model detected in its template."""
+    if configured is None:
+        return detected
+    if configured.switch is None and detected is not None and detected.switch is not None:
+        return msgspec.structs.replace(configured, switch=detected.switch)
+    return configured
+
+
+def with_thinking(
+    request: ChatRequest, reasoning: ReasoningConfig | None, features: frozenset[Feature]
+) -> ChatRequest:
+    """``request`` with its ``thinking`` for the backend: the markers and the budget of
+    its effort (or its exact budget, or the model's default effort).
+
+    A model that does not reason takes effort ``none`` and refuses every other, by name.
+    A reasoning model whose backend cannot follow the thinking (no ``Feature.REASONING``)
+    refuses efforts and budgets, since it could not honour them; it still thinks, and
+    core still splits the thinking from the answer.
+    """
+    effort, budget = request.reasoning_effort, request.reasoning_budget
+    param = "reasoning_budget_tokens" if budget is not None else "reasoning_effort"
+    asked = budget is not None or effort is not None
+    if reasoning is None:
+        if budget is not None or effort not in (None, "none"):
+            raise Unsupported(
+                f"model {request.model!r} does not reason, so it takes no {param} but 'none'",
+                param=param,
+            )
+        return request
+    if Feature.REASONING not in features:
+        if asked:
+            raise Unsupported(
+                f"the backend of model {request.model!r} cannot bound or switch off its "
+                f"thinking, so it cannot honour {param}",
+                param=param,
+            )
+        return request
+    if not asked:
+        effort = reasoning.effort
+    thinking = Thinking(
+        start=reasoning.start,
+        end=reasoning.end,
+        opened=reasoning.opened_by_template,
+        budget=budget if budget is not None else _budget(reasoning, effort),
+        enabled=budget is not None or effort != "none",
+        switch=reasoning.switch,
+    )
+    return msgspec.structs.replace(request, thinking=thinking)
+
+
+def _budget(reasoning: ReasoningConfig, effort: str | None) -> int | None:
+    if effort is None or effort == "none":
+        return None if effort is None else 0
+    budget: int | None = getattr(reasoning.budgets, effort)
+    return budget
 
 
 class ReasoningSplitter:

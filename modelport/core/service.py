@@ -35,7 +35,7 @@ from .images import (
 )
 from .manager import ModelEntry, ModelManager
 from .observers import Observer
-from .reasoning import split_reasoning
+from .reasoning import split_reasoning, with_thinking
 from .types import (
     ChatEvent,
     ChatRequest,
@@ -178,7 +178,9 @@ class ModelService:
             request, sampling=request.sampling.with_defaults(entry.defaults)
         )
         request, mode = outputs.prepare(request, entry.features)
-        if entry.config.reasoning is not None and request.constraint is not None:
+        request = with_thinking(request, entry.reasoning, entry.features)
+        thinks_freely = entry.reasoning is not None and Feature.REASONING not in entry.features
+        if request.constraint is not None and thinks_freely:
             _refuse_constrained_thinking(request, mode)
         # Images are fetched in the model's queue (they count against its bound) but
         # before a slot (a slow image server holds no model), and their bytes stay held
@@ -189,8 +191,8 @@ class ModelService:
             admission.seat() as model,
         ):
             events = self._guard(cast(Chat, model).chat(request), entry, request.sampling.stop)
-            if entry.config.reasoning is not None:  # thinking apart, before any parsing
-                events = split_reasoning(events, entry.config.reasoning)
+            if entry.reasoning is not None:  # thinking apart, before any parsing
+                events = split_reasoning(events, entry.reasoning)
             shaped = outputs.shape(events, request, mode)
             async with contextlib.aclosing(events), contextlib.aclosing(shaped):
                 async for event in shaped:
@@ -335,13 +337,13 @@ class ModelService:
 
 
 def _refuse_constrained_thinking(request: ChatRequest, mode: outputs.Mode) -> None:
-    """A grammar binds every generated token, the thinking included; until it can start
-    after the end marker, a reasoning model refuses what needs one, by name."""
+    """A grammar binds every generated token, the thinking included: a reasoning model
+    whose backend cannot start it after the end marker refuses what needs one, by name."""
     param = "tool_choice" if mode is outputs.Mode.TOOLS_FORCED else "response_format"
     raise Unsupported(
-        f"model {request.model!r} reasons before it answers, and constrained output "
-        f"({param}) would bind its thinking too; this is not supported yet for reasoning "
-        "models: drop it, or use tool_choice 'auto'",
+        f"model {request.model!r} reasons before it answers, and its backend cannot "
+        f"start the grammar of constrained output ({param}) after the thinking: drop "
+        "it, or use tool_choice 'auto'",
         param=param,
     )
 

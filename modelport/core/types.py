@@ -19,6 +19,7 @@ __all__ = [
     "CompletionRequest",
     "Constraint",
     "ContentPart",
+    "Effort",
     "EmbedRequest",
     "EmbedResult",
     "Finish",
@@ -32,6 +33,7 @@ __all__ = [
     "Started",
     "TextDelta",
     "TextPart",
+    "Thinking",
     "TokenLogprob",
     "Tool",
     "ToolCall",
@@ -86,6 +88,9 @@ class Message(_Value, frozen=True, kw_only=True):
     name: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
+    # An earlier assistant turn's thinking, given back by the client: the chat template
+    # sees it as ``reasoning_content`` and keeps or drops it, as the model expects.
+    reasoning: str | None = None
 
     def text(self) -> str:
         """The message's text: the string, or its text parts joined."""
@@ -174,6 +179,38 @@ class Constraint(_Value, frozen=True, kw_only=True):
     schema: dict[str, object] | None = None
 
 
+# How long a reasoning model may think (``reasoning_effort``): ``none`` switches thinking
+# off, the others are thinking-token budgets set per model (``[models.reasoning.budgets]``).
+Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
+
+
+class Thinking(_Value, frozen=True, kw_only=True):
+    """A reasoning model's thinking in one request, for a backend that declares
+    ``Feature.REASONING`` (core fills it in from ``[models.reasoning]`` and the request).
+
+    The thinking is written between ``start`` and ``end`` (``opened``: the chat template
+    writes ``start`` itself, so the output begins inside the block). Once ``budget``
+    thinking tokens are spent and the block is still open, the backend generates the
+    ``end`` marker itself (its tokens forced as the next ones) and the answer follows;
+    ``budget`` 0 closes the block at once, None sets no limit. ``enabled`` False is
+    reasoning effort ``none``: the template variable ``switch`` (Qwen3's
+    ``enable_thinking``) is set to false when the template has one, and the budget is 0
+    either way. A grammar (``constraint``) binds the answer only: it starts after ``end``.
+    """
+
+    start: str
+    end: str
+    opened: bool = False
+    budget: int | None = None
+    enabled: bool = True
+    switch: str | None = None
+
+    @property
+    def limit(self) -> int | None:
+        """Thinking tokens before the block is closed (None: no limit)."""
+        return self.budget if self.enabled else 0
+
+
 class ChatRequest(_Value, frozen=True, kw_only=True):
     model: str
     messages: tuple[Message, ...]
@@ -184,6 +221,12 @@ class ChatRequest(_Value, frozen=True, kw_only=True):
     response_format: ResponseFormat = ResponseFormat()
     user: str | None = None
     constraint: Constraint | None = None
+    # What the client asked of a reasoning model: an effort, or an exact budget of
+    # thinking tokens (the ``reasoning_budget_tokens`` extension); core turns them into
+    # ``thinking`` for the backend.
+    reasoning_effort: Effort | None = None
+    reasoning_budget: int | None = None
+    thinking: Thinking | None = None
 
 
 class CompletionRequest(_Value, frozen=True, kw_only=True):

@@ -70,6 +70,7 @@ CASES = {
             "functions": [],
             "function_call": "auto",
             "reasoning_effort": "low",
+            "reasoning_budget_tokens": 100,
             "store": True,
             "metadata": {"a": "b"},
             "service_tier": "flex",

@@ -54,6 +54,7 @@ GENERATION_FEATURES = frozenset(
         Feature.LOGPROBS,
         Feature.LOGIT_BIAS,
         Feature.TOOLS,
+        Feature.REASONING,
         Feature.JSON_OBJECT,
         Feature.JSON_SCHEMA,
         Feature.SUFFIX,

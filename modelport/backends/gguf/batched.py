@@ -81,7 +81,9 @@ class Job:
     a copied prompt). ``media`` holds a prompt's image chunks by the index of their first
     placeholder token. With ``prompt_logprobs`` every prompt token after the first gets
     its log-probability (given the ones before it) in ``prompt_steps``, with that many
-    alternatives; nothing is reused then.
+    alternatives; nothing is reused then. Tokens in ``forced`` are taken, in order,
+    instead of sampled ones (``on_step`` may add some: a reasoning model's end marker
+    once its thinking budget is spent).
     """
 
     def __init__(
@@ -102,6 +104,7 @@ class Job:
         self.media = media or {}
         self.prompt_logprobs = prompt_logprobs
         self.prompt_steps: list[Step] = []
+        self.forced: list[int] = []
         self.done = threading.Event()
         self.error: BaseException | None = None
         self.reused = 0
@@ -417,7 +420,7 @@ class BatchScheduler:
 
     def _sample(self, job: Job, row: int) -> None:
         try:  # a failure here (a sampler, a callback) ends this sequence only
-            token = int(job.sampler.sample(self.ctx, row))
+            token = job.forced.pop(0) if job.forced else int(job.sampler.sample(self.ctx, row))
             if job.logprobs is None:
                 step = Step(token)
             else:

@@ -31,10 +31,12 @@ from modelport.plugin import (
     LoadContext,
     Message,
     MissingDependency,
+    ReasoningConfig,
     Sampling,
     Started,
     TextDelta,
     TextPart,
+    Thinking,
     Unsupported,
     fetch_source,
     generation_budget,
@@ -46,6 +48,7 @@ from . import GENERATION_FEATURES, GgufOptions, _llama
 from .batched import BatchScheduler, Job
 from .engine import Step, build_sampler
 from .text import TextOut
+from .thinking import Phased, ThinkingFollower
 from .vision import Vision, VisionPrompt
 
 log = logging.getLogger("modelport.backends.gguf")
@@ -166,6 +169,20 @@ class GgufModel:
 
     # --- capabilities ---------------------------------------------------------------
 
+    @functools.cached_property
+    def reasoning(self) -> ReasoningConfig | None:
+        """The thinking markers its chat template shows, if any (core merges them with
+        ``[models.reasoning]``)."""
+        return self.template.reasoning()
+
+    def _render(self, messages: tuple[Message, ...], thinking: Thinking | None) -> str:
+        """The prompt; with thinking switched off (effort ``none``), the template's own
+        switch set to false when it has one."""
+        switch = thinking.switch if thinking is not None and not thinking.enabled else None
+        if switch is None or switch not in self.template.source:
+            return self.template.render(messages)
+        return self.template.render(messages, variables={switch: False})
+
     async def chat(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
         grammar = self._checked_grammar(
             request.constraint, "tools" if request.tools else "response_format"
@@ -180,14 +197,21 @@ class GgufModel:
         vision: VisionPrompt | None = None
         if images and self.vision is not None:
             projector = self.vision
-            prompt = self.template.render(_with_markers(request.messages, projector.marker))
+            prompt = self._render(
+                _with_markers(request.messages, projector.marker), request.thinking
+            )
             add_bos = self._add_bos(prompt)
             vision = await run_blocking(lambda: projector.tokenize(prompt, images, add_bos=add_bos))
             tokens = vision.tokens
         else:
-            tokens = self.tokenize(self.template.render(request.messages), special=True)
+            tokens = self.tokenize(self._render(request.messages, request.thinking), special=True)
         events = self._stream(
-            tokens, request.sampling, param="messages", grammar=grammar, vision=vision
+            tokens,
+            request.sampling,
+            param="messages",
+            grammar=grammar,
+            vision=vision,
+            thinking=request.thinking,
         )
         # aclosing: closing this stream must stop the worker now, not when GC finalises it.
         async with contextlib.aclosing(events):
@@ -320,6 +344,7 @@ class GgufModel:
         grammar: Any = None,
         vision: VisionPrompt | None = None,
         score_prompt: bool = False,
+        thinking: Thinking | None = None,
     ) -> AsyncGenerator[ChatEvent, None]:
         try:
             s = sampling.with_defaults(Sampling(seed=self.options.seed)).with_defaults(DEFAULTS)
@@ -337,7 +362,16 @@ class GgufModel:
         def work(emit: Emit, cancelled: threading.Event) -> None:
             try:
                 self._generate(
-                    tokens, s, budget, prefix, emit, cancelled, grammar, vision, score_prompt
+                    tokens,
+                    s,
+                    budget,
+                    prefix,
+                    emit,
+                    cancelled,
+                    grammar,
+                    vision,
+                    score_prompt,
+                    thinking,
                 )
             finally:
                 if vision is not None:
@@ -356,8 +390,13 @@ class GgufModel:
         grammar: Any = None,
         vision: VisionPrompt | None = None,
         score_prompt: bool = False,
+        thinking: Thinking | None = None,
     ) -> None:
         """One sequence of the batch scheduler, its steps turned into events.
+
+        With ``thinking`` (a reasoning model) a :class:`ThinkingFollower` reads each
+        token's text: it forces the end marker once the thinking budget is spent, and a
+        grammar then binds the answer only.
 
         With ``score_prompt`` (completions' ``echo`` with ``logprobs``) the echoed prompt
         comes once the prompt is evaluated, with each token's log-probability given the
@@ -383,13 +422,24 @@ class GgufModel:
             if self._is_end(step.token) or out.feed(step):
                 reason[0] = "stop"
                 return True
+            if follower is not None:
+                job.forced += follower.feed(out.decoded)
             return out.generated >= budget
 
-        sampler = build_sampler(self.llm, _llama.internals(self._llama_cpp), s, grammar)
+        internals = _llama.internals(self._llama_cpp)
+        follower: ThinkingFollower | None = None
+        if thinking is not None:
+            end = self.llm.tokenize(thinking.end.encode(), add_bos=False, special=True)
+            follower = ThinkingFollower(thinking, end)
+        sampler: Any = build_sampler(self.llm, internals, s, grammar)
+        if follower is not None and grammar is not None:
+            sampler = Phased(build_sampler(self.llm, internals, s), sampler, follower)
         media = vision.media if vision is not None else None
         job = Job(
             list(tokens), sampler, on_step, cancelled, top, media, top if score_prompt else None
         )
+        if follower is not None:
+            job.forced = follower.first()
         self.scheduler.submit(job)
         job.done.wait()  # a cancelled job leaves at the scheduler's next step
         if cancelled.is_set():

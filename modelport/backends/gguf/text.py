@@ -34,6 +34,7 @@ class TextOut:
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.cutter = StopCutter(stops)
         self.generated = 0
+        self.decoded = ""  # the last token's text
         self.pending = 0
         self.logprobs: list[TokenLogprob] = []
 
@@ -65,7 +66,8 @@ class TextOut:
             self.logprobs.append(self.token_logprob(step))
         piece = self.llm.detokenize([step.token], prev_tokens=self.context)
         self.context = [*self.context[-7:], step.token]
-        text = self.cutter.feed(self.decoder.decode(piece))
+        self.decoded = self.decoder.decode(piece)  # (before stop sequences are cut)
+        text = self.cutter.feed(self.decoded)
         if text:
             self._emit(text)
         return self.cutter.stopped

@@ -22,7 +22,6 @@ def _refuse_unhonoured(req: wire.ChatCompletionRequest) -> None:
         "web_search_options": req.web_search_options is not None,
         "functions": req.functions is not None,
         "function_call": req.function_call is not None,
-        "reasoning_effort": req.reasoning_effort is not None,
         "store": bool(req.store),
         "verbosity": req.verbosity is not None,
     }
@@ -67,7 +66,11 @@ def _assistant(msg: wire.AssistantMessage, i: int) -> core.Message:
         for c in (msg.tool_calls or [])
     )
     return core.Message(
-        role="assistant", content=text or None, tool_calls=calls, name=msg.name or None
+        role="assistant",
+        content=text or None,
+        tool_calls=calls,
+        name=msg.name or None,
+        reasoning=msg.reasoning_content or msg.reasoning or None,
     )
 
 
@@ -139,4 +142,6 @@ def chat_request(req: wire.ChatCompletionRequest) -> core.ChatRequest:
         parallel_tool_calls=req.parallel_tool_calls is not False,
         response_format=_response_format(req.response_format),
         user=req.user,
+        reasoning_effort=req.reasoning_effort,
+        reasoning_budget=req.reasoning_budget_tokens,
     )

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 from msgspec import UNSET, Meta, UnsetType
 
+from modelport.core.types import Effort
+
 from ..common import (
     Wire,
 )
@@ -93,6 +95,9 @@ class AssistantMessage(Wire, kw_only=True, tag="assistant", tag_field="role"):
     name: str | UnsetType = UNSET
     tool_calls: list[ToolCall] | UnsetType = UNSET
     function_call: FunctionCall | UnsetType | None = UNSET
+    # An earlier turn's thinking as this server returned it (either name).
+    reasoning_content: str | None = None
+    reasoning: str | None = None
 
 
 class ToolMessage(Wire, kw_only=True, tag="tool", tag_field="role"):
@@ -169,6 +174,10 @@ class ChatCompletionRequest(SamplingRequest, kw_only=True):
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: bool | None = None
     response_format: ResponseFormat | None = None
+    # How long a reasoning model thinks: an effort (a thinking-token budget set per
+    # model), or, as an extension, an exact budget.
+    reasoning_effort: Effort | None = None
+    reasoning_budget_tokens: Annotated[int, Meta(ge=0)] | None = None
     # Known OpenAI fields that a local model cannot honour: refused when set.
     audio: dict[str, Any] | None = None
     modalities: list[str] | None = None
@@ -176,7 +185,6 @@ class ChatCompletionRequest(SamplingRequest, kw_only=True):
     web_search_options: dict[str, Any] | None = None
     functions: list[dict[str, Any]] | None = None
     function_call: Any = None
-    reasoning_effort: str | None = None
     store: bool | None = None
     metadata: dict[str, str] | None = None
     service_tier: str | None = None

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import msgspec
 from litestar import Response, get
 from litestar.params import FromPath
 
+from modelport.core.features import Feature
 from modelport.core.manager import ModelEntry
 
 from ..common import (
@@ -16,17 +18,26 @@ from .objects import ModelList, ModelObject
 __all__ = ["ROUTES"]
 
 
+def _reasoning(entry: ModelEntry) -> dict[str, object] | None:
+    """How a reasoning model marks its thinking and what its efforts mean: the
+    thinking-token budget of each (None: no limit), when its backend can bound it."""
+    thinking = entry.reasoning
+    if thinking is None:
+        return None
+    out: dict[str, object] = {
+        "start": thinking.start,
+        "end": thinking.end,
+        "opened_by_template": thinking.opened_by_template,
+        "switch": thinking.switch,
+    }
+    if Feature.REASONING in entry.features:
+        out["efforts"] = {"none": 0, **msgspec.structs.asdict(thinking.budgets)}
+        out["default_effort"] = thinking.effort
+    return out
+
+
 def _model_object(entry: ModelEntry) -> ModelObject:
-    thinking = entry.config.reasoning
-    reasoning = (
-        {
-            "start": thinking.start,
-            "end": thinking.end,
-            "opened_by_template": thinking.opened_by_template,
-        }
-        if thinking is not None
-        else None
-    )
+    reasoning = _reasoning(entry)
     return ModelObject(
         id=entry.name,
         created=entry.created,
