@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 
 from modelport.core.errors import ContextLengthExceeded
+from modelport.core.generation import Collected
 from modelport.core.responses.items import (
     FunctionCallItem,
     FunctionCallOutputItem,
     MessageItem,
+    ReasoningItem,
     RespondRequest,
     ResponseCreated,
     ResponseDone,
@@ -63,12 +65,44 @@ def test_items_become_chat_messages() -> None:
     assert not any(m.tool_calls for m in as_text) and "<tool_response>" in str(as_text[-1].content)
 
 
+def _collected(text: str = "", calls: tuple[ToolCall, ...] = (), thinking: str = "") -> Collected:
+    usage = Usage(prompt_tokens=1, completion_tokens=1)
+    return Collected(
+        text=text, reasoning=thinking, reason="stop", usage=usage, tool_calls=list(calls)
+    )
+
+
 def test_output_items() -> None:
     call = ToolCall(id="call_1", name="f", arguments="{}")
-    assert [i.id for i in output_items("", [call], "msg_x", "completed")] == ["fc_call_1"]
-    only_text = output_items("hi", [], "msg_x", "incomplete")
+    ids = ("msg_x", "rs_x")
+    assert [i.id for i in output_items(_collected(calls=(call,)), ids, "completed")] == [
+        "fc_call_1"
+    ]
+    only_text = output_items(_collected("hi"), ids, "incomplete")
     assert isinstance(only_text[0], MessageItem) and only_text[0].status == "incomplete"
-    assert len(output_items("", [], "msg_x", "completed")) == 1  # always some output
+    assert len(output_items(_collected(), ids, "completed")) == 1  # always some output
+    thought = output_items(_collected("hi", thinking="hm"), ids, "completed", summary=True)
+    assert thought[0] == ReasoningItem(id="rs_x", text="hm", summary=("hm",))
+    assert isinstance(thought[1], MessageItem)
+    assert output_items(_collected(thinking="hm"), ids, "completed")[0].summary == ()  # type: ignore[union-attr]
+
+
+def test_reasoning_items_go_back_to_the_turn_they_preceded() -> None:
+    items = (
+        _user("weather?"),
+        ReasoningItem(id="rs_1", text="I need the tool."),
+        FunctionCallItem(id="fc_a", call_id="a", name="f", arguments="{}"),
+        FunctionCallOutputItem(id="o1", call_id="a", output="sunny"),
+        ReasoningItem(id="rs_2", text="", summary=("It is sunny.",)),
+        MessageItem(id="m2", role="assistant", content=(TextPart(text="Sunny."),)),
+    )
+    messages = chat_messages(None, items, has_tools=True)
+    assert [(m.role, m.reasoning) for m in messages] == [
+        ("user", None),
+        ("assistant", "I need the tool."),
+        ("tool", None),
+        ("assistant", "It is sunny."),
+    ]
 
 
 class _Service:

@@ -354,3 +354,102 @@ def test_qwen3_keeps_earlier_thinking_only_where_its_template_does(
     assert prompt(thought, again) == prompt(None, again)  # an earlier turn's: dropped
     tool = [{"role": "tool", "tool_call_id": "c1", "content": "sunny"}]
     assert prompt(thought, tool) > prompt(None, tool)  # the current turn's: kept
+
+
+# --- the Responses API: reasoning items, their events, and giving them back -------------
+
+
+def _respond(client: openai.OpenAI, **extra: Any) -> Any:
+    return client.responses.create(
+        model="thinker", input=ASK[0]["content"], max_output_tokens=60, temperature=0, **extra
+    )
+
+
+def test_a_response_carries_the_thinking_as_a_reasoning_item(
+    client: openai.OpenAI, marker_tokens: int
+) -> None:
+    chat = _ask(client, model="thinker", reasoning_effort="low").choices[0].message
+    resp = _respond(client, reasoning={"effort": "low"})
+    assert_valid("Response", resp.model_dump(exclude_unset=True, by_alias=True))
+    thought, message = resp.output
+    assert thought.type == "reasoning" and thought.id.startswith("rs_")
+    assert [c.text for c in thought.content] == [_thinking(chat)]
+    assert thought.summary == []  # no summary asked for
+    assert message.type == "message" and resp.output_text == chat.content
+    assert resp.reasoning.effort == "low"
+    assert resp.usage.output_tokens_details.reasoning_tokens == LOW + marker_tokens
+    summarised = _respond(client, reasoning={"effort": "low", "summary": "auto"})
+    assert [s.text for s in summarised.output[0].summary] == [_thinking(chat)]  # its own words
+
+
+def test_reasoning_streams_with_the_spec_events(client: openai.OpenAI) -> None:
+    whole = _respond(client, reasoning={"effort": "low", "summary": "detailed"})
+    types: list[str] = []
+    thinking, summary, final = "", "", None
+    for event in _respond(client, reasoning={"effort": "low", "summary": "detailed"}, stream=True):
+        assert_valid("ResponseStreamEvent", event.model_dump(exclude_unset=True, by_alias=True))
+        types.append(event.type)
+        if event.type == "response.reasoning_text.delta":
+            thinking += event.delta
+        elif event.type == "response.reasoning_summary_text.delta":
+            summary += event.delta
+        elif event.type in ("response.completed", "response.incomplete"):
+            final = event.response
+    assert thinking == summary == whole.output[0].content[0].text
+    assert types[2:5] == [
+        "response.output_item.added",
+        "response.content_part.added",
+        "response.reasoning_summary_part.added",
+    ]
+    done = types.index("response.reasoning_text.done")
+    assert types[done : done + 5] == [
+        "response.reasoning_text.done",
+        "response.content_part.done",
+        "response.reasoning_summary_text.done",
+        "response.reasoning_summary_part.done",
+        "response.output_item.done",
+    ]
+    assert types[done + 5] == "response.output_item.added"  # then the answer's message
+    assert final is not None
+    assert [i.type for i in final.output] == ["reasoning", "message"]
+    assert final.output_text == whole.output_text
+
+
+def test_reasoning_items_can_be_given_back(client: openai.OpenAI) -> None:
+    first = _respond(client, reasoning={"effort": "low"})
+    again = [{"role": "user", "content": "And Rome?"}]
+    follow = _respond(client, reasoning={"effort": "low"}, previous_response_id=first.id)
+    assert follow.status == "completed" and follow.output[0].type == "reasoning"
+    by_hand = client.responses.create(
+        model="thinker",
+        input=[
+            {"role": "user", "content": ASK[0]["content"]},
+            *[item.model_dump(exclude_unset=True) for item in first.output],
+            *again,
+        ],
+        reasoning={"effort": "low"},
+        max_output_tokens=30,
+    )
+    assert by_hand.output[0].type == "reasoning"
+
+
+def test_what_the_responses_api_cannot_honour_is_refused_by_name(client: openai.OpenAI) -> None:
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"include": ["reasoning.encrypted_content"]}, "include"),
+        ({"model": "plain", "reasoning": {"effort": "high"}}, "reasoning.effort"),
+        ({"reasoning": {"effort": "low", "context": "all_turns"}}, "reasoning.context"),
+        (
+            {
+                "input": [
+                    {"type": "reasoning", "summary": [], "encrypted_content": "sealed"},
+                    {"role": "user", "content": "hi"},
+                ]
+            },
+            "input[0].encrypted_content",
+        ),
+    ]
+    for extra, param in cases:
+        body: dict[str, Any] = {"model": "thinker", "input": "hi", "max_output_tokens": 16}
+        with pytest.raises(openai.BadRequestError) as info:
+            client.responses.create(**{**body, **extra})
+        assert info.value.body["param"] == param, extra  # type: ignore[index]

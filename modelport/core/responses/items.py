@@ -14,6 +14,8 @@ import msgspec
 
 from ..types import (
     ContentPart,
+    Effort,
+    ReasoningDelta,
     ResponseFormat,
     Sampling,
     TextDelta,
@@ -28,6 +30,7 @@ __all__ = [
     "FunctionCallOutputItem",
     "Item",
     "MessageItem",
+    "ReasoningItem",
     "RespondRequest",
     "ResponseCreated",
     "ResponseDone",
@@ -71,7 +74,18 @@ class FunctionCallOutputItem(
     status: ItemStatus = "completed"
 
 
-Item = MessageItem | FunctionCallItem | FunctionCallOutputItem
+class ReasoningItem(_Value, frozen=True, kw_only=True, tag="reasoning", tag_field="type"):
+    """A reasoning model's thinking before its answer: ``text`` is the model's own
+    thinking, word for word; ``summary`` holds it again when the request asked for a
+    summary (modelport writes no summary of its own)."""
+
+    id: str
+    text: str
+    summary: tuple[str, ...] = ()
+    status: ItemStatus = "completed"
+
+
+Item = MessageItem | FunctionCallItem | FunctionCallOutputItem | ReasoningItem
 ResponseStatus = Literal["in_progress", "completed", "incomplete", "failed"]
 
 
@@ -91,6 +105,9 @@ class RespondRequest(_Value, frozen=True, kw_only=True):
     user: str | None = None
     truncation: Literal["auto", "disabled"] = "disabled"
     store: bool = True
+    # ``reasoning.effort`` and whether ``reasoning.summary`` asked for a summary.
+    reasoning_effort: Effort | None = None
+    reasoning_summary: Literal["auto", "concise", "detailed"] | None = None
 
 
 class StoredResponse(_Value, frozen=True, kw_only=True):
@@ -114,10 +131,12 @@ class StoredResponse(_Value, frozen=True, kw_only=True):
 
 class ResponseCreated(_Value, frozen=True, kw_only=True, tag="created", tag_field="kind"):
     """First event: the prompt was accepted; ``response`` is in progress.
-    ``message_id`` is the id the output message will have, if there is one."""
+    ``message_id`` and ``reasoning_id`` are the ids the output message and the reasoning
+    item will have, if there are any."""
 
     response: StoredResponse
     message_id: str
+    reasoning_id: str = ""
 
 
 class ResponseDone(_Value, frozen=True, kw_only=True, tag="done", tag_field="kind"):
@@ -126,4 +145,4 @@ class ResponseDone(_Value, frozen=True, kw_only=True, tag="done", tag_field="kin
     response: StoredResponse
 
 
-ResponseEvent = ResponseCreated | TextDelta | ToolCallDelta | ResponseDone
+ResponseEvent = ResponseCreated | ReasoningDelta | TextDelta | ToolCallDelta | ResponseDone

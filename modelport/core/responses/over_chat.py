@@ -17,13 +17,14 @@ from collections.abc import AsyncGenerator, AsyncIterator
 import msgspec
 
 from ..errors import ContextLengthExceeded, InvalidRequest, ModelportError, Overloaded
-from ..generation import collect
+from ..generation import Collected, collect
 from ..service import ModelService
 from ..tools import tool_messages
 from ..types import (
     ChatEvent,
     ChatRequest,
     Message,
+    ReasoningDelta,
     Started,
     TextDelta,
     TextPart,
@@ -35,6 +36,7 @@ from .items import (
     FunctionCallOutputItem,
     Item,
     MessageItem,
+    ReasoningItem,
     RespondRequest,
     ResponseCreated,
     ResponseDone,
@@ -59,20 +61,27 @@ def _converted(
     if instructions:
         messages.append(Message(role="developer", content=instructions))
         origins.append("instructions")
+    thinking: str | None = None  # a reasoning item's, for the assistant turn it precedes
     for item in items:
+        if isinstance(item, ReasoningItem):
+            thinking = "\n".join(filter(None, (thinking, item.text or "\n".join(item.summary))))
+            continue
         if isinstance(item, FunctionCallItem):
             call = ToolCall(id=item.call_id, name=item.name, arguments=item.arguments)
-            if messages and messages[-1].role == "assistant":
+            if messages and messages[-1].role == "assistant" and thinking is None:
                 last = messages[-1]
                 messages[-1] = msgspec.structs.replace(last, tool_calls=(*last.tool_calls, call))
                 continue
-            messages.append(Message(role="assistant", tool_calls=(call,)))
+            messages.append(Message(role="assistant", tool_calls=(call,), reasoning=thinking))
         elif isinstance(item, MessageItem):
             text_only = all(isinstance(p, TextPart) for p in item.content)
             content = item.text() if text_only else item.content
-            messages.append(Message(role=item.role, content=content))
+            reasoning = thinking if item.role == "assistant" else None
+            messages.append(Message(role=item.role, content=content, reasoning=reasoning))
         else:
             messages.append(Message(role="tool", content=item.output, tool_call_id=item.call_id))
+        if isinstance(item, MessageItem | FunctionCallItem) and messages[-1].role == "assistant":
+            thinking = None
         origins.append(item.id)
     return messages, origins
 
@@ -92,6 +101,7 @@ def chat_messages(
 _RENAMED = [
     (re.compile(r"^response_format(\.json_schema)?"), "text.format"),
     (re.compile(r"^max_tokens$"), "max_output_tokens"),
+    (re.compile(r"^reasoning_effort$"), "reasoning.effort"),
     (re.compile(r"^(tools\[\d+\])\.function"), r"\1"),
 ]
 
@@ -123,11 +133,25 @@ def item_param(param: str | None, request: RespondRequest, items: tuple[Item, ..
     return "previous_response_id"
 
 
-def output_items(text: str, calls: list[ToolCall], message_id: str, status: str) -> list[Item]:
-    """The output of one generation: its text as a message (when there is text, or when
-    there is nothing else), then one item per function call."""
+def output_items(
+    collected: Collected, ids: tuple[str, str], status: str, summary: bool = False
+) -> list[Item]:
+    """The output of one generation: a reasoning model's thinking as a reasoning item
+    (also as its summary when one was asked for), its text as a message (when there is
+    text, or when there is nothing else), then one item per function call. ``ids``: the
+    message's and the reasoning item's."""
+    text, calls, (message_id, reasoning_id) = collected.text, collected.tool_calls, ids
     items: list[Item] = []
     item_status = "incomplete" if status == "incomplete" else "completed"
+    if collected.reasoning:
+        items.append(
+            ReasoningItem(
+                id=reasoning_id,
+                text=collected.reasoning,
+                summary=(collected.reasoning,) if summary else (),
+                status=item_status,  # type: ignore[arg-type]
+            )
+        )
     if text or not calls:
         items.append(
             MessageItem(
@@ -179,6 +203,7 @@ class ChatResponder:
             parallel_tool_calls=request.parallel_tool_calls,
             response_format=request.text_format,
             user=request.user,
+            reasoning_effort=request.reasoning_effort,
         )
 
     async def _start(
@@ -217,17 +242,18 @@ class ChatResponder:
         response = StoredResponse(
             id=new_id("resp"), created_at=int(time.time()), request=request, history=history
         )
-        message_id = new_id("msg")
-        yield ResponseCreated(response=response, message_id=message_id)
+        ids = (new_id("msg"), new_id("rs"))
+        yield ResponseCreated(response=response, message_id=ids[0], reasoning_id=ids[1])
         seen: list[ChatEvent] = [started]
         async with contextlib.aclosing(stream):
             async for event in stream:
                 seen.append(event)
-                if isinstance(event, TextDelta | ToolCallDelta):
+                if isinstance(event, ReasoningDelta | TextDelta | ToolCallDelta):
                     yield event
         collected = await collect(_replay(seen))
         status = "incomplete" if collected.reason == "length" else "completed"
-        output = output_items(collected.text, collected.tool_calls, message_id, status)
+        summary = request.reasoning_summary is not None
+        output = output_items(collected, ids, status, summary)
         done = msgspec.structs.replace(
             response,
             status=status,

@@ -15,6 +15,7 @@ from modelport.core.responses.items import (
     FunctionCallOutputItem,
     Item,
     MessageItem,
+    ReasoningItem,
     RespondRequest,
 )
 from modelport.core.responses.over_chat import new_id
@@ -29,13 +30,23 @@ def _refuse_unhonoured(req: w.CreateResponseRequest) -> None:
         "background": bool(req.background),
         "conversation": req.conversation is not None,
         "include": bool(req.include),
-        "reasoning": any(v is not None for v in (req.reasoning or {}).values()),
+        "reasoning.mode": bool(req.reasoning and req.reasoning.mode is not None),
+        # which turns' thinking the model sees is its chat template's choice
+        "reasoning.context": bool(req.reasoning and req.reasoning.context not in (None, "auto")),
         "prompt": req.prompt is not None,
         "max_tool_calls": req.max_tool_calls is not None,
         "top_logprobs": bool(req.top_logprobs),
         "service_tier": req.service_tier not in (msgspec.UNSET, None, "auto", "default"),
         "text.verbosity": bool(req.text and req.text.verbosity not in (None, "medium")),
     }
+    if req.include and "reasoning.encrypted_content" in req.include:
+        raise Unsupported(
+            "include 'reasoning.encrypted_content' asks for reasoning sealed for the next "
+            "turn; modelport returns a reasoning model's thinking in the clear (the "
+            "reasoning item's content) and stores it: give those items back as they are, "
+            "or use previous_response_id",
+            param="include",
+        )
     for param, is_set in refused.items():
         if is_set:
             raise Unsupported(f"'{param}' is not supported by modelport's responses", param=param)
@@ -89,8 +100,8 @@ def _item(raw: dict[str, Any], i: int) -> Item:
     type_ = w.ITEM_TYPES.get(kind) if isinstance(kind, str) else None
     if type_ is None:
         raise Unsupported(
-            f"input items of type {kind!r} are not supported; use message, function_call "
-            "or function_call_output",
+            f"input items of type {kind!r} are not supported; use message, function_call, "
+            "function_call_output or reasoning",
             param=f"{path}.type",
         )
     item = _convert({**raw, "type": kind}, type_, path)
@@ -106,6 +117,18 @@ def _item(raw: dict[str, Any], i: int) -> Item:
             call_id=item.call_id,
             name=item.name,
             arguments=item.arguments,
+        )
+    if isinstance(item, w.ReasoningIn):
+        if item.encrypted_content:
+            raise Unsupported(
+                "this reasoning item's encrypted_content was not made here (modelport "
+                "returns thinking in the clear); give back the item's content instead",
+                param=f"{path}.encrypted_content",
+            )
+        return ReasoningItem(
+            id=item.id or new_id("rs"),
+            text="".join(part.text for part in item.content or ()),
+            summary=tuple(part.text for part in item.summary),
         )
     output = item.output
     if not isinstance(output, str):
@@ -185,4 +208,8 @@ def respond_request(req: w.CreateResponseRequest) -> RespondRequest:
         user=req.user,
         truncation=req.truncation or "disabled",
         store=req.store is not False,
+        reasoning_effort=req.reasoning.effort if req.reasoning else None,
+        reasoning_summary=(
+            (req.reasoning.summary or req.reasoning.generate_summary) if req.reasoning else None
+        ),
     )

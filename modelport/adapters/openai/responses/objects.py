@@ -20,12 +20,19 @@ __all__ = [
     "MessageOut",
     "OutputItemEvent",
     "OutputTextOut",
+    "ReasoningEcho",
+    "ReasoningOut",
+    "ReasoningTextEvent",
+    "ReasoningTextOut",
     "ResponseDeleted",
     "ResponseItemList",
     "ResponseLifecycleEvent",
     "ResponseObject",
     "ResponseUsageOut",
     "StreamErrorEvent",
+    "SummaryPartEvent",
+    "SummaryTextEvent",
+    "SummaryTextOut",
     "TextDeltaEvent",
     "TextDoneEvent",
 ]
@@ -74,7 +81,29 @@ class FunctionCallOutputOut(Out, kw_only=True):
     status: str
 
 
-ItemOut = MessageOut | FunctionCallOut | FunctionCallOutputOut
+class SummaryTextOut(Out, kw_only=True):
+    type: Literal["summary_text"] = "summary_text"
+    text: str
+
+
+class ReasoningTextOut(Out, kw_only=True):
+    type: Literal["reasoning_text"] = "reasoning_text"
+    text: str
+
+
+class ReasoningOut(Out, kw_only=True):
+    """A reasoning model's thinking: the model's own text in ``content`` (and again in
+    ``summary`` when the request asked for one); nothing is encrypted."""
+
+    id: str
+    type: Literal["reasoning"] = "reasoning"
+    summary: list[SummaryTextOut]
+    content: list[ReasoningTextOut]
+    encrypted_content: None = None
+    status: str
+
+
+ItemOut = MessageOut | FunctionCallOut | FunctionCallOutputOut | ReasoningOut
 
 
 class InputTokensDetails(Out, kw_only=True):
@@ -98,6 +127,11 @@ class IncompleteDetails(Out, kw_only=True):
     reason: str
 
 
+class ReasoningEcho(Out, kw_only=True):
+    effort: str | None = None
+    summary: str | None = None
+
+
 class ResponseObject(Out, kw_only=True):
     id: str
     object: Literal["response"] = "response"
@@ -112,7 +146,7 @@ class ResponseObject(Out, kw_only=True):
     output: list[ItemOut]
     parallel_tool_calls: bool
     previous_response_id: str | None
-    reasoning: None = None
+    reasoning: ReasoningEcho | None = None
     store: bool
     temperature: float | None
     text: dict[str, Any]
@@ -166,7 +200,36 @@ class ContentPartEvent(_Event, kw_only=True):
     item_id: str
     output_index: int
     content_index: int = 0
-    part: OutputTextOut
+    part: OutputTextOut | ReasoningTextOut
+
+
+class ReasoningTextEvent(_Event, kw_only=True):
+    """response.reasoning_text.delta (``delta``) / .done (``text``)."""
+
+    item_id: str
+    output_index: int
+    content_index: int = 0
+    delta: str | UnsetType = UNSET
+    text: str | UnsetType = UNSET
+
+
+class SummaryPartEvent(_Event, kw_only=True):
+    """response.reasoning_summary_part.added / .done."""
+
+    item_id: str
+    output_index: int
+    summary_index: int = 0
+    part: SummaryTextOut
+
+
+class SummaryTextEvent(_Event, kw_only=True):
+    """response.reasoning_summary_text.delta (``delta``) / .done (``text``)."""
+
+    item_id: str
+    output_index: int
+    summary_index: int = 0
+    delta: str | UnsetType = UNSET
+    text: str | UnsetType = UNSET
 
 
 class TextDeltaEvent(_Event, kw_only=True):

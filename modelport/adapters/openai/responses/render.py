@@ -13,6 +13,7 @@ from modelport.core.responses.items import (
     FunctionCallItem,
     Item,
     MessageItem,
+    ReasoningItem,
     ResponseCreated,
     ResponseDone,
     ResponseEvent,
@@ -44,6 +45,8 @@ def item_out(item: Item) -> o.ItemOut:
     if isinstance(item, MessageItem):
         content = [_part(p, item.role) for p in item.content]
         return o.MessageOut(id=item.id, role=item.role, content=content, status=item.status)
+    if isinstance(item, ReasoningItem):
+        return _reasoning_out(item.id, item.text, item.summary, item.status)
     if isinstance(item, FunctionCallItem):
         return o.FunctionCallOut(
             id=item.id,
@@ -54,6 +57,15 @@ def item_out(item: Item) -> o.ItemOut:
         )
     return o.FunctionCallOutputOut(
         id=item.id, call_id=item.call_id, output=item.output, status=item.status
+    )
+
+
+def _reasoning_out(id: str, text: str, summary: tuple[str, ...], status: str) -> o.ReasoningOut:
+    return o.ReasoningOut(
+        id=id,
+        summary=[o.SummaryTextOut(text=t) for t in summary],
+        content=[o.ReasoningTextOut(text=text)] if text else [],
+        status=status,
     )
 
 
@@ -98,6 +110,11 @@ def response_object(response: StoredResponse, model: str | None = None) -> o.Res
         output=[item_out(i) for i in response.output],
         parallel_tool_calls=req.parallel_tool_calls,
         previous_response_id=req.previous_response_id,
+        reasoning=(
+            o.ReasoningEcho(effort=req.reasoning_effort, summary=req.reasoning_summary)
+            if req.reasoning_effort or req.reasoning_summary
+            else None
+        ),
         store=req.store,
         temperature=req.sampling.temperature,
         text=_text(req.text_format),
@@ -150,18 +167,123 @@ class _StreamState:
         self.sequence = 0
         self.index = -1
         self.message_id = ""
+        self.reasoning_id = ""
+        self.summary = False  # the request asked for a reasoning summary
+        self.answered = False  # a message or a call was opened
         self.text: list[str] = []
         self.call: list[str] | None = None  # [item id, call id, name, arguments]
-        self.open: str | None = None  # "message" | "call"
+        self.open: str | None = None  # "reasoning" | "message" | "call"
 
     def frame(self, event: o._Event) -> bytes:
         event.sequence_number = self.sequence
         self.sequence += 1
         return _sse(event)
 
+    def open_reasoning(self) -> list[bytes]:
+        """A reasoning item, with its reasoning text part (and summary part)."""
+        self.index += 1
+        self.open, self.text = "reasoning", []
+        item = _reasoning_out(self.reasoning_id, "", (), "in_progress")
+        frames = [
+            self.frame(
+                o.OutputItemEvent(
+                    type="response.output_item.added", output_index=self.index, item=item
+                )
+            ),
+            self.frame(
+                o.ContentPartEvent(
+                    type="response.content_part.added",
+                    part=o.ReasoningTextOut(text=""),
+                    item_id=self.reasoning_id,
+                    output_index=self.index,
+                )
+            ),
+        ]
+        if self.summary:
+            part = o.SummaryTextOut(text="")
+            added = "response.reasoning_summary_part.added"
+            frames.append(
+                self.frame(
+                    o.SummaryPartEvent(
+                        type=added, part=part, item_id=self.reasoning_id, output_index=self.index
+                    )
+                )
+            )
+        return frames
+
+    def reasoning_delta(self, text: str) -> list[bytes]:
+        self.text.append(text)
+        kind = "response.reasoning_text.delta"
+        frames = [
+            self.frame(
+                o.ReasoningTextEvent(
+                    type=kind, delta=text, item_id=self.reasoning_id, output_index=self.index
+                )
+            )
+        ]
+        if self.summary:
+            kind = "response.reasoning_summary_text.delta"
+            frames.append(
+                self.frame(
+                    o.SummaryTextEvent(
+                        type=kind, delta=text, item_id=self.reasoning_id, output_index=self.index
+                    )
+                )
+            )
+        return frames
+
+    def _close_reasoning(self, status: str) -> list[bytes]:
+        text = "".join(self.text)
+        frames = [
+            self.frame(
+                o.ReasoningTextEvent(
+                    type="response.reasoning_text.done",
+                    text=text,
+                    item_id=self.reasoning_id,
+                    output_index=self.index,
+                )
+            ),
+            self.frame(
+                o.ContentPartEvent(
+                    type="response.content_part.done",
+                    part=o.ReasoningTextOut(text=text),
+                    item_id=self.reasoning_id,
+                    output_index=self.index,
+                )
+            ),
+        ]
+        if self.summary:
+            done = "response.reasoning_summary_text.done"
+            frames.append(
+                self.frame(
+                    o.SummaryTextEvent(
+                        type=done, text=text, item_id=self.reasoning_id, output_index=self.index
+                    )
+                )
+            )
+            part = o.SummaryTextOut(text=text)
+            done = "response.reasoning_summary_part.done"
+            frames.append(
+                self.frame(
+                    o.SummaryPartEvent(
+                        type=done, part=part, item_id=self.reasoning_id, output_index=self.index
+                    )
+                )
+            )
+        summary = (text,) if self.summary else ()
+        item = _reasoning_out(self.reasoning_id, text, summary, status)
+        frames.append(
+            self.frame(
+                o.OutputItemEvent(
+                    type="response.output_item.done", output_index=self.index, item=item
+                )
+            )
+        )
+        return frames
+
     def open_message(self) -> list[bytes]:
         self.index += 1
-        self.open, self.text = "message", []
+        self.open, self.text, self.answered = "message", [], True
         item = o.MessageOut(id=self.message_id, role="assistant", content=[], status="in_progress")
         part = o.OutputTextOut(text="")
         return [
@@ -182,7 +304,9 @@ class _StreamState:
 
     def close(self, status: str) -> list[bytes]:
         frames: list[bytes] = []
-        if self.open == "message":
+        if self.open == "reasoning":
+            frames = self._close_reasoning(status)
+        elif self.open == "message":
             text = "".join(self.text)
             part = o.OutputTextOut(text=text)
             item = o.MessageOut(id=self.message_id, role="assistant", content=[part], status=status)
@@ -235,7 +359,7 @@ class _StreamState:
         self.index += 1
         call_id = delta.id or ""
         self.call = [f"fc_{call_id}", call_id, delta.name or "", ""]
-        self.open = "call"
+        self.open, self.answered = "call", True
         item = o.FunctionCallOut(
             id=self.call[0], call_id=call_id, name=self.call[2], arguments="", status="in_progress"
         )
@@ -268,12 +392,18 @@ async def stream_events(events: AsyncIterator[ResponseEvent], model: str) -> Asy
 
 def _frames(state: _StreamState, event: ResponseEvent, model: str) -> list[bytes]:
     if isinstance(event, ResponseCreated):
-        state.message_id = event.message_id
+        state.message_id, state.reasoning_id = event.message_id, event.reasoning_id
+        state.summary = event.response.request.reasoning_summary is not None
         obj = response_object(event.response, model)
         return [
             state.frame(o.ResponseLifecycleEvent(type="response.created", response=obj)),
             state.frame(o.ResponseLifecycleEvent(type="response.in_progress", response=obj)),
         ]
+    if isinstance(event, core.ReasoningDelta):
+        if not event.text:
+            return []
+        frames = [] if state.open == "reasoning" else state.open_reasoning()
+        return frames + state.reasoning_delta(event.text)
     if isinstance(event, core.TextDelta):
         if not event.text:
             return []
@@ -301,8 +431,8 @@ def _frames(state: _StreamState, event: ResponseEvent, model: str) -> list[bytes
         return frames
     assert isinstance(event, ResponseDone)
     response = event.response
-    frames = [] if state.index >= 0 else state.open_message()
     item_status = "incomplete" if response.status == "incomplete" else "completed"
+    frames = [] if state.answered else state.close(item_status) + state.open_message()
     frames += state.close(item_status)
     kind = "response.incomplete" if response.status == "incomplete" else "response.completed"
     obj = response_object(response, model)

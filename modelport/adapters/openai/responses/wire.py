@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from msgspec import UNSET, Meta, UnsetType
 
+from modelport.core.types import Effort
+
 from ..common import Wire
 from ..sampling import SamplingFields
 
@@ -23,6 +25,8 @@ __all__ = [
     "InputText",
     "ItemIn",
     "MessageIn",
+    "ReasoningIn",
+    "ReasoningParam",
 ]
 
 # --- content parts of input messages ---------------------------------------------
@@ -87,11 +91,30 @@ class FunctionCallOutputIn(Wire, kw_only=True, tag="function_call_output", tag_f
     status: ItemStatus | None = None
 
 
-ItemIn = MessageIn | FunctionCallIn | FunctionCallOutputIn
+class SummaryTextIn(Wire, kw_only=True, tag="summary_text", tag_field="type"):
+    text: str
+
+
+class ReasoningTextIn(Wire, kw_only=True, tag="reasoning_text", tag_field="type"):
+    text: str
+
+
+class ReasoningIn(Wire, kw_only=True, tag="reasoning", tag_field="type"):
+    """An earlier reasoning item, given back as it was returned."""
+
+    summary: list[SummaryTextIn]
+    content: list[ReasoningTextIn] | None = None
+    encrypted_content: str | None = None
+    id: str | None = None
+    status: ItemStatus | None = None
+
+
+ItemIn = MessageIn | FunctionCallIn | FunctionCallOutputIn | ReasoningIn
 ITEM_TYPES: dict[str, type[ItemIn]] = {
     "message": MessageIn,
     "function_call": FunctionCallIn,
     "function_call_output": FunctionCallOutputIn,
+    "reasoning": ReasoningIn,
 }
 
 # --- tools and text formats ---------------------------------------------------------
@@ -126,6 +149,16 @@ class TextFormatJsonSchema(Wire, kw_only=True, tag="json_schema", tag_field="typ
 TextFormat = TextFormatText | TextFormatJsonObject | TextFormatJsonSchema
 
 
+class ReasoningParam(Wire, kw_only=True):
+    """``reasoning``: how long a reasoning model thinks, and whether to show a summary."""
+
+    effort: Effort | None = None
+    summary: Literal["auto", "concise", "detailed"] | None = None
+    generate_summary: Literal["auto", "concise", "detailed"] | None = None  # (deprecated)
+    context: Literal["auto", "current_turn", "all_turns"] | None = None
+    mode: str | None = None
+
+
 class TextParam(Wire, kw_only=True):
     format: TextFormat | None = None
     verbosity: str | None = None
@@ -147,6 +180,7 @@ class CreateResponseRequest(SamplingFields, kw_only=True):
     parallel_tool_calls: bool | None = None
     max_output_tokens: Annotated[int, Meta(ge=16)] | None = None
     text: TextParam | None = None
+    reasoning: ReasoningParam | None = None
     metadata: (
         Annotated[dict[str, Annotated[str, Meta(max_length=512)]], Meta(max_length=16)] | None
     ) = None
@@ -159,7 +193,6 @@ class CreateResponseRequest(SamplingFields, kw_only=True):
     background: bool | None = None
     conversation: Any = None
     include: list[str] | None = None
-    reasoning: dict[str, Any] | None = None
     prompt: dict[str, Any] | None = None
     max_tool_calls: int | None = None
     top_logprobs: int | None = None
