@@ -11,7 +11,7 @@ import msgspec
 
 from .errors import ConfigError
 from .parameters import fields_struct
-from .types import Sampling
+from .types import Effort, Sampling
 
 __all__ = [
     "BatchingConfig",
@@ -241,7 +241,7 @@ class ReasoningConfig(_Section, frozen=True, kw_only=True):
     switch: str | None = None
     # The effort of a request that names none; unset: no budget (the model thinks until
     # it closes the block itself, or until max_tokens).
-    effort: Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"] | None = None
+    effort: Effort | None = None
     # Thinking tokens per effort ([models.reasoning.budgets]).
     budgets: ReasoningBudgets = ReasoningBudgets()
 

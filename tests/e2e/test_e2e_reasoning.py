@@ -328,6 +328,27 @@ def test_qwen3_effort_none_sets_enable_thinking_false(client: openai.OpenAI, qwe
     )
 
 
+def test_qwen3_answering_at_once_under_a_schema_is_bound_from_its_first_token(
+    client: openai.OpenAI,
+) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"ok": {"type": "boolean"}},
+        "required": ["ok"],
+        "additionalProperties": False,
+    }
+    fmt = {"type": "json_schema", "json_schema": {"name": "ok", "schema": schema}}
+    resp = client.chat.completions.create(
+        model="qwen3",
+        messages=ASK,
+        max_tokens=40,
+        temperature=0,
+        response_format=fmt,  # type: ignore[arg-type]
+    )
+    # the tiny model never opens a block: its first token is the answer's, under the grammar
+    jsonschema.validate(json.loads(resp.choices[0].message.content or ""), schema)
+
+
 def test_qwen3_keeps_earlier_thinking_only_where_its_template_does(
     client: openai.OpenAI,
 ) -> None:

@@ -212,7 +212,10 @@ def test_bad_input_is_a_400(client: openai.OpenAI) -> None:
         ({"input": [{"type": "item_reference", "id": "x"}]}, "input[0].type"),
         ({"input": [{"role": "user", "content": 3}]}, "input[0].content"),
         ({"input": "hi", "tools": [{"type": "web_search"}]}, "tools[0].type"),
-        ({"input": "hi", "reasoning": {"effort": "high"}}, "reasoning"),
+        (
+            {"input": "hi", "reasoning": {"effort": "high"}},
+            "reasoning.effort",
+        ),  # it does not reason
         ({"input": "hi", "max_output_tokens": 4}, "max_output_tokens"),
     ]
     for extra, param in cases:

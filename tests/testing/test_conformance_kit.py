@@ -193,6 +193,13 @@ def test_declaring_seed_without_honouring_it_fails() -> None:
     )
 
 
+def test_declaring_reasoning_without_following_the_thinking_fails() -> None:
+    # the fake ignores request.thinking: its block never closes
+    loaded = _loaded(Words, features=frozenset({Feature.REASONING}))
+    _fails(CHAT.test_a_spent_thinking_budget_closes_the_block, loaded, "closed after")
+    _fails(CHAT.test_thinking_switched_off_closes_the_block_at_once, loaded, "switched off")
+
+
 class LaxOptions(msgspec.Struct, kw_only=True):
     reply: str = "echo"
 

@@ -433,7 +433,8 @@ class GgufModel:
             follower = ThinkingFollower(thinking, end)
         sampler: Any = build_sampler(self.llm, internals, s, grammar)
         if follower is not None and grammar is not None:
-            sampler = Phased(build_sampler(self.llm, internals, s), sampler, follower)
+            free = build_sampler(self.llm, internals, s)
+            sampler = Phased(free, sampler, follower, self._token_text)
         media = vision.media if vision is not None else None
         job = Job(
             list(tokens), sampler, on_step, cancelled, top, media, top if score_prompt else None

@@ -15,6 +15,7 @@ The follower reads the same text core's splitter reads, with the same
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from modelport.plugin import ReasoningSplitter, Thinking
@@ -36,6 +37,16 @@ class ThinkingFollower:
     def answering(self) -> bool:
         """Whether the output is past the thinking (a grammar applies from here)."""
         return self.splitter.state == "answer"
+
+    def may_open(self, text: str) -> bool:
+        """Whether ``text`` as the next token keeps the output where a block may still
+        open (before anything else was written): whitespace, or the start marker's
+        beginning."""
+        if self.splitter.state != "before":
+            return False
+        start = self.splitter.start
+        written = (self.splitter.pending + text).lstrip()
+        return not written or written.startswith(start) or start.startswith(written)
 
     def first(self) -> list[int]:
         """The tokens to force before anything is sampled: the end marker when a block
@@ -61,14 +72,26 @@ class ThinkingFollower:
 class Phased:
     """Two sampler chains: ``free`` while the model thinks, ``bound`` (with the grammar)
     once ``follower`` is past the end marker. The bound chain's grammar sees the answer's
-    tokens only, from its start."""
+    tokens only, from its start.
 
-    def __init__(self, free: Any, bound: Any, follower: ThinkingFollower):
-        self.free, self.bound, self.follower = free, bound, follower
+    Before a block that the template did not open, the model may start it or answer at
+    once: a free token that begins the start marker (or is whitespace) is kept; any other
+    is the answer's first, so it is sampled again, from the same logits, with the bound
+    chain. ``text_of`` gives a token's text."""
+
+    def __init__(
+        self, free: Any, bound: Any, follower: ThinkingFollower, text_of: Callable[[int], str]
+    ):
+        self.free, self.bound, self.follower, self.text_of = free, bound, follower, text_of
 
     def sample(self, ctx: Any, row: int) -> int:
-        chain = self.bound if self.follower.answering else self.free
-        return int(chain.sample(ctx, row))
+        if self.follower.answering:
+            return int(self.bound.sample(ctx, row))
+        token = int(self.free.sample(ctx, row))
+        before = self.follower.splitter.state == "before"
+        if before and not self.follower.may_open(self.text_of(token)):
+            return int(self.bound.sample(ctx, row))
+        return token
 
     def close(self) -> None:
         self.free.close()

@@ -9,6 +9,9 @@ import msgspec
 import pytest
 
 from modelport.core.capabilities import Capability, Chat, Complete, Feature
+from modelport.core.config import ReasoningConfig
+from modelport.core.generation import Collected, collect
+from modelport.core.reasoning import split_reasoning
 from modelport.core.service import ModelService
 from modelport.core.types import (
     ChatRequest,
@@ -17,6 +20,7 @@ from modelport.core.types import (
     Message,
     ResponseFormat,
     TextPart,
+    Thinking,
     Tool,
 )
 
@@ -114,6 +118,42 @@ class ChatConformance(GenerationConformance):
             ),
         ]
         return super().hostile_requests() + [_replace(plain, messages=m) for m in conversations]
+
+    # --- reasoning: a backend that declares Feature.REASONING follows the thinking -----
+
+    def _think(self, model: LoadedModel, thinking: Thinking, max_tokens: int) -> Collected:
+        """A generation whose template "opened" a thinking block closed by ``</think>``
+        (which a model that does not reason never writes itself), split by core."""
+        request = _replace(self.greedy(max_tokens), thinking=thinking)
+        config = ReasoningConfig(end=thinking.end, opened_by_template=True)
+        return run(collect(split_reasoning(self.backend_stream(model.model, request), config)))
+
+    def test_a_spent_thinking_budget_closes_the_block(self, conformance_model: LoadedModel) -> None:
+        if Feature.REASONING not in self._features(conformance_model):
+            pytest.skip("the backend does not declare 'reasoning'")
+        end, budget, limit = "</think>", 3, 24
+        thinking = Thinking(start="<think>", end=end, opened=True, budget=budget)
+        out = self._think(conformance_model, thinking, limit)
+        spent = out.usage.reasoning_tokens
+        # the budget's tokens, then the end marker's (at most one token per character)
+        assert budget < spent <= budget + len(end), (
+            f"with a budget of {budget} thinking tokens the block closed after {spent}; "
+            "the backend must force the end marker's tokens once the budget is spent"
+        )
+        assert out.reasoning and out.usage.completion_tokens > spent, "no answer followed"
+
+    def test_thinking_switched_off_closes_the_block_at_once(
+        self, conformance_model: LoadedModel
+    ) -> None:
+        if Feature.REASONING not in self._features(conformance_model):
+            pytest.skip("the backend does not declare 'reasoning'")
+        thinking = Thinking(start="<think>", end="</think>", opened=True, enabled=False)
+        out = self._think(conformance_model, thinking, 12)
+        assert out.reasoning == "" and out.usage.reasoning_tokens <= len("</think>"), (
+            f"with thinking switched off the block must close at once; it thought "
+            f"{out.usage.reasoning_tokens} tokens"
+        )
+        assert out.usage.completion_tokens > out.usage.reasoning_tokens, "no answer followed"
 
 
 class CompleteConformance(GenerationConformance):
