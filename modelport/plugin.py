@@ -27,6 +27,7 @@ from .core.images import (
 )
 from .core.reasoning import ReasoningSplitter
 from .core.sources import fetch as fetch_source
+from .core.tokens import check_token_ids, decoded_texts
 from .core.types import ReasoningDelta, Thinking, TokenLogprob, TopLogprob
 from .core.worker import Emit, coalesced_emits, flush_emits, run_blocking, stream_from_thread
 
@@ -50,7 +51,9 @@ __all__ = [
     "Thinking",
     "TokenLogprob",
     "TopLogprob",
+    "check_token_ids",
     "coalesced_emits",
+    "decoded_texts",
     "fetch_source",
     "flush_emits",
     "generation_budget",

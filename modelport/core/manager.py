@@ -57,6 +57,8 @@ class ModelEntry:
         # How the model marks its thinking: [models.reasoning], or what the loaded model
         # detected in its chat template (see ``reasoning.effective_reasoning``).
         self.reasoning: ReasoningConfig | None = config.reasoning
+        # The loaded model's vocabulary size, when it takes token input (see ``tokens``).
+        self.vocab_size: int | None = None
         self.defaults = config.defaults.to_sampling()
         self.keep_alive = parse_duration(config.keep_alive)
         self.created = int(time.time())
@@ -209,6 +211,7 @@ class ModelManager:
             entry.reasoning = effective_reasoning(
                 entry.config.reasoning, getattr(entry.model, "reasoning", None)
             )
+            entry.vocab_size = getattr(entry.model, "vocab_size", None)
             entry.last_used = time.monotonic()
             await self._evict_lru(keep=entry)
             return entry.model

@@ -36,6 +36,7 @@ from .images import (
 from .manager import ModelEntry, ModelManager
 from .observers import Observer
 from .reasoning import split_reasoning, with_thinking
+from .tokens import check_token_ids
 from .types import (
     ChatEvent,
     ChatRequest,
@@ -226,6 +227,8 @@ class ModelService:
         entry, _ = await self._ready(
             request.model, Capability.COMPLETE, partial(check_completion, request)
         )
+        if not isinstance(request.prompt, str) and entry.vocab_size is not None:
+            check_token_ids(request.prompt, entry.vocab_size, request.prompt_param)
         request = msgspec.structs.replace(
             request, sampling=request.sampling.with_defaults(entry.defaults)
         )
@@ -266,6 +269,10 @@ class ModelService:
     async def embed(self, request: EmbedRequest) -> EmbedResult:
         """Embeddings, through the model's batcher: concurrent requests share one call."""
         entry, _ = await self._ready(request.model, Capability.EMBED, partial(check_embed, request))
+        inputs: Sequence[str | tuple[int, ...]] = request.inputs
+        for i, item in enumerate(inputs):
+            if not isinstance(item, str) and entry.vocab_size is not None:
+                check_token_ids(item, entry.vocab_size, f"input[{i}]")
         if entry.config.batching.enabled:
             result = await self._embed_batcher(entry).embed(request)
         else:

@@ -237,6 +237,8 @@ class CompletionRequest(_Value, frozen=True, kw_only=True):
     suffix: str | None = None
     best_of: int | None = None
     user: str | None = None
+    # Where the prompt is in the client's request (``prompt[2]`` in a batch), for errors.
+    prompt_param: str = "prompt"
 
 
 class EmbedRequest(_Value, frozen=True, kw_only=True):

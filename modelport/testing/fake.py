@@ -52,6 +52,7 @@ class FakeModel:
         self.active = 0
         narrow = getattr(options, "narrow", None)  # subclasses may bring options of their own
         self.features = None if narrow is None else frozenset(narrow)
+        self.vocab_size = 50_000  # token ids it takes
 
     @classmethod
     def load(cls, ctx: LoadContext) -> FakeModel:

@@ -38,6 +38,7 @@ from modelport.plugin import (
     TextPart,
     Thinking,
     Unsupported,
+    decoded_texts,
     fetch_source,
     generation_budget,
     run_blocking,
@@ -88,6 +89,7 @@ class GgufModel:
         self.name = name
         self.n_ctx: int = options.n_ctx
         self.n_vocab: int = llm.n_vocab()
+        self.vocab_size = self.n_vocab  # token ids it takes (core refuses others)
         self._lock = threading.Lock()
         self.scheduler: BatchScheduler | None = None
         self.vision: Vision | None = None
@@ -274,13 +276,7 @@ class GgufModel:
                 yield event
 
     async def embed(self, request: EmbedRequest) -> EmbedResult:
-        texts = []
-        inputs: Sequence[str | tuple[int, ...]] = request.inputs
-        for i, item in enumerate(inputs):
-            if not isinstance(item, str):
-                self._check_tokens(item, f"input[{i}]")
-                item = self._detokenize(item)
-            texts.append(item)
+        texts = decoded_texts(request.inputs, self._detokenize, "input")
 
         def work() -> EmbedResult:
             with self._lock:

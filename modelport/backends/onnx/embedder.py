@@ -13,6 +13,7 @@ from modelport.plugin import (
     EmbedResult,
     LoadContext,
     MissingDependency,
+    decoded_texts,
     run_blocking,
 )
 
@@ -86,13 +87,16 @@ class OnnxEmbedder:
         session = _session(ort, _model_file(folder, options.file), options, ctx.name)
         return cls(session, tokenizer, sentence, options, _pad_id(tokenizer, tokenizer_dir))
 
+    @property
+    def vocab_size(self) -> int:
+        """Token ids it takes (core refuses others)."""
+        return int(self.tokenizer.get_vocab_size(with_added_tokens=True))
+
     async def embed(self, request: EmbedRequest) -> EmbedResult:
-        texts = [
-            item
-            if isinstance(item, str)
-            else self.tokenizer.decode(list(item), skip_special_tokens=True)
-            for item in request.inputs
-        ]
+        tokenizer = self.tokenizer
+        texts = decoded_texts(
+            request.inputs, lambda ids: tokenizer.decode(ids, skip_special_tokens=True), "input"
+        )
         return await run_blocking(lambda: self.encode(texts))
 
     def encode(self, texts: list[str]) -> EmbedResult:

@@ -50,6 +50,8 @@ class OnnxGenerator:
         self.device = device
         config = _read_json(folder / "genai_config.json")
         self.context_length = int(config["model"]["context_length"])
+        # token ids it takes (core refuses others)
+        self.vocab_size: int | None = config["model"].get("vocab_size")
         eos = config["model"].get("eos_token_id", [])
         self.eos_ids = frozenset(eos if isinstance(eos, list) else [eos])
         self.template = _chat_template(folder, options.chat_template)

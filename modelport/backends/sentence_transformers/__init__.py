@@ -17,6 +17,7 @@ from modelport.plugin import (
     Feature,
     LoadContext,
     MissingDependency,
+    decoded_texts,
     hookimpl,
     run_blocking,
 )
@@ -60,14 +61,16 @@ class StEmbedder:
             model.max_seq_length = options.max_seq_length
         return cls(model, options)
 
+    @property
+    def vocab_size(self) -> int:
+        """Token ids it takes (core refuses others)."""
+        return len(self.model.tokenizer)
+
     def _texts(self, request: EmbedRequest) -> list[str]:
         tokenizer = self.model.tokenizer
-        return [
-            item
-            if isinstance(item, str)
-            else tokenizer.decode(list(item), skip_special_tokens=True)
-            for item in request.inputs
-        ]
+        return decoded_texts(
+            request.inputs, lambda ids: tokenizer.decode(ids, skip_special_tokens=True), "input"
+        )
 
     def _count_tokens(self, texts: list[str]) -> list[int]:
         encoded = self.model.tokenizer(texts, truncation=True, max_length=self.model.max_seq_length)

@@ -10,6 +10,7 @@ import pytest
 
 from modelport.core.capabilities import Capability, Chat, Complete, Feature
 from modelport.core.config import ReasoningConfig
+from modelport.core.errors import InvalidRequest
 from modelport.core.generation import Collected, collect
 from modelport.core.reasoning import split_reasoning
 from modelport.core.service import ModelService
@@ -173,6 +174,19 @@ class CompleteConformance(GenerationConformance):
         self, service: ModelService, request: CompletionRequest
     ) -> AsyncIterator[Any]:
         return service.complete(request)
+
+    def test_token_ids_outside_the_vocabulary_are_refused(
+        self, conformance_model: LoadedModel
+    ) -> None:
+        if Feature.TOKEN_INPUT not in self._features(conformance_model):
+            pytest.skip("the backend does not declare 'token_input'")
+        request = _replace(self.greedy(4), prompt=(5, 10**9))
+        with pytest.raises(InvalidRequest) as info:
+            run(drain(self.service_stream(service_for(conformance_model), request)))
+        assert info.value.param == "prompt", (
+            "a token id outside the model's vocabulary must be refused naming the prompt; "
+            "give the loaded model a vocab_size attribute"
+        )
 
     def test_echo_puts_the_prompt_first(self, conformance_model: LoadedModel) -> None:
         if Feature.ECHO not in self._features(conformance_model):

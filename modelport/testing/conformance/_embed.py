@@ -86,9 +86,17 @@ class EmbedConformance(ConformanceBase):
         features = conformance_model.spec.model_features(
             conformance_model.decoded_options(), conformance_model.model
         )
-        tokens = ((1, 2, 3), (4, 5))
+        tokens = ((1000, 2000, 3000), (4000, 5000))
         if Feature.TOKEN_INPUT in features:
             assert len(self.through_service(conformance_model, tokens).vectors) == 2
+            # an id of no vocabulary: the model declares its vocab_size (core refuses it)
+            # or refuses it itself, naming the input
+            with pytest.raises(InvalidRequest) as info:
+                self.through_service(conformance_model, ((5, 6), (10**9,)))
+            assert info.value.param == "input[1]", (
+                "a token id outside the model's vocabulary must be refused naming input[1]; "
+                "give the loaded model a vocab_size attribute"
+            )
         else:
             with pytest.raises(Unsupported) as info:
                 self.through_service(conformance_model, tokens)

@@ -32,6 +32,7 @@ def completion_requests(req: wire.CompletionRequest) -> list[core.CompletionRequ
         )
     logprobs = req.logprobs is not None
     sampling = sampling_of(req, req.max_tokens, logprobs, req.logprobs if logprobs else None)
+    batch = prompts(req.prompt)
     return [
         core.CompletionRequest(
             model=req.model,
@@ -41,6 +42,7 @@ def completion_requests(req: wire.CompletionRequest) -> list[core.CompletionRequ
             suffix=req.suffix,
             best_of=req.best_of,
             user=req.user,
+            prompt_param=f"prompt[{k}]" if len(batch) > 1 else "prompt",
         )
-        for p in prompts(req.prompt)
+        for k, p in enumerate(batch)
     ]
