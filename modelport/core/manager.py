@@ -125,7 +125,10 @@ class ModelManager:
                 param=f"models[{index}].source",
             )
         options = decode_options(model.options, spec.options, index=index)
-        return ModelEntry(index, model, spec, options, self.registry.origin(spec.name))
+        entry = ModelEntry(index, model, spec, options, self.registry.origin(spec.name))
+        if model.source:
+            _set_created(entry, cached_path(model.source, self.cache_dir, self.base_dir))
+        return entry
 
     # --- names ----------------------------------------------------------------------
 
@@ -173,6 +176,7 @@ class ModelManager:
             sha256=entry.config.sha256,
             progress=progress,
         )
+        _set_created(entry, entry.path)
         return entry.path
 
     async def start(self) -> None:
@@ -368,3 +372,10 @@ def _check_methods(entry: ModelEntry, model: object) -> None:
 
 def _idle(entry: ModelEntry) -> bool:
     return entry.active == 0 and entry.waiting == 0 and entry.model is not None
+
+
+def _set_created(entry: ModelEntry, path: Path) -> None:
+    """``created`` (``/v1/models``) is when the model file (or folder) was last modified,
+    once it is on disk; until then, when the server started."""
+    with contextlib.suppress(OSError):
+        entry.created = int(path.stat().st_mtime)

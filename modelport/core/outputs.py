@@ -20,6 +20,7 @@ from .tools import (
     TOOL_MARKERS,
     CallStream,
     call_schema,
+    check_tool_results,
     parse_calls,
     parse_forced,
     tool_messages,
@@ -93,6 +94,7 @@ def prepare(request: ChatRequest, features: frozenset[Feature]) -> tuple[ChatReq
 
 
 def _prepare(request: ChatRequest, features: frozenset[Feature]) -> tuple[ChatRequest, Mode]:
+    check_tool_results(request.messages)
     mode = _mode(request)
     replace = msgspec.structs.replace
     if request.tools:

@@ -18,16 +18,24 @@ import re
 import uuid
 from typing import Any
 
+from .errors import InvalidRequest
 from .types import Message, Tool, ToolCall, ToolCallDelta
 
 __all__ = [
+    "NO_ARGUMENTS",
     "CallStream",
     "call_schema",
+    "check_tool_results",
     "new_call_id",
     "parse_calls",
     "parse_forced",
     "tool_messages",
 ]
+
+
+# A function without ``parameters`` takes no arguments (OpenAI's rule): a forced call's
+# arguments are ``{}``.
+NO_ARGUMENTS: dict[str, Any] = {"type": "object", "properties": {}, "additionalProperties": False}
 
 
 def new_call_id() -> str:
@@ -40,7 +48,7 @@ def _tool_prompt(tools: tuple[Tool, ...]) -> str:
             {
                 "name": t.name,
                 "description": t.description or "",
-                "parameters": t.parameters or {"type": "object"},
+                "parameters": t.parameters or NO_ARGUMENTS,
             },
             ensure_ascii=False,
         )
@@ -96,7 +104,7 @@ def call_schema(tools: tuple[Tool, ...], *, only: str | None, parallel: bool) ->
             "type": "object",
             "properties": {
                 "name": {"const": t.name},
-                "arguments": t.parameters or {"type": "object"},
+                "arguments": t.parameters or NO_ARGUMENTS,
             },
             "required": ["name", "arguments"],
         }
@@ -265,3 +273,24 @@ class CallStream:
         if self._args and self._name is not None:
             out.append(ToolCallDelta(index=self._index, arguments="".join(self._args)))
             self._args = []
+
+
+def check_tool_results(messages: tuple[Message, ...]) -> None:
+    """Every call of an assistant message has its ``tool`` message among the ones right
+    after it, as OpenAI requires; else a 400 naming the assistant message."""
+    for i, msg in enumerate(messages):
+        if msg.role != "assistant" or not msg.tool_calls:
+            continue
+        answered = set()
+        for later in messages[i + 1 :]:
+            if later.role != "tool":
+                break
+            answered.add(later.tool_call_id)
+        missing = [c.id for c in msg.tool_calls if c.id not in answered]
+        if missing:
+            raise InvalidRequest(
+                "an assistant message with tool_calls must be followed by tool messages "
+                "answering each tool_call_id; these have none: " + ", ".join(missing),
+                param=f"messages[{i}]",
+                code="invalid_value",
+            )

@@ -272,3 +272,42 @@ def test_parallel_tool_calls_false_gives_one_call(client: openai.OpenAI) -> None
         _check_calls(calls, [WEATHER, TIME])
         if not parallel:
             assert len(calls) == 1
+
+
+def test_a_tool_without_parameters_is_called_with_no_arguments(client: openai.OpenAI) -> None:
+    clock = {"type": "function", "function": {"name": "now", "description": "The time."}}
+    resp = client.chat.completions.create(
+        model="smollm2",
+        messages=[{"role": "user", "content": "What time is it?"}],
+        tools=[clock],  # type: ignore[list-item]
+        tool_choice="required",
+        max_tokens=40,
+        temperature=0,
+    )
+    calls = resp.choices[0].message.tool_calls
+    assert calls and calls[0].function.name == "now"
+    assert json.loads(calls[0].function.arguments) == {}  # nothing invented
+
+
+def test_tool_calls_without_their_results_are_a_400(client: openai.OpenAI) -> None:
+    call = {"id": "call_1", "type": "function", "function": {"name": "now", "arguments": "{}"}}
+    messages = [
+        {"role": "user", "content": "What time is it?"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "user", "content": "Well?"},
+    ]
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="smollm2", messages=messages, max_tokens=4)  # type: ignore[arg-type]
+    assert info.value.body["param"] == "messages[1]"  # type: ignore[index]
+    assert "call_1" in info.value.body["message"]  # type: ignore[index]
+    with pytest.raises(openai.BadRequestError) as info:
+        client.responses.create(
+            model="smollm2",
+            input=[
+                {"role": "user", "content": "What time is it?"},
+                {"type": "function_call", "call_id": "call_1", "name": "now", "arguments": "{}"},
+                {"role": "user", "content": "Well?"},
+            ],
+            max_output_tokens=16,
+        )
+    assert info.value.body["param"] == "input[1]"  # type: ignore[index]

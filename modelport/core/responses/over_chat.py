@@ -19,7 +19,7 @@ import msgspec
 from ..errors import ContextLengthExceeded, InvalidRequest, ModelportError, Overloaded
 from ..generation import Collected, collect
 from ..service import ModelService
-from ..tools import tool_messages
+from ..tools import check_tool_results, tool_messages
 from ..types import (
     ChatEvent,
     ChatRequest,
@@ -92,6 +92,7 @@ def chat_messages(
     """Conversation items as chat messages: consecutive function calls join one assistant
     message, their outputs become ``tool`` messages."""
     out = tuple(_converted(instructions, items)[0])
+    check_tool_results(out)  # every function call has its output
     if not has_tools and any(m.tool_calls or m.role == "tool" for m in out):
         out = tool_messages(out, ())  # earlier calls as text the model can read
     return out
@@ -212,7 +213,12 @@ class ChatResponder:
         """The chat stream and its first event; with ``truncation="auto"`` the oldest
         items are dropped until the prompt fits the model's context."""
         while True:
-            stream = self.service.chat(self.chat_request(request, items))
+            try:
+                chat = self.chat_request(request, items)
+            except InvalidRequest as exc:
+                _rename_param(exc, item_param(exc.param, request, items))
+                raise
+            stream = self.service.chat(chat)
             try:
                 first = await anext(stream)
             except ContextLengthExceeded as exc:
