@@ -15,7 +15,12 @@ import msgspec
 
 from .capabilities import Feature
 from .errors import InvalidRequest, Unsupported
-from .structured import check_schema, schema_instruction, validates
+from .structured import (
+    call_or_answer_instruction,
+    check_schema,
+    schema_instruction,
+    validates,
+)
 from .tools import (
     TOOL_MARKERS,
     CallStream,
@@ -47,6 +52,8 @@ class Mode(enum.Enum):
     JSON = "json"
     TOOLS_AUTO = "tools_auto"
     TOOLS_FORCED = "tools_forced"
+    # tool_choice "auto" with a response_format: a call, or the answer in the format
+    TOOLS_OR_JSON = "tools_or_json"
 
 
 def _with_system(messages: tuple[Message, ...], text: str) -> tuple[Message, ...]:
@@ -61,7 +68,7 @@ def _mode(request: ChatRequest) -> Mode:
     if request.tools and choice.mode in ("required", "function"):
         return Mode.TOOLS_FORCED
     if request.tools and choice.mode == "auto":
-        return Mode.TOOLS_AUTO
+        return Mode.TOOLS_AUTO if request.response_format.type == "text" else Mode.TOOLS_OR_JSON
     if request.response_format.type != "text":
         return Mode.JSON
     return Mode.TEXT
@@ -99,13 +106,9 @@ def _prepare(request: ChatRequest, features: frozenset[Feature]) -> tuple[ChatRe
     replace = msgspec.structs.replace
     if request.tools:
         _check_tool_choice(request)
-    if mode in (Mode.TOOLS_AUTO, Mode.TOOLS_FORCED) and request.response_format.type != "text":
-        raise Unsupported(
-            "response_format cannot be combined with tools the model may "
-            "call; use tool_choice 'none' or drop response_format",
-            param="response_format",
-        )
-    if mode is Mode.TOOLS_FORCED:
+    if mode is Mode.TOOLS_OR_JSON:
+        return _call_or_answer(request, features), mode
+    if mode is Mode.TOOLS_FORCED:  # (a response_format applies to a later answer turn)
         if Feature.JSON_SCHEMA not in features:
             raise Unsupported(
                 f"model {request.model!r} cannot force tool calls (it has no "
@@ -121,14 +124,41 @@ def _prepare(request: ChatRequest, features: frozenset[Feature]) -> tuple[ChatRe
     if request.tools:  # tool_choice "none": the model never sees the tools
         request = replace(request, messages=tool_messages(request.messages, ()))
     if mode is Mode.JSON:
-        fmt = request.response_format
-        schema: dict[str, Any] | None = fmt.schema if fmt.type == "json_schema" else None
-        if schema is not None:
-            check_schema(schema, "response_format.json_schema.schema")
-            _check_meta_schema(schema, "response_format.json_schema.schema")
+        schema = _answer_schema(request)
         messages = _with_system(request.messages, schema_instruction(schema))
         return replace(request, messages=messages, constraint=Constraint(schema=schema)), mode
     return request, mode
+
+
+def _answer_schema(request: ChatRequest) -> dict[str, Any] | None:
+    """The response_format's schema, checked (None for ``json_object``)."""
+    fmt = request.response_format
+    schema: dict[str, Any] | None = fmt.schema if fmt.type == "json_schema" else None
+    if schema is not None:
+        check_schema(schema, "response_format.json_schema.schema")
+        _check_meta_schema(schema, "response_format.json_schema.schema")
+    return schema
+
+
+def _call_or_answer(request: ChatRequest, features: frozenset[Feature]) -> ChatRequest:
+    """Tools the model may call and a response format: one grammar admits either a call
+    (the bare JSON call object ``{"name", "arguments"}`` that the tool parser reads, the
+    Llama-3 style) or a JSON answer valid against the format."""
+    if Feature.JSON_SCHEMA not in features:
+        raise Unsupported(
+            f"model {request.model!r} cannot combine tools with response_format (it has "
+            "no constrained decoding); use tool_choice 'none' or drop response_format",
+            param="response_format",
+        )
+    answer = _answer_schema(request)
+    call = call_schema(request.tools, only=None, parallel=False)
+    either: dict[str, object] = {
+        "anyOf": [call, answer if answer is not None else {"type": "object"}]
+    }
+    messages = _with_system(
+        tool_messages(request.messages, request.tools), call_or_answer_instruction(answer)
+    )
+    return msgspec.structs.replace(request, messages=messages, constraint=Constraint(schema=either))
 
 
 def _check_meta_schema(schema: dict[str, object], param: str) -> None:
@@ -151,6 +181,9 @@ async def shape(
     elif mode is Mode.JSON:
         async for event in _checked_json(events, request):
             yield event
+    elif mode is Mode.TOOLS_OR_JSON:
+        async for event in _call_or_checked_json(events, request):
+            yield event
     else:
         async for event in _tool_calls(events, request, mode):
             yield event
@@ -169,6 +202,33 @@ async def _checked_json(
         if isinstance(event, Finish) and not validates("".join(parts), schema):
             event = Finish(reason="length", usage=event.usage)
         yield event
+
+
+async def _call_or_checked_json(
+    events: AsyncIterator[ChatEvent], request: ChatRequest
+) -> AsyncIterator[ChatEvent]:
+    """The output held until it is complete, then either the call it holds (finish
+    ``tool_calls``) or the answer, checked against the format like ``_checked_json``."""
+    held: list[TextDelta] = []
+    async for event in events:
+        if isinstance(event, TextDelta):
+            held.append(event)
+        elif isinstance(event, Finish):
+            text = "".join(d.text for d in held)
+            calls = parse_forced(text, request.tools)
+            if calls:
+                for delta in call_deltas(calls):
+                    yield delta
+                yield Finish(reason="tool_calls", usage=event.usage)
+                continue
+            if text:
+                yield TextDelta(text=text, tokens=sum(d.tokens for d in held))
+            fmt = request.response_format
+            schema = fmt.schema if fmt.type == "json_schema" else None
+            reason = event.reason if validates(text, schema) else "length"
+            yield Finish(reason=reason, usage=event.usage)
+        else:
+            yield event
 
 
 def call_deltas(calls: list[ToolCall], start: int = 0) -> list[ToolCallDelta]:

@@ -89,6 +89,21 @@ def schema_instruction(schema: dict[str, Any] | None) -> str:
     )
 
 
+def call_or_answer_instruction(schema: dict[str, Any] | None) -> str:
+    """The instruction for tools together with a response format: the grammar admits a
+    call object or the answer."""
+    answer = (
+        "a single valid JSON object"
+        if schema is None
+        else "JSON that matches this JSON Schema:\n" + json.dumps(schema, ensure_ascii=False)
+    )
+    return (
+        "Either call one of the functions, writing only the JSON object "
+        '{"name": <function name>, "arguments": <its arguments>}, or give your final '
+        f"answer as {answer}"
+    )
+
+
 def validates(text: str, schema: dict[str, Any] | None) -> bool:
     """Whether ``text`` is JSON (an object for ``json_object``) valid against ``schema``."""
     try:

@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
 
 import jsonschema
+import msgspec
 import pytest
 
 from modelport.core.errors import Unsupported
+from modelport.core.features import Feature
+from modelport.core.outputs import Mode, prepare, shape
 from modelport.core.structured import check_schema, validates
 from modelport.core.tools import CallStream, call_schema, parse_calls, parse_forced, tool_messages
-from modelport.core.types import Message, Tool, ToolCall, ToolCallDelta
+from modelport.core.types import (
+    ChatEvent,
+    ChatRequest,
+    Finish,
+    Message,
+    ResponseFormat,
+    Started,
+    TextDelta,
+    Tool,
+    ToolCall,
+    ToolCallDelta,
+    ToolChoice,
+    Usage,
+)
 
 TOOLS = (
     Tool(
@@ -19,6 +37,7 @@ TOOLS = (
     ),
     Tool(name="get_time", parameters={"type": "object"}),
 )
+WEATHER = TOOLS[0]
 
 
 @pytest.mark.parametrize(
@@ -141,3 +160,69 @@ def test_call_stream_sends_arguments_before_the_call_ends() -> None:
     assert [d.name for d in stream.feed('{"name": "f", "arguments": {"city": "Pa')] == ["f", None]
     assert [d.arguments for d in stream.feed('ris"}')] == ['ris"}']
     assert stream.feed("}") == []
+
+
+# --- tools with a response format: one grammar, a call or the answer --------------------
+
+FORMAT = ResponseFormat(
+    type="json_schema",
+    name="city",
+    schema={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+)
+
+
+def _combined(**changes: object) -> ChatRequest:
+    request = ChatRequest(
+        model="m",
+        messages=(Message(role="user", content="Weather in Paris?"),),
+        tools=(WEATHER,),
+        response_format=FORMAT,
+    )
+    return msgspec.structs.replace(request, **changes)
+
+
+def test_auto_tools_with_a_format_get_one_grammar_for_either() -> None:
+    request, mode = prepare(_combined(), frozenset({Feature.JSON_SCHEMA}))
+    assert mode is Mode.TOOLS_OR_JSON and request.constraint is not None
+    schema = request.constraint.schema
+    call = {"name": "get_weather", "arguments": {"city": "Paris"}}
+    jsonschema.validate(call, schema)  # a call fits the grammar ...
+    jsonschema.validate({"city": "Paris"}, schema)  # ... and so does an answer
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"town": 1}, schema)
+    assert "Either call one of the functions" in request.messages[0].text()
+    with pytest.raises(Unsupported) as info:  # no constrained decoding: refused by name
+        prepare(_combined(), frozenset())
+    assert info.value.param == "response_format"
+
+
+def test_forced_and_none_keep_their_own_modes_with_a_format() -> None:
+    features = frozenset({Feature.JSON_SCHEMA})
+    forced, mode = prepare(_combined(tool_choice=ToolChoice(mode="required")), features)
+    assert mode is Mode.TOOLS_FORCED  # this turn calls; the format is for the answer turn
+    assert forced.constraint is not None and "anyOf" not in forced.constraint.schema
+    _, mode = prepare(_combined(tool_choice=ToolChoice(mode="none")), features)
+    assert mode is Mode.JSON
+
+
+async def _shaped(text: str) -> list[object]:
+    request, mode = prepare(_combined(), frozenset({Feature.JSON_SCHEMA}))
+
+    async def events() -> AsyncIterator[ChatEvent]:
+        yield Started(prompt_tokens=3)
+        yield TextDelta(text=text[:5], tokens=1)
+        yield TextDelta(text=text[5:], tokens=2)
+        yield Finish(reason="stop", usage=Usage(prompt_tokens=3, completion_tokens=3))
+
+    return [e async for e in shape(events(), request, mode)]
+
+
+def test_whichever_came_is_parsed() -> None:
+    call = asyncio.run(_shaped('{"name": "get_weather", "arguments": {"city": "Paris"}}'))
+    deltas = [e for e in call if isinstance(e, ToolCallDelta)]
+    assert deltas[0].name == "get_weather" and call[-1].reason == "tool_calls"  # type: ignore[union-attr]
+    answer = asyncio.run(_shaped('{"city": "Paris"}'))
+    assert [e.text for e in answer if isinstance(e, TextDelta)] == ['{"city": "Paris"}']
+    assert answer[-1].reason == "stop"  # type: ignore[union-attr]
+    cut = asyncio.run(_shaped('{"city": "Pa'))
+    assert cut[-1].reason == "length"  # type: ignore[union-attr]

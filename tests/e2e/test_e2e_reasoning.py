@@ -474,3 +474,34 @@ def test_what_the_responses_api_cannot_honour_is_refused_by_name(client: openai.
         with pytest.raises(openai.BadRequestError) as info:
             client.responses.create(**{**body, **extra})
         assert info.value.body["param"] == param, extra  # type: ignore[index]
+
+
+def test_tools_with_a_format_follow_the_thinking(client: openai.OpenAI) -> None:
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "weather",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+        },
+    }
+    fmt = {"type": "json_schema", "json_schema": {"name": "city", "schema": SCHEMA}}
+    resp = _ask(
+        client,
+        model="thinker",
+        reasoning_effort="low",
+        tools=[tool],
+        tool_choice="auto",
+        response_format=fmt,
+        max_tokens=120,
+    )
+    choice = resp.choices[0]
+    assert _thinking(choice.message) and not _thinking(choice.message).lstrip().startswith("{")
+    if choice.message.tool_calls:
+        assert choice.finish_reason == "tool_calls"
+        assert "city" in json.loads(choice.message.tool_calls[0].function.arguments)
+    else:
+        jsonschema.validate(json.loads(choice.message.content or ""), SCHEMA)

@@ -311,3 +311,97 @@ def test_tool_calls_without_their_results_are_a_400(client: openai.OpenAI) -> No
             max_output_tokens=16,
         )
     assert info.value.body["param"] == "input[1]"  # type: ignore[index]
+
+
+# --- tools together with a response format (what agent frameworks send every turn) -----
+
+CITY = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}, "summary": {"type": "string"}},
+    "required": ["city", "summary"],
+    "additionalProperties": False,
+}
+CITY_FORMAT = {"type": "json_schema", "json_schema": {"name": "city", "schema": CITY}}
+
+
+def _call_or_answer(message: object, finish: str) -> str:
+    """Which came, checked: a valid call to a known tool, or an answer in the schema."""
+    calls = getattr(message, "tool_calls", None)
+    if calls:
+        assert finish == "tool_calls"
+        _check_calls(calls, [WEATHER, TIME])
+        return "call"
+    assert finish == "stop"
+    jsonschema.validate(json.loads(getattr(message, "content", "") or ""), CITY)
+    return "answer"
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["What is the weather in Paris?", "Describe the city of Lyon in one sentence."],
+)
+def test_auto_tools_with_a_json_schema_give_a_call_or_a_valid_answer(
+    client: openai.OpenAI, question: str
+) -> None:
+    resp = client.chat.completions.create(
+        model="smollm2",
+        messages=[{"role": "user", "content": question}],
+        tools=[WEATHER, TIME],  # type: ignore[list-item]
+        tool_choice="auto",
+        response_format=CITY_FORMAT,  # type: ignore[arg-type]
+        max_tokens=120,
+        temperature=0,
+    )
+    choice = resp.choices[0]
+    _call_or_answer(choice.message, choice.finish_reason)
+    assert_valid("CreateChatCompletionResponse", resp.model_dump(exclude_unset=True))
+
+
+def test_forced_tools_with_a_format_call_now_and_none_answers_in_it(
+    client: openai.OpenAI,
+) -> None:
+    forced = client.chat.completions.create(
+        model="smollm2",
+        messages=ASK,  # type: ignore[arg-type]
+        tools=[WEATHER],  # type: ignore[list-item]
+        tool_choice="required",
+        parallel_tool_calls=False,
+        response_format=CITY_FORMAT,  # type: ignore[arg-type]
+        max_tokens=120,
+        temperature=0,
+    )
+    assert forced.choices[0].finish_reason == "tool_calls"
+    _check_calls(forced.choices[0].message.tool_calls or [], [WEATHER])
+    call = (forced.choices[0].message.tool_calls or [])[0]
+    answer = client.chat.completions.create(  # the turn after the tool result: the format
+        model="smollm2",
+        messages=[
+            *ASK,
+            {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+            {"role": "tool", "tool_call_id": call.id, "content": "Sunny, 21 degrees"},
+        ],  # type: ignore[list-item]
+        tools=[WEATHER],  # type: ignore[list-item]
+        tool_choice="none",
+        response_format=CITY_FORMAT,  # type: ignore[arg-type]
+        max_tokens=120,
+        temperature=0,
+    )
+    assert _call_or_answer(answer.choices[0].message, answer.choices[0].finish_reason) == "answer"
+
+
+def test_the_responses_api_takes_tools_with_a_text_format(client: openai.OpenAI) -> None:
+    resp = client.responses.create(
+        model="smollm2",
+        input="What is the weather in Paris?",
+        tools=[{"type": "function", **WEATHER["function"]}],  # type: ignore[list-item]
+        text={"format": {"type": "json_schema", "name": "city", "schema": CITY}},
+        max_output_tokens=120,
+        temperature=0,
+    )
+    assert resp.status == "completed"
+    kinds = [item.type for item in resp.output]
+    if "function_call" in kinds:
+        call = next(i for i in resp.output if i.type == "function_call")
+        jsonschema.validate(json.loads(call.arguments), WEATHER["function"]["parameters"])
+    else:
+        jsonschema.validate(json.loads(resp.output_text), CITY)
