@@ -103,7 +103,7 @@ def test_tools_and_formats_map() -> None:
     [
         ({"audio": {}}, "audio"),
         ({"modalities": ["text", "audio"]}, "modalities"),
-        ({"store": True}, "store"),
+        ({"prediction": {"type": "content", "content": "x"}}, "prediction"),
         ({"messages": [{"role": "function", "name": "f", "content": "x"}]}, "messages[0].role"),
         (
             {

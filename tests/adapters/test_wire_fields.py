@@ -81,7 +81,8 @@ CASES = {
         {
             "stream": "the route streams the answer",
             "stream_options": "the route adds the usage chunk",
-            "metadata": "kept only with store, which is refused",
+            "metadata": "shown on the completion, and stored with it",
+            "store": "the route stores the finished completion",
             "service_tier": "a scheduling hint; one tier here",
         },
     ),

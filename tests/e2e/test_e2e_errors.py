@@ -367,7 +367,7 @@ def test_context_length_exceeded(base_url: str, client: openai.OpenAI) -> None:
 
 def test_unknown_route_and_method(base_url: str) -> None:
     _error(httpx.get(base_url + "/v1/nothing-here"), 404, code="not_found")
-    _error(httpx.get(base_url + "/v1/chat/completions"), 405, code="method_not_allowed")
+    _error(httpx.put(base_url + "/v1/chat/completions"), 405, code="method_not_allowed")
 
 
 def test_unknown_fields_are_tolerated(client: openai.OpenAI) -> None:

@@ -55,7 +55,9 @@ def _on_http_error(_: HttpRequest, exc: HTTPException) -> Response[bytes]:
     if exc.status_code >= 500:
         return _on_modelport_error(_, exc)
     return _error_response(
-        exc.status_code, http_error(exc.status_code, str(exc.detail)), dict(exc.headers or {})
+        exc.status_code,
+        http_error(exc.status_code, str(exc.detail), exc.extra),
+        dict(exc.headers or {}),
     )
 
 

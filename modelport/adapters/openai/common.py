@@ -16,9 +16,11 @@ from litestar import Request
 from litestar.response import Stream
 from msgspec import UNSET, UnsetType
 
+from modelport.core.config import Config
 from modelport.core.errors import InvalidRequest
 from modelport.core.generation import Collected
 from modelport.core.manager import ModelEntry
+from modelport.core.records import RecordStore
 from modelport.core.service import ModelService
 
 from .errors import envelope, error_body
@@ -239,3 +241,26 @@ async def sse(frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         if close is not None:
             await close()
     yield DONE
+
+
+# The SQLite file of every stored object (responses, chat completions, conversations).
+STORE_FILE = "responses.sqlite3"
+
+
+def record_store(request: HttpRequest, table: str, *, noun: str, param: str) -> RecordStore:
+    """The app's store of one kind of record (made on first use), in the data
+    directory's store file, bounded by ``[server] responses_max_age`` and
+    ``responses_max_count``."""
+    state = request.app.state
+    stores: dict[str, RecordStore] = state.setdefault("record_stores", {})
+    if table not in stores:
+        config: Config = state.config
+        stores[table] = RecordStore(
+            config.data_path() / STORE_FILE,
+            table,
+            max_age=config.server.responses_max_age_seconds(),
+            max_count=config.server.responses_max_count,
+            noun=noun,
+            param=param,
+        )
+    return stores[table]

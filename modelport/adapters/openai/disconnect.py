@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from litestar import Response
@@ -70,17 +70,45 @@ async def answer_choices(
     *,
     frames: Callable[[Choices], AsyncIterator[bytes]] | None,
     whole: Callable[[list[Collected]], bytes],
+    keep: Callable[[list[Collected]], Awaitable[None]] | None = None,
 ) -> Response[bytes] | Stream:
     """A generation's answer: its first event awaited (see :func:`first_event`), then the
     SSE ``frames`` of the choices when streaming, else the collected choices rendered
-    ``whole``; a client gone meanwhile gets no answer (499 in the log)."""
+    ``whole``; a client gone meanwhile gets no answer (499 in the log). ``keep`` gets the
+    collected choices of a finished answer before the client has all of it (streamed:
+    before the final ``[DONE]``), to store it."""
     first = await first_event(request, choices)
     if first is None:
         return Response(b"", status_code=CLIENT_CLOSED_REQUEST)
     rest = prepend(first, choices)
     if frames is not None:
-        return stream_of(frames(rest))
+        return stream_of(frames(rest) if keep is None else _kept(frames, rest, keep))
     results = await while_connected(request, collect_choices(rest))
     if results is None:
         return Response(b"", status_code=CLIENT_CLOSED_REQUEST)
+    if keep is not None:
+        await keep(results)
     return Response(whole(results), media_type=JSON)
+
+
+async def _kept(
+    frames: Callable[[Choices], AsyncIterator[bytes]],
+    choices: Choices,
+    keep: Callable[[list[Collected]], Awaitable[None]],
+) -> AsyncIterator[bytes]:
+    """``frames`` of ``choices``, then ``keep`` of what they were, once all went out."""
+    seen: list[tuple[int, ChatEvent]] = []
+
+    async def tee() -> Choices:
+        async for item in choices:
+            seen.append(item)
+            yield item
+
+    async for frame in frames(tee()):
+        yield frame
+
+    async def replay() -> Choices:
+        for item in seen:
+            yield item
+
+    await keep(await collect_choices(replay()))

@@ -80,11 +80,18 @@ def error_body(exc: BaseException) -> tuple[int, ErrorBody, dict[str, str]]:
     )
 
 
-def http_error(status: int, detail: str) -> ErrorBody:
+def http_error(status: int, detail: str, extra: object = None) -> ErrorBody:
+    """The envelope of an error the web framework raised; a parameter it failed to
+    validate (``extra``: Litestar's ``[{"key", "message", "source"}]``) is named."""
     type_, code = HTTP_TYPES.get(
         status, ("server_error" if status >= 500 else "invalid_request_error", f"http_{status}")
     )
-    return ErrorBody(message=detail, type=type_, param=None, code=code)
+    param = None
+    if isinstance(extra, list) and extra and isinstance(extra[0], dict) and "key" in extra[0]:
+        param = str(extra[0]["key"])
+        detail = f"{detail}: {param}: {extra[0].get('message', '')}".rstrip(": ")
+        code = "invalid_value" if status == 400 else code
+    return ErrorBody(message=detail, type=type_, param=param, code=code)
 
 
 def envelope(body: ErrorBody) -> bytes:

@@ -22,7 +22,6 @@ def _refuse_unhonoured(req: wire.ChatCompletionRequest) -> None:
         "web_search_options": req.web_search_options is not None,
         "functions": req.functions is not None,
         "function_call": req.function_call is not None,
-        "store": bool(req.store),
         "verbosity": req.verbosity is not None,
     }
     for param, is_set in refused.items():

@@ -61,6 +61,8 @@ class ChatCompletion(Out, kw_only=True):
     system_fingerprint: str
     choices: list[ChatChoice]
     usage: UsageOut
+    # The request's metadata (shown, and filtered on, when the completion is stored).
+    metadata: dict[str, str] | UnsetType = UNSET
 
 
 class ToolCallDeltaFunction(Out, kw_only=True):

@@ -83,7 +83,13 @@ def _tool_delta(event: core.ToolCallDelta) -> ToolCallDelta:
     )
 
 
-def chat_completion(meta: Meta, results: list[Collected], *, logprobs: bool = False) -> bytes:
+def chat_completion(
+    meta: Meta,
+    results: list[Collected],
+    *,
+    logprobs: bool = False,
+    metadata: dict[str, str] | None = None,
+) -> bytes:
     choices = [
         ChatChoice(
             index=i,
@@ -101,6 +107,7 @@ def chat_completion(meta: Meta, results: list[Collected], *, logprobs: bool = Fa
             system_fingerprint=meta.fingerprint,
             choices=choices,
             usage=total_usage(results, len(results)),
+            metadata=metadata if metadata is not None else msgspec.UNSET,
         )
     )
 

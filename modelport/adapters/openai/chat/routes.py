@@ -16,7 +16,7 @@ from ..common import (
     service_of,
 )
 from ..disconnect import Choices, answer_choices
-from . import mapping, render, wire
+from . import mapping, render, stored, wire
 from .objects import ChatCompletion
 
 __all__ = ["BODIES", "ROUTES"]
@@ -38,11 +38,14 @@ async def chat_completions(request: HttpRequest) -> Response[bytes] | Stream:
         request,
         service.choices([req]),
         frames=frames if body.stream else None,
-        whole=lambda results: render.chat_completion(meta, results, logprobs=logprobs),
+        whole=lambda results: render.chat_completion(
+            meta, results, logprobs=logprobs, metadata=body.metadata
+        ),
+        keep=stored.keeper(request, meta, body, logprobs),
     )
 
 
-ROUTES = [chat_completions]
+ROUTES = [chat_completions, *stored.ROUTES]
 BODIES: dict[str, Body] = {
     "/v1/chat/completions": (wire.ChatCompletionRequest, ChatCompletion, True)
 }

@@ -18,7 +18,7 @@ from modelport.core.responses.items import ResponseCreated, ResponseDone, Respon
 from modelport.core.responses.over_chat import ChatResponder
 from modelport.core.responses.store import ResponseStore
 
-from ..common import HttpRequest, decode, prepend
+from ..common import STORE_FILE, HttpRequest, decode, prepend
 from ..disconnect import CLIENT_CLOSED_REQUEST, while_connected
 from . import render
 from .mapping import respond_request
@@ -29,7 +29,6 @@ __all__ = ["BODIES", "ROUTES"]
 
 JSON = "application/json"
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-STORE_FILE = "responses.sqlite3"
 
 
 def _responder(request: HttpRequest) -> ChatResponder:
