@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from modelport.core.errors import ContextLengthExceeded
+from modelport.core.errors import ContextLengthExceeded, InvalidRequest
 from modelport.core.generation import Collected
+from modelport.core.responses.conversations import ConversationStore
 from modelport.core.responses.items import (
     FunctionCallItem,
     FunctionCallOutputItem,
@@ -122,6 +123,10 @@ class _Service:
         yield Finish(reason="stop", usage=Usage(prompt_tokens=1, completion_tokens=2))
 
 
+def _conversations(tmp_path: Path) -> ConversationStore:
+    return ConversationStore(tmp_path / "r.sqlite3", max_age=None, max_count=10)
+
+
 async def _run(responder: ChatResponder, request: RespondRequest) -> list[Any]:
     return [event async for event in responder.respond(request)]
 
@@ -130,7 +135,7 @@ def test_chained_responses_see_the_whole_conversation(tmp_path: Path) -> None:
     async def main() -> None:
         store = ResponseStore(tmp_path / "r.sqlite3", max_age=None, max_count=10)
         service = _Service()
-        responder = ChatResponder(service, store)  # type: ignore[arg-type]
+        responder = ChatResponder(service, store, _conversations(tmp_path))  # type: ignore[arg-type]
         events = await _run(responder, RespondRequest(model="m", input=(_user("a"),)))
         assert isinstance(events[0], ResponseCreated) and isinstance(events[-1], ResponseDone)
         first = events[-1].response
@@ -148,7 +153,7 @@ def test_chained_responses_see_the_whole_conversation(tmp_path: Path) -> None:
 def test_truncation(tmp_path: Path) -> None:
     async def main() -> None:
         store = ResponseStore(tmp_path / "r.sqlite3", max_age=None, max_count=10)
-        responder = ChatResponder(_Service(fits=3), store)  # type: ignore[arg-type]
+        responder = ChatResponder(_Service(fits=3), store, _conversations(tmp_path))  # type: ignore[arg-type]
         items = tuple(_user(str(i), i) for i in range(8))
         with pytest.raises(ContextLengthExceeded, match="truncation") as info:
             await _run(responder, RespondRequest(model="m", input=items))
@@ -173,3 +178,30 @@ def test_chat_params_name_the_responses_request() -> None:
     schema = "response_format.json_schema.schema"
     assert item_param(schema, request, items) == "text.format.schema"
     assert item_param("tools[1].function.parameters", request, items) == "tools[1].parameters"
+
+
+def test_a_conversation_grows_with_each_response(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = ResponseStore(tmp_path / "r.sqlite3", max_age=None, max_count=10)
+        conversations = _conversations(tmp_path)
+        service = _Service()
+        responder = ChatResponder(service, store, conversations)  # type: ignore[arg-type]
+        await conversations.create("conv_1", (_user("a", 1),), {"k": "v"})
+        request = RespondRequest(model="m", input=(_user("b", 2),), conversation="conv_1")
+        first = (await _run(responder, request))[-1].response
+        assert [m.role for m in service.seen[-1].messages] == ["user", "user"]
+        grown = await conversations.get("conv_1")
+        assert [i.id for i in grown.items] == ["msg_1", "msg_2", first.output[0].id]
+        again = RespondRequest(model="m", input=(_user("c", 3),), conversation="conv_1")
+        await _run(responder, again)
+        assert [m.role for m in service.seen[-1].messages] == ["user", "user", "assistant", "user"]
+        with pytest.raises(InvalidRequest) as info:  # an item it already has
+            await _run(
+                responder, RespondRequest(model="m", input=(_user("b", 2),), conversation="conv_1")
+            )
+        assert info.value.param == "input"
+        assert len((await conversations.get("conv_1")).items) == 5
+        store.close()
+        conversations.close()
+
+    asyncio.run(main())

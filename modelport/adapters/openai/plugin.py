@@ -8,13 +8,14 @@ from modelport.core.hookspecs import hookimpl
 
 from .chat import routes as chat
 from .completions import routes as completions
+from .conversations import routes as conversations
 from .embeddings import routes as embeddings
 from .images import routes as images
 from .models import routes as models
 from .responses import routes as responses
 
 # One folder per endpoint family, each with its wire types, mapping, rendering and routes.
-FAMILIES = (chat, completions, embeddings, models, images, responses)
+FAMILIES = (chat, completions, embeddings, models, images, responses, conversations)
 
 __all__ = ["register_adapters"]
 
@@ -31,6 +32,6 @@ def register_adapters(registry: AdapterRegistry) -> None:
                 for path, body in getattr(family, "BODIES", {}).items()
             },
             description="the OpenAI HTTP API: chat completions, completions, embeddings, "
-            "models, images, responses",
+            "models, images, responses, conversations",
         )
     )

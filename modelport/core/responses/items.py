@@ -108,6 +108,9 @@ class RespondRequest(_Value, frozen=True, kw_only=True):
     # ``reasoning.effort`` and whether ``reasoning.summary`` asked for a summary.
     reasoning_effort: Effort | None = None
     reasoning_summary: Literal["auto", "concise", "detailed"] | None = None
+    # A stored conversation: its items come first, this turn's input and output are
+    # appended to it (not with previous_response_id).
+    conversation: str | None = None
 
 
 class StoredResponse(_Value, frozen=True, kw_only=True):

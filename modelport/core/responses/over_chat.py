@@ -31,6 +31,7 @@ from ..types import (
     ToolCall,
     ToolCallDelta,
 )
+from .conversations import ConversationStore
 from .items import (
     FunctionCallItem,
     FunctionCallOutputItem,
@@ -184,11 +185,18 @@ def _drop_oldest(items: tuple[Item, ...]) -> tuple[Item, ...] | None:
 class ChatResponder:
     """The Responses API over any chat model of ``service``, stored in ``store``."""
 
-    def __init__(self, service: ModelService, store: ResponseStore):
+    def __init__(
+        self, service: ModelService, store: ResponseStore, conversations: ConversationStore
+    ):
         self.service = service
         self.store = store
+        self.conversations = conversations
 
     async def history(self, request: RespondRequest) -> tuple[Item, ...]:
+        """What the model sees before this turn's input: the conversation's items, or
+        the chain of ``previous_response_id``."""
+        if request.conversation is not None:
+            return (await self.conversations.get(request.conversation)).items
         if request.previous_response_id is None:
             return ()
         previous = await self.store.get(request.previous_response_id)
@@ -244,6 +252,15 @@ class ChatResponder:
         """``ResponseCreated``, text and tool-call deltas as they are generated, then
         ``ResponseDone`` with the finished (and, unless ``store`` is false, stored) response."""
         history = await self.history(request)
+        if request.conversation is not None:
+            clash = {i.id for i in history} & {i.id for i in request.input}
+            if clash:
+                raise InvalidRequest(
+                    f"conversation {request.conversation!r} already has the input item "
+                    f"{sorted(clash)[0]!r}; give new items only",
+                    param="input",
+                    code="invalid_value",
+                )
         started, stream = await self._start(request, (*history, *request.input))
         response = StoredResponse(
             id=new_id("resp"), created_at=int(time.time()), request=request, history=history
@@ -270,6 +287,9 @@ class ChatResponder:
         )
         if request.store:
             await self.store.put(done)
+        if request.conversation is not None:
+            added = (*request.input, *output)
+            await self.conversations.update(request.conversation, add=added, limit_new=False)
         yield ResponseDone(response=done)
 
 

@@ -22,13 +22,12 @@ from modelport.core.responses.over_chat import new_id
 
 from . import wire as w
 
-__all__ = ["respond_request"]
+__all__ = ["input_item", "respond_request"]
 
 
 def _refuse_unhonoured(req: w.CreateResponseRequest) -> None:
     refused = {
         "background": bool(req.background),
-        "conversation": req.conversation is not None,
         "include": bool(req.include),
         "reasoning.mode": bool(req.reasoning and req.reasoning.mode is not None),
         # which turns' thinking the model sees is its chat template's choice
@@ -50,6 +49,13 @@ def _refuse_unhonoured(req: w.CreateResponseRequest) -> None:
     for param, is_set in refused.items():
         if is_set:
             raise Unsupported(f"'{param}' is not supported by modelport's responses", param=param)
+    if req.conversation is not None and req.previous_response_id is not None:
+        raise InvalidRequest(
+            "conversation and previous_response_id cannot be used together: a "
+            "conversation already holds the earlier turns",
+            param="conversation",
+            code="invalid_value",
+        )
     if req.stream_options is not None and not req.stream:
         raise InvalidRequest(
             "stream_options is only allowed when stream is true",
@@ -94,8 +100,8 @@ def _content(parts: str | list[w.ContentIn], path: str) -> tuple[core.ContentPar
     return tuple(out)
 
 
-def _item(raw: dict[str, Any], i: int) -> Item:
-    path = f"input[{i}]"
+def input_item(raw: dict[str, Any], path: str) -> Item:
+    """One input item (``path`` names it in errors: ``input[2]``, ``items[0]``)."""
     kind = raw.get("type", "message")
     type_ = w.ITEM_TYPES.get(kind) if isinstance(kind, str) else None
     if type_ is None:
@@ -188,7 +194,7 @@ def _text_format(text: w.TextParam | None) -> core.ResponseFormat:
 def _input(value: str | list[dict[str, Any]]) -> tuple[Item, ...]:
     if isinstance(value, str):
         return (MessageItem(id=new_id("msg"), role="user", content=(core.TextPart(text=value),)),)
-    return tuple(_item(raw, i) for i, raw in enumerate(value))
+    return tuple(input_item(raw, f"input[{i}]") for i, raw in enumerate(value))
 
 
 def respond_request(req: w.CreateResponseRequest) -> RespondRequest:
@@ -208,6 +214,9 @@ def respond_request(req: w.CreateResponseRequest) -> RespondRequest:
         user=req.user,
         truncation=req.truncation or "disabled",
         store=req.store is not False,
+        conversation=(
+            req.conversation if isinstance(req.conversation, str | None) else req.conversation.id
+        ),
         reasoning_effort=req.reasoning.effort if req.reasoning else None,
         reasoning_summary=(
             (req.reasoning.summary or req.reasoning.generate_summary) if req.reasoning else None

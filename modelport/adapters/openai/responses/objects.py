@@ -127,6 +127,10 @@ class IncompleteDetails(Out, kw_only=True):
     reason: str
 
 
+class ConversationRef(Out, kw_only=True):
+    id: str
+
+
 class ReasoningEcho(Out, kw_only=True):
     effort: str | None = None
     summary: str | None = None
@@ -146,6 +150,7 @@ class ResponseObject(Out, kw_only=True):
     output: list[ItemOut]
     parallel_tool_calls: bool
     previous_response_id: str | None
+    conversation: ConversationRef | None = None
     reasoning: ReasoningEcho | None = None
     store: bool
     temperature: float | None

@@ -110,6 +110,7 @@ def response_object(response: StoredResponse, model: str | None = None) -> o.Res
         output=[item_out(i) for i in response.output],
         parallel_tool_calls=req.parallel_tool_calls,
         previous_response_id=req.previous_response_id,
+        conversation=o.ConversationRef(id=req.conversation) if req.conversation else None,
         reasoning=(
             o.ReasoningEcho(effort=req.reasoning_effort, summary=req.reasoning_summary)
             if req.reasoning_effort or req.reasoning_summary

@@ -14,6 +14,7 @@ from litestar.response import Stream
 from modelport.core.adapters import Body
 from modelport.core.config import Config
 from modelport.core.errors import BackendError
+from modelport.core.responses.conversations import ConversationStore
 from modelport.core.responses.items import ResponseCreated, ResponseDone, ResponseEvent
 from modelport.core.responses.over_chat import ChatResponder
 from modelport.core.responses.store import ResponseStore
@@ -31,19 +32,21 @@ JSON = "application/json"
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-def _responder(request: HttpRequest) -> ChatResponder:
-    """The app's responder and its store, made on first use."""
+def responder(request: HttpRequest) -> ChatResponder:
+    """The app's responder, its response store and its conversations, made on first use."""
     state = request.app.state
-    responder: ChatResponder | None = state.get("responder")
-    if responder is None:
+    made: ChatResponder | None = state.get("responder")
+    if made is None:
         config: Config = state.config
-        store = ResponseStore(
-            config.data_path() / STORE_FILE,
-            max_age=config.server.responses_max_age_seconds(),
-            max_count=config.server.responses_max_count,
+        path = config.data_path() / STORE_FILE
+        age = config.server.responses_max_age_seconds()
+        count = config.server.responses_max_count
+        made = state["responder"] = ChatResponder(
+            state.service,
+            ResponseStore(path, max_age=age, max_count=count),
+            ConversationStore(path, max_age=age, max_count=count),
         )
-        responder = state["responder"] = ChatResponder(state.service, store)
-    return responder
+    return made
 
 
 async def _finished(events: AsyncIterator[ResponseEvent]) -> ResponseDone:
@@ -59,7 +62,7 @@ async def _finished(events: AsyncIterator[ResponseEvent]) -> ResponseDone:
 @post("/v1/responses", status_code=200)
 async def create_response(request: HttpRequest) -> Response[bytes] | Stream:
     body = decode(await request.body(), CreateResponseRequest)
-    events = _responder(request).respond(respond_request(body))
+    events = responder(request).respond(respond_request(body))
     try:
         first = await anext(events)  # early failures get real statuses
     except BaseException:
@@ -79,13 +82,13 @@ async def create_response(request: HttpRequest) -> Response[bytes] | Stream:
 
 @get("/v1/responses/{response_id:str}")
 async def retrieve_response(request: HttpRequest, response_id: FromPath[str]) -> Response[bytes]:
-    stored = await _responder(request).store.get(response_id)
+    stored = await responder(request).store.get(response_id)
     return Response(render.encode(render.response_object(stored)), media_type=JSON)
 
 
 @delete("/v1/responses/{response_id:str}", status_code=200)
 async def delete_response(request: HttpRequest, response_id: FromPath[str]) -> Response[bytes]:
-    await _responder(request).store.delete(response_id)
+    await responder(request).store.delete(response_id)
     return Response(render.encode(ResponseDeleted(id=response_id)), media_type=JSON)
 
 
@@ -97,7 +100,7 @@ async def list_input_items(
     order: Annotated[Literal["asc", "desc"], QueryParameter()] = "desc",
     after: Annotated[str | None, QueryParameter()] = None,
 ) -> Response[bytes]:
-    stored = await _responder(request).store.get(response_id)
+    stored = await responder(request).store.get(response_id)
     page = render.item_list(stored.request.input, limit=limit, order=order, after=after)
     return Response(render.encode(page), media_type=JSON)
 

@@ -149,6 +149,10 @@ class TextFormatJsonSchema(Wire, kw_only=True, tag="json_schema", tag_field="typ
 TextFormat = TextFormatText | TextFormatJsonObject | TextFormatJsonSchema
 
 
+class ConversationParam(Wire, kw_only=True):
+    id: Annotated[str, Meta(min_length=1)]
+
+
 class ReasoningParam(Wire, kw_only=True):
     """``reasoning``: how long a reasoning model thinks, and whether to show a summary."""
 
@@ -181,6 +185,8 @@ class CreateResponseRequest(SamplingFields, kw_only=True):
     max_output_tokens: Annotated[int, Meta(ge=16)] | None = None
     text: TextParam | None = None
     reasoning: ReasoningParam | None = None
+    # A stored conversation, by id or as {"id": ...}.
+    conversation: Annotated[str, Meta(min_length=1)] | ConversationParam | None = None
     metadata: (
         Annotated[dict[str, Annotated[str, Meta(max_length=512)]], Meta(max_length=16)] | None
     ) = None
@@ -191,7 +197,6 @@ class CreateResponseRequest(SamplingFields, kw_only=True):
     stream_options: dict[str, Any] | None = None
     # Known OpenAI fields that a local model cannot honour: refused when set.
     background: bool | None = None
-    conversation: Any = None
     include: list[str] | None = None
     prompt: dict[str, Any] | None = None
     max_tool_calls: int | None = None
