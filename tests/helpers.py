@@ -26,6 +26,7 @@ __all__ = [
     "smollm2_config",
     "smollm2_gguf",
     "spec_errors",
+    "tiktoken_offline",
 ]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,3 +103,15 @@ def spec_errors(name: str, instance: Any) -> list[str]:
 def assert_valid(name: str, instance: Any) -> None:
     errors = spec_errors(name, instance)
     assert not errors, f"{name} does not validate: {errors[:5]}"
+
+
+def tiktoken_offline() -> None:
+    """Point tiktoken at the encodings that litellm's wheel bundles (cl100k_base and
+    o200k_base, under the file names tiktoken caches them by), so clients that count
+    tokens with tiktoken work without a network."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("litellm")
+    assert spec is not None and spec.submodule_search_locations, "litellm is not installed"
+    bundled = Path(spec.submodule_search_locations[0]) / "litellm_core_utils" / "tokenizers"
+    os.environ["TIKTOKEN_CACHE_DIR"] = str(bundled)

@@ -10,6 +10,8 @@ from typing import Any
 import openai
 import pytest
 
+from helpers import tiktoken_offline
+
 pytestmark = pytest.mark.e2e
 
 EMBEDDERS = ["all-minilm", "all-minilm-onnx"]
@@ -36,6 +38,19 @@ def test_embedding_ids_outside_the_vocabulary_are_a_400(client: openai.OpenAI, m
         assert error["param"] == param, (model, tokens)
     # the model's own ids still work
     assert client.embeddings.create(model=model, input=[[7592, 2088]]).data
+
+
+@pytest.mark.parametrize("model", EMBEDDERS)
+def test_another_tokenizers_ids_are_a_400_even_when_in_range(
+    client: openai.OpenAI, model: str
+) -> None:
+    tiktoken_offline()
+    import tiktoken
+
+    ids = tiktoken.get_encoding("cl100k_base").encode("The cat sits on the mat.")
+    assert max(ids) < 30522  # all inside BERT's vocabulary: they decode into nonsense
+    error = _refused(client.embeddings.create, model=model, input=[ids])
+    assert error["param"] == "input[0]" and "another tokenizer" in error["message"]
 
 
 @pytest.mark.parametrize("model", GENERATORS)

@@ -276,7 +276,13 @@ class GgufModel:
                 yield event
 
     async def embed(self, request: EmbedRequest) -> EmbedResult:
-        texts = decoded_texts(request.inputs, self._detokenize, "input")
+        texts = decoded_texts(
+            request.inputs,
+            self._detokenize,
+            lambda text: self.llm.tokenize(text.encode(), add_bos=False, special=False),
+            lambda token: not self.llm.detokenize([token]),  # (control tokens print nothing)
+            "input",
+        )
 
         def work() -> EmbedResult:
             with self._lock:

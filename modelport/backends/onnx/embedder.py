@@ -94,8 +94,13 @@ class OnnxEmbedder:
 
     async def embed(self, request: EmbedRequest) -> EmbedResult:
         tokenizer = self.tokenizer
+        special = {i for i, t in tokenizer.get_added_tokens_decoder().items() if t.special}
         texts = decoded_texts(
-            request.inputs, lambda ids: tokenizer.decode(ids, skip_special_tokens=True), "input"
+            request.inputs,
+            lambda ids: tokenizer.decode(ids, skip_special_tokens=True),
+            lambda text: tokenizer.encode(text, add_special_tokens=False).ids,
+            special.__contains__,
+            "input",
         )
         return await run_blocking(lambda: self.encode(texts))
 

@@ -68,8 +68,13 @@ class StEmbedder:
 
     def _texts(self, request: EmbedRequest) -> list[str]:
         tokenizer = self.model.tokenizer
+        special = set(tokenizer.all_special_ids)
         return decoded_texts(
-            request.inputs, lambda ids: tokenizer.decode(ids, skip_special_tokens=True), "input"
+            request.inputs,
+            lambda ids: tokenizer.decode(ids, skip_special_tokens=True),
+            lambda text: tokenizer.encode(text, add_special_tokens=False),
+            special.__contains__,
+            "input",
         )
 
     def _count_tokens(self, texts: list[str]) -> list[int]:
