@@ -16,7 +16,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -206,10 +206,14 @@ def _record(row: tuple[Any, ...]) -> Record:
     )
 
 
-def page(records: list[Record], *, after: str | None, limit: int) -> tuple[list[Record], bool]:
-    """The records after the one with id ``after`` (all when None), at most ``limit``,
-    and whether more follow."""
+def page(
+    items: Sequence[T], *, after: str | None, limit: int, id_of: Callable[[T], str]
+) -> tuple[list[T], bool]:
+    """One page of a list API: the items after the one whose id is ``after`` (from the
+    start when None; none when it is unknown), at most ``limit``, and whether more
+    follow."""
+    rest = list(items)
     if after is not None:
-        ids = [r.id for r in records]
-        records = records[ids.index(after) + 1 :] if after in ids else []
-    return records[:limit], len(records) > limit
+        ids = [id_of(item) for item in rest]
+        rest = rest[ids.index(after) + 1 :] if after in ids else []
+    return rest[:limit], len(rest) > limit

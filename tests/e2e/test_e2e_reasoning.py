@@ -253,20 +253,22 @@ def test_a_json_schema_binds_the_answer_and_the_thinking_stays_free(
     assert streamed == message.content
 
 
-def test_a_forced_tool_call_follows_the_thinking(client: openai.OpenAI) -> None:
-    tool = {
-        "type": "function",
-        "function": {
-            "name": "weather",
-            "parameters": {
-                "type": "object",
-                "properties": {"city": {"type": "string"}},
-                "required": ["city"],
-            },
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "weather",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
         },
-    }
+    },
+}
+
+
+def test_a_forced_tool_call_follows_the_thinking(client: openai.OpenAI) -> None:
     resp = _ask(
-        client, model="thinker", reasoning_effort="low", tools=[tool], tool_choice="required"
+        client, model="thinker", reasoning_effort="low", tools=[WEATHER], tool_choice="required"
     )
     message = resp.choices[0].message
     assert _thinking(message)
@@ -477,23 +479,12 @@ def test_what_the_responses_api_cannot_honour_is_refused_by_name(client: openai.
 
 
 def test_tools_with_a_format_follow_the_thinking(client: openai.OpenAI) -> None:
-    tool = {
-        "type": "function",
-        "function": {
-            "name": "weather",
-            "parameters": {
-                "type": "object",
-                "properties": {"city": {"type": "string"}},
-                "required": ["city"],
-            },
-        },
-    }
     fmt = {"type": "json_schema", "json_schema": {"name": "city", "schema": SCHEMA}}
     resp = _ask(
         client,
         model="thinker",
         reasoning_effort="low",
-        tools=[tool],
+        tools=[WEATHER],
         tool_choice="auto",
         response_format=fmt,
         max_tokens=120,

@@ -6,6 +6,7 @@ API does (``/v1/chat/completions`` GET, ``/v1/chat/completions/{id}`` GET/POST/D
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -56,7 +57,7 @@ def _store(request: HttpRequest) -> RecordStore:
 
 def keeper(
     request: HttpRequest, meta: Meta, body: wire.ChatCompletionRequest, logprobs: bool
-) -> Any:
+) -> Callable[[list[Collected]], Awaitable[None]] | None:
     """What stores the finished answer, when the request says ``store: true``."""
     if not body.store:
         return None
@@ -113,7 +114,7 @@ async def list_chat_completions(
                 "filter by metadata as metadata[key]=value", param="metadata", code="invalid_value"
             )
     records = await _store(request).list(model=model, metadata=metadata, order=order)
-    shown, more = page(records, after=after, limit=limit)
+    shown, more = page(records, after=after, limit=limit, id_of=lambda r: r.id)
     return _json(_list_of([(r.id, _stored(r).completion) for r in shown], more))
 
 
@@ -161,11 +162,8 @@ async def list_chat_completion_messages(
     messages = [_message(f"{completion_id}-{i}", m) for i, m in enumerate(stored.messages)]
     if order == "desc":
         messages.reverse()
-    ids = [m["id"] for m in messages]
-    if after is not None:
-        messages = messages[ids.index(after) + 1 :] if after in ids else []
-    shown = messages[:limit]
-    return _json(_list_of([(m["id"], m) for m in shown], len(messages) > limit))
+    shown, more = page(messages, after=after, limit=limit, id_of=lambda m: str(m["id"]))
+    return _json(_list_of([(m["id"], m) for m in shown], more))
 
 
 def _message(message_id: str, sent: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,6 @@ from modelport.core.responses.over_chat import new_id
 from ..common import JSON, HttpRequest, Out, Wire, decode
 from ..responses import render
 from ..responses.mapping import input_item
-from ..responses.objects import ItemOut
 from ..responses.routes import responder
 
 __all__ = ["BODIES", "ROUTES"]
@@ -55,14 +54,6 @@ class ConversationDeleted(Out, kw_only=True):
     deleted: bool = True
 
 
-class ItemList(Out, kw_only=True):
-    object: Literal["list"] = "list"
-    data: list[ItemOut]
-    first_id: str | None
-    last_id: str | None
-    has_more: bool
-
-
 def _store(request: HttpRequest) -> ConversationStore:
     """The conversations; an ``include`` query asks for output data this server does not
     make (sources, encrypted reasoning), so it is refused by name."""
@@ -86,15 +77,6 @@ def _out(conversation: Conversation) -> ConversationOut:
 
 def _items(raw: list[dict[str, Any]]) -> tuple[Item, ...]:
     return tuple(input_item(item, f"items[{i}]") for i, item in enumerate(raw))
-
-
-def _list(items: list[Item], has_more: bool) -> ItemList:
-    return ItemList(
-        data=[render.item_out(i) for i in items],
-        first_id=items[0].id if items else None,
-        last_id=items[-1].id if items else None,
-        has_more=has_more,
-    )
 
 
 @post("/v1/conversations", status_code=200)
@@ -138,13 +120,8 @@ async def list_items(
     after: Annotated[str | None, QueryParameter()] = None,
 ) -> Response[bytes]:
     """The conversation's items, newest first by default (``after``: an item id)."""
-    items = list((await _store(request).get(conversation_id)).items)
-    if order == "desc":
-        items.reverse()
-    if after is not None:
-        ids = [i.id for i in items]
-        items = items[ids.index(after) + 1 :] if after in ids else []
-    return _json(_list(items[:limit], len(items) > limit))
+    items = (await _store(request).get(conversation_id)).items
+    return _json(render.item_list(items, limit=limit, order=order, after=after))
 
 
 @post("/v1/conversations/{conversation_id:str}/items", status_code=200)
@@ -153,7 +130,7 @@ async def add_items(request: HttpRequest, conversation_id: FromPath[str]) -> Res
     body = decode(await request.body(), AddItems)
     added = _items(body.items)
     await _store(request).update(conversation_id, add=added)
-    return _json(_list(list(added), False))
+    return _json(render.item_list(added, limit=len(added) or 1, order="asc", after=None))
 
 
 @get("/v1/conversations/{conversation_id:str}/items/{item_id:str}")

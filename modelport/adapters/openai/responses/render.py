@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 from modelport.core import types as core
+from modelport.core.records import page
 from modelport.core.responses.items import (
     FunctionCallItem,
     Item,
@@ -144,16 +145,15 @@ def response_object(response: StoredResponse, model: str | None = None) -> o.Res
 def item_list(
     items: tuple[Item, ...], *, limit: int, order: str, after: str | None
 ) -> o.ResponseItemList:
+    """One page of ``items`` (oldest first with ``asc``) as a list object."""
     ordered = list(items) if order == "asc" else list(reversed(items))
-    if after is not None:
-        ids = [i.id for i in ordered]
-        ordered = ordered[ids.index(after) + 1 :] if after in ids else []
-    page = [item_out(i) for i in ordered[:limit]]
+    shown, more = page(ordered, after=after, limit=limit, id_of=lambda i: i.id)
+    data = [item_out(i) for i in shown]
     return o.ResponseItemList(
-        data=page,
-        has_more=len(ordered) > limit,
-        first_id=page[0].id if page else None,
-        last_id=page[-1].id if page else None,
+        data=data,
+        has_more=more,
+        first_id=data[0].id if data else None,
+        last_id=data[-1].id if data else None,
     )
 
 
