@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import openai
 import pytest
@@ -23,3 +24,37 @@ def client(server: ServerProcess) -> openai.OpenAI:
 @pytest.fixture(scope="session")
 def base_url(server: ServerProcess) -> str:
     return server.base_url
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real PostgreSQL server for the session (the ``pgserver`` wheel's binaries, in a
+    temporary data directory, reached by its socket); its admin URL."""
+    import pgserver
+
+    server = pgserver.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="stop")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def postgres_database(postgres: str) -> str:
+    """A fresh, empty database on the session's PostgreSQL server; its URL."""
+    import uuid
+
+    import psycopg
+
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    return postgres.replace("/postgres?", f"/{name}?")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """Where a store test keeps its records: an SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "store.sqlite3"
+    return str(request.getfixturevalue("postgres_database"))

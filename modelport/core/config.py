@@ -85,6 +85,10 @@ class ServerConfig(_Section, frozen=True, kw_only=True):
     responses_max_age: Duration = "720h"
     # Most stored responses kept; the oldest are pruned when a new one is stored.
     responses_max_count: Positive = 10000
+    # Where stored responses, stored chat completions and conversations live: unset, an
+    # SQLite file in data_dir; or a PostgreSQL database shared by every server process
+    # ("postgresql://user@host/db", or { env = "NAME" } to keep a password out of the file).
+    store: Annotated[str, msgspec.Meta(pattern=r"^postgres(ql)?://")] | EnvRef | None = None
     # A client must send a request's line and headers within this long, from connecting
     # or from the first byte of a later request on the same connection; a slower one is
     # disconnected (slowloris).
@@ -102,6 +106,19 @@ class ServerConfig(_Section, frozen=True, kw_only=True):
 
     def responses_max_age_seconds(self) -> float | None:
         return parse_duration(self.responses_max_age)
+
+    def store_url(self) -> str | None:
+        """The PostgreSQL URL of ``store`` (read from its variable, which must be set),
+        or None for the SQLite file in data_dir."""
+        if isinstance(self.store, EnvRef):
+            url = self.store.require("server.store")
+            if not url.startswith(("postgresql://", "postgres://")):
+                raise ConfigError(
+                    f"plugins.toml: server.store: {self.store.env} is not a postgresql:// URL",
+                    param="server.store",
+                )
+            return url
+        return self.store
 
     def shutdown_seconds(self) -> float:
         return parse_duration(self.shutdown_timeout) or 0.0

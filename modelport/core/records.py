@@ -1,16 +1,18 @@
-"""Stored records in SQLite, bounded by age and count, safe under concurrency.
+"""Stored records, bounded by age and count, safe under concurrency: in SQLite (a file
+under the data directory, the default) or in PostgreSQL (``[server] store =
+"postgresql://…"``, one database shared by every server process and replica).
 
-One file under the data directory holds every kind of stored object, a table per kind
-(stored responses, stored chat completions, conversations): each record is an id, when
-it was stored, the model, its metadata and its body (msgspec JSON made by its owner).
-Writes prune what is older than ``max_age`` and all but the newest ``max_count`` of the
-kind; reads treat an expired record as gone. SQLite calls run on the worker pool behind
-one lock per store (the event loop never blocks on disk); WAL mode lets other processes
-and stores read while one writes.
+Every kind of stored object (stored responses, stored chat completions, conversations)
+is a table of records: an id, when it was stored, the model, its metadata and its body
+(msgspec JSON made by its owner). Writes prune what is older than ``max_age`` and all
+but the newest ``max_count`` of the kind; reads treat an expired record as gone.
+Database calls run on the worker pool behind one lock per store (the event loop never
+blocks on I/O), each in one transaction.
 """
 
 from __future__ import annotations
 
+import abc
 import json
 import re
 import sqlite3
@@ -22,12 +24,13 @@ from typing import Any, Literal, TypeVar
 
 import msgspec
 
-from .errors import NotFound
+from .errors import ConfigError, MissingDependency, NotFound
 from .worker import run_blocking
 
-__all__ = ["Record", "RecordStore", "page"]
+__all__ = ["PostgresRecords", "Record", "RecordStore", "SqliteRecords", "open_records", "page"]
 
 T = TypeVar("T")
+_COLUMNS = "id, created_at, body, model, metadata"
 
 
 class Record(msgspec.Struct, frozen=True, kw_only=True):
@@ -38,27 +41,143 @@ class Record(msgspec.Struct, frozen=True, kw_only=True):
     created_at: float = 0.0  # (set when stored)
 
 
-class RecordStore:
-    """The records of one kind: table ``table`` of the SQLite file ``path``; ``max_age``
-    seconds (None: no age limit) and ``max_count`` records at most. ``noun`` names a
-    record in errors ("response"), ``param`` the request field that names its id."""
+class RecordStore(abc.ABC):
+    """The records of one kind, table ``table``; ``max_age`` seconds (None: no age limit)
+    and ``max_count`` records at most. ``noun`` names a record in errors ("response"),
+    ``param`` the request field that names its id. Subclasses give the connection and
+    the SQL dialect (``?`` or ``%s`` placeholders, the upsert)."""
 
-    def __init__(
-        self,
-        path: Path,
-        table: str,
-        *,
-        max_age: float | None,
-        max_count: int,
-        noun: str,
-        param: str,
-    ):
+    placeholder = "?"
+
+    def __init__(self, table: str, *, max_age: float | None, max_count: int, noun: str, param: str):
         if not re.fullmatch(r"[a-z_]+", table):
             raise ValueError(f"bad table name {table!r}")
-        self.path, self.table = path, table
+        self.table = table
         self.max_age, self.max_count = max_age, max_count
         self.noun, self.param = noun, param
         self._lock = threading.Lock()
+
+    @abc.abstractmethod
+    def _transaction(self, fn: Callable[[Any], T]) -> T:
+        """``fn(cursor)`` in one transaction (committed, or rolled back on error)."""
+
+    @abc.abstractmethod
+    def _upsert(self) -> str:
+        """Insert a record, or replace its body, model and metadata (keeping when it was
+        first stored); returns ``created_at``."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    async def _run(self, fn: Callable[[Any], T]) -> T:
+        def locked() -> T:
+            with self._lock:
+                return self._transaction(fn)
+
+        return await run_blocking(locked)
+
+    def _sql(self, text: str) -> str:
+        return text.replace("?", self.placeholder)
+
+    def _cutoff(self) -> float:
+        return float("-inf") if self.max_age is None else time.time() - self.max_age
+
+    def not_found(self, record_id: str) -> NotFound:
+        return NotFound(
+            f"{self.noun} {record_id!r} not found; it was never stored, was deleted, or "
+            "has expired",
+            param=self.param,
+            code="not_found",
+        )
+
+    async def put(self, record: Record) -> Record:
+        """Store (or replace, keeping its time) ``record``; prune what is over the bounds."""
+        t, sql = self.table, self._sql
+
+        def write(cur: Any) -> float:
+            cur.execute(
+                self._upsert(),
+                (record.id, time.time(), record.body, record.model, json.dumps(record.metadata)),
+            )
+            created = float(cur.fetchone()[0])
+            cur.execute(sql(f"DELETE FROM {t} WHERE created_at < ?"), (self._cutoff(),))
+            cur.execute(
+                sql(
+                    f"DELETE FROM {t} WHERE id NOT IN "
+                    f"(SELECT id FROM {t} ORDER BY created_at DESC LIMIT ?)"
+                ),
+                (self.max_count,),
+            )
+            return created
+
+        created = await self._run(write)
+        return msgspec.structs.replace(record, created_at=created)
+
+    async def get(self, record_id: str) -> Record:
+        """The record; ``NotFound`` when unknown, deleted or expired."""
+        query = self._sql(f"SELECT {_COLUMNS} FROM {self.table} WHERE id = ? AND created_at >= ?")
+
+        def read(cur: Any) -> tuple[Any, ...] | None:
+            cur.execute(query, (record_id, self._cutoff()))
+            row: tuple[Any, ...] | None = cur.fetchone()
+            return row
+
+        row = await self._run(read)
+        if row is None:
+            raise self.not_found(record_id)
+        return _record(row)
+
+    async def list(
+        self,
+        *,
+        model: str | None = None,
+        metadata: dict[str, str] | None = None,
+        order: Literal["asc", "desc"] = "asc",
+    ) -> list[Record]:
+        """Every live record, oldest first (``asc``) or newest first, of ``model`` and
+        with every pair of ``metadata``."""
+        direction = "ASC" if order == "asc" else "DESC"
+        query = f"SELECT {_COLUMNS} FROM {self.table} WHERE created_at >= ?"
+        args: list[Any] = [self._cutoff()]
+        if model is not None:
+            query += " AND model = ?"
+            args.append(model)
+        query = self._sql(query + f" ORDER BY created_at {direction}, id {direction}")
+
+        def read(cur: Any) -> list[tuple[Any, ...]]:
+            cur.execute(query, args)
+            rows: list[tuple[Any, ...]] = cur.fetchall()
+            return rows
+
+        records = [_record(row) for row in await self._run(read)]
+        wanted = (metadata or {}).items()
+        return [r for r in records if all(r.metadata.get(k) == v for k, v in wanted)]
+
+    async def delete(self, record_id: str) -> None:
+        query = self._sql(f"DELETE FROM {self.table} WHERE id = ?")
+
+        def remove(cur: Any) -> int:
+            cur.execute(query, (record_id,))
+            return int(cur.rowcount)
+
+        if not await self._run(remove):
+            raise self.not_found(record_id)
+
+    async def count(self) -> int:
+        def read(cur: Any) -> int:
+            cur.execute(f"SELECT COUNT(*) FROM {self.table}")
+            return int(cur.fetchone()[0])
+
+        return await self._run(read)
+
+
+class SqliteRecords(RecordStore):
+    """Records in the SQLite file ``path`` (WAL mode: other processes and stores read
+    while one writes)."""
+
+    def __init__(self, path: Path, table: str, **bounds: Any):
+        super().__init__(table, **bounds)
+        self.path = path
         self._db: sqlite3.Connection | None = None
 
     def _connect(self) -> sqlite3.Connection:
@@ -84,115 +203,94 @@ class RecordStore:
             self._db = db
         return self._db
 
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        def locked() -> T:
-            with self._lock:
-                db = self._connect()
-                with db:  # one transaction: committed, or rolled back on error
-                    return fn(db)
+    def _transaction(self, fn: Callable[[Any], T]) -> T:
+        db = self._connect()
+        with db:
+            return fn(db.cursor())
 
-        return await run_blocking(locked)
-
-    def _cutoff(self) -> float:
-        return float("-inf") if self.max_age is None else time.time() - self.max_age
-
-    def not_found(self, record_id: str) -> NotFound:
-        return NotFound(
-            f"{self.noun} {record_id!r} not found; it was never stored, was deleted, or "
-            "has expired",
-            param=self.param,
-            code="not_found",
+    def _upsert(self) -> str:
+        return (
+            f"INSERT INTO {self.table} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET body = excluded.body, model = excluded.model, "
+            "metadata = excluded.metadata RETURNING created_at"
         )
-
-    async def put(self, record: Record) -> Record:
-        """Store (or replace, keeping its time) ``record``; prune what is over the bounds."""
-        t = self.table
-        now = time.time()
-
-        def write(db: sqlite3.Connection) -> float:
-            row = db.execute(f"SELECT created_at FROM {t} WHERE id = ?", (record.id,)).fetchone()
-            created = float(row[0]) if row is not None else now
-            db.execute(
-                f"INSERT OR REPLACE INTO {t} (id, created_at, body, model, metadata) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (record.id, created, record.body, record.model, json.dumps(record.metadata)),
-            )
-            db.execute(f"DELETE FROM {t} WHERE created_at < ?", (self._cutoff(),))
-            db.execute(
-                f"DELETE FROM {t} WHERE id NOT IN "
-                f"(SELECT id FROM {t} ORDER BY created_at DESC LIMIT ?)",
-                (self.max_count,),
-            )
-            return created
-
-        created = await self._run(write)
-        return msgspec.structs.replace(record, created_at=created)
-
-    async def get(self, record_id: str) -> Record:
-        """The record; ``NotFound`` when unknown, deleted or expired."""
-        t = self.table
-
-        def read(db: sqlite3.Connection) -> tuple[Any, ...] | None:
-            row: tuple[Any, ...] | None = db.execute(
-                f"SELECT id, created_at, body, model, metadata FROM {t} "
-                "WHERE id = ? AND created_at >= ?",
-                (record_id, self._cutoff()),
-            ).fetchone()
-            return row
-
-        row = await self._run(read)
-        if row is None:
-            raise self.not_found(record_id)
-        return _record(row)
-
-    async def list(
-        self,
-        *,
-        model: str | None = None,
-        metadata: dict[str, str] | None = None,
-        order: Literal["asc", "desc"] = "asc",
-    ) -> list[Record]:
-        """Every live record, oldest first (``asc``) or newest first, of ``model`` and
-        with every pair of ``metadata``."""
-        t, direction = self.table, "ASC" if order == "asc" else "DESC"
-
-        def read(db: sqlite3.Connection) -> list[tuple[Any, ...]]:
-            query = f"SELECT id, created_at, body, model, metadata FROM {t} WHERE created_at >= ?"
-            args: list[object] = [self._cutoff()]
-            if model is not None:
-                query += " AND model = ?"
-                args.append(model)
-            rows: list[tuple[Any, ...]] = db.execute(
-                query + f" ORDER BY created_at {direction}, rowid {direction}", args
-            ).fetchall()
-            return rows
-
-        records = [_record(row) for row in await self._run(read)]
-        wanted = (metadata or {}).items()
-        return [r for r in records if all(r.metadata.get(k) == v for k, v in wanted)]
-
-    async def delete(self, record_id: str) -> None:
-        t = self.table
-
-        def remove(db: sqlite3.Connection) -> int:
-            return db.execute(f"DELETE FROM {t} WHERE id = ?", (record_id,)).rowcount
-
-        if not await self._run(remove):
-            raise self.not_found(record_id)
-
-    async def count(self) -> int:
-        t = self.table
-
-        def read(db: sqlite3.Connection) -> int:
-            return int(db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0])
-
-        return await self._run(read)
 
     def close(self) -> None:
         with self._lock:
             if self._db is not None:
                 self._db.close()
                 self._db = None
+
+
+class PostgresRecords(RecordStore):
+    """Records in the PostgreSQL database at ``url`` (psycopg 3), one table per kind;
+    a connection lost between calls is opened again."""
+
+    placeholder = "%s"
+
+    def __init__(self, url: str, table: str, **bounds: Any):
+        super().__init__(table, **bounds)
+        self.url = url
+        self._db: Any = None
+
+    def _connect(self) -> Any:
+        if self._db is None or self._db.closed:
+            try:
+                import psycopg
+            except ImportError:
+                raise MissingDependency(
+                    "a postgresql:// store needs psycopg: pip install 'modelport[postgres]'"
+                ) from None
+            db = psycopg.connect(self.url, connect_timeout=10)
+            t = self.table
+            with db.transaction():
+                db.execute(
+                    f"CREATE TABLE IF NOT EXISTS {t} (id TEXT PRIMARY KEY, "
+                    "created_at DOUBLE PRECISION NOT NULL, body BYTEA NOT NULL, "
+                    "model TEXT NOT NULL DEFAULT '', metadata TEXT NOT NULL DEFAULT '{}')"
+                )
+                db.execute(f"CREATE INDEX IF NOT EXISTS {t}_created_at ON {t} (created_at)")
+            self._db = db
+        return self._db
+
+    def _transaction(self, fn: Callable[[Any], T]) -> T:
+        """``fn`` in one transaction; a connection found broken (the server restarted,
+        a proxy dropped it) is opened again and the transaction run once more."""
+        for attempt in (1, 2):
+            db = self._connect()
+            try:
+                with db.transaction(), db.cursor() as cur:
+                    return fn(cur)
+            except Exception:
+                if not (db.closed or db.broken):
+                    raise
+                self._db = None
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _upsert(self) -> str:
+        return (
+            f"INSERT INTO {self.table} ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s) "
+            "ON CONFLICT (id) DO UPDATE SET body = EXCLUDED.body, model = EXCLUDED.model, "
+            "metadata = EXCLUDED.metadata RETURNING created_at"
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+
+def open_records(location: Path | str, table: str, **bounds: Any) -> RecordStore:
+    """The store of ``table`` at ``location``: a ``postgresql://`` URL, or the path of
+    an SQLite file."""
+    if isinstance(location, str):
+        if not location.startswith(("postgresql://", "postgres://")):
+            raise ConfigError(f"store {location!r}: not a postgresql:// URL", param="server.store")
+        return PostgresRecords(location, table, **bounds)
+    return SqliteRecords(location, table, **bounds)
 
 
 def _record(row: tuple[Any, ...]) -> Record:

@@ -1,4 +1,5 @@
-"""The SQLite response store: round trip, bounds, concurrency, persistence."""
+"""The response store: round trip, bounds, concurrency, persistence; the same tests on
+SQLite and on a real PostgreSQL server (``store_location``, see conftest.py)."""
 
 from __future__ import annotations
 
@@ -25,16 +26,16 @@ def _response(i: int) -> StoredResponse:
     )
 
 
-def test_round_trip_delete_and_reopen(tmp_path: Path) -> None:
+def test_round_trip_delete_and_reopen(store_location: Path | str) -> None:
     async def main() -> None:
-        store = ResponseStore(tmp_path / "r.sqlite3", max_age=None, max_count=10)
+        store = ResponseStore(store_location, max_age=None, max_count=10)
         await store.put(_response(1))
         got = await store.get("resp_1")
         assert got.request.metadata == {"n": "1"} and got.usage == Usage(
             prompt_tokens=3, completion_tokens=4
         )
         store.close()
-        reopened = ResponseStore(tmp_path / "r.sqlite3", max_age=None, max_count=10)
+        reopened = ResponseStore(store_location, max_age=None, max_count=10)
         assert (await reopened.get("resp_1")).id == "resp_1"
         await reopened.delete("resp_1")
         with pytest.raises(NotFound):
@@ -46,9 +47,9 @@ def test_round_trip_delete_and_reopen(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
-def test_pruned_by_count_on_write(tmp_path: Path) -> None:
+def test_pruned_by_count_on_write(store_location: Path | str) -> None:
     async def main() -> None:
-        store = ResponseStore(tmp_path / "r.sqlite3", max_age=None, max_count=3)
+        store = ResponseStore(store_location, max_age=None, max_count=3)
         for i in range(6):
             await store.put(_response(i))
         assert await store.count() == 3
@@ -60,9 +61,9 @@ def test_pruned_by_count_on_write(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
-def test_expired_responses_are_gone(tmp_path: Path) -> None:
+def test_expired_responses_are_gone(store_location: Path | str) -> None:
     async def main() -> None:
-        store = ResponseStore(tmp_path / "r.sqlite3", max_age=0.05, max_count=100)
+        store = ResponseStore(store_location, max_age=0.05, max_count=100)
         await store.put(_response(1))
         assert (await store.get("resp_1")).id == "resp_1"
         await asyncio.sleep(0.1)
@@ -75,9 +76,9 @@ def test_expired_responses_are_gone(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
-def test_concurrent_writes_and_reads(tmp_path: Path) -> None:
+def test_concurrent_writes_and_reads(store_location: Path | str) -> None:
     async def main() -> None:
-        store = ResponseStore(tmp_path / "r.sqlite3", max_age=None, max_count=1000)
+        store = ResponseStore(store_location, max_age=None, max_count=1000)
         await asyncio.gather(*(store.put(_response(i)) for i in range(40)))
         got = await asyncio.gather(*(store.get(f"resp_{i}") for i in range(40)))
         assert [g.id for g in got] == [f"resp_{i}" for i in range(40)]

@@ -106,6 +106,7 @@ def create_app(config: Config, plugins: Plugins | None = None) -> Litestar:
     server = config.server
     hooks = [_body_limit(server.max_body_bytes)]
     keys = server.resolved_api_keys()
+    server.store_url()  # a store named by an unset variable stops start-up too
     if keys:
         hooks.insert(0, _auth_guard(keys, server.public_docs, server.public_metrics))
 

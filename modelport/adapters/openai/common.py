@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
@@ -20,7 +21,7 @@ from modelport.core.config import Config
 from modelport.core.errors import InvalidRequest
 from modelport.core.generation import Collected
 from modelport.core.manager import ModelEntry
-from modelport.core.records import RecordStore
+from modelport.core.records import RecordStore, open_records
 from modelport.core.service import ModelService
 
 from .errors import envelope, error_body
@@ -247,6 +248,12 @@ async def sse(frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
 STORE_FILE = "responses.sqlite3"
 
 
+def store_location(config: Config) -> Path | str:
+    """Where stored objects live: ``[server] store`` (a ``postgresql://`` URL), else the
+    SQLite file in the data directory."""
+    return config.server.store_url() or config.data_path() / STORE_FILE
+
+
 def record_store(request: HttpRequest, table: str, *, noun: str, param: str) -> RecordStore:
     """The app's store of one kind of record (made on first use), in the data
     directory's store file, bounded by ``[server] responses_max_age`` and
@@ -255,8 +262,8 @@ def record_store(request: HttpRequest, table: str, *, noun: str, param: str) -> 
     stores: dict[str, RecordStore] = state.setdefault("record_stores", {})
     if table not in stores:
         config: Config = state.config
-        stores[table] = RecordStore(
-            config.data_path() / STORE_FILE,
+        stores[table] = open_records(
+            store_location(config),
             table,
             max_age=config.server.responses_max_age_seconds(),
             max_count=config.server.responses_max_count,

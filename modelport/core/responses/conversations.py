@@ -1,8 +1,8 @@
 """Conversations (OpenAI's Conversations API): a stored, growing list of items that
 responses read as their context and append their input and output to.
 
-Stored as records (``modelport.core.records``) in the server's SQLite file, beside the
-stored responses, with the same bounds. Changes to one conversation are serialised
+Stored as records (``modelport.core.records``) in the server's store, beside the stored
+responses, with the same bounds. Changes to one conversation are serialised
 (read, change, write under one lock), so concurrent appends never lose items.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import msgspec
 
 from ..errors import InvalidRequest, NotFound
-from ..records import Record, RecordStore
+from ..records import Record, open_records
 from .items import Item
 
 __all__ = ["MAX_NEW_ITEMS", "Conversation", "ConversationStore"]
@@ -45,11 +45,12 @@ _decoder = msgspec.json.Decoder(Conversation)
 
 
 class ConversationStore:
-    """Conversations in the SQLite file ``path``; the bounds of the response store."""
+    """Conversations at ``location`` (an SQLite file, or a ``postgresql://`` URL), with
+    the bounds of the response store."""
 
-    def __init__(self, path: Path, *, max_age: float | None, max_count: int):
-        self.records = RecordStore(
-            path,
+    def __init__(self, location: Path | str, *, max_age: float | None, max_count: int):
+        self.records = open_records(
+            location,
             "conversations",
             max_age=max_age,
             max_count=max_count,

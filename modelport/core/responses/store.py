@@ -1,5 +1,6 @@
 """The Responses API store: stored responses as records (``modelport.core.records``) in
-the server's SQLite file, bounded by age and count, safe under concurrency."""
+the server's store (SQLite or PostgreSQL), bounded by age and count, safe under
+concurrency."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import msgspec
 
-from ..records import Record, RecordStore
+from ..records import Record, open_records
 from .items import StoredResponse
 
 __all__ = ["ResponseStore"]
@@ -17,12 +18,12 @@ _decoder = msgspec.json.Decoder(StoredResponse)
 
 
 class ResponseStore:
-    """Stored responses in the SQLite file ``path``; ``max_age`` seconds (None: no age
-    limit) and ``max_count`` responses at most."""
+    """Stored responses at ``location`` (an SQLite file, or a ``postgresql://`` URL);
+    ``max_age`` seconds (None: no age limit) and ``max_count`` responses at most."""
 
-    def __init__(self, path: Path, *, max_age: float | None, max_count: int):
-        self.records = RecordStore(
-            path,
+    def __init__(self, location: Path | str, *, max_age: float | None, max_count: int):
+        self.records = open_records(
+            location,
             "responses",
             max_age=max_age,
             max_count=max_count,

@@ -19,7 +19,7 @@ from modelport.core.responses.items import ResponseCreated, ResponseDone, Respon
 from modelport.core.responses.over_chat import ChatResponder
 from modelport.core.responses.store import ResponseStore
 
-from ..common import STORE_FILE, HttpRequest, decode, prepend
+from ..common import HttpRequest, decode, prepend, store_location
 from ..disconnect import CLIENT_CLOSED_REQUEST, while_connected
 from . import render
 from .mapping import respond_request
@@ -38,7 +38,7 @@ def responder(request: HttpRequest) -> ChatResponder:
     made: ChatResponder | None = state.get("responder")
     if made is None:
         config: Config = state.config
-        path = config.data_path() / STORE_FILE
+        path = store_location(config)
         age = config.server.responses_max_age_seconds()
         count = config.server.responses_max_count
         made = state["responder"] = ChatResponder(
