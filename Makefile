@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q --upgrade pip
 	# torch first, in its own call: the CPU build; an unpinned torch pulls a CUDA build.
 	$(PIP) install -q torch==2.13.0
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install -q -e '.[all,dev,clients]'
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install -q -e '.[all,dev,clients,ray]'
 	# The example third-party plugins (two backends, one protocol adapter).
 	# ctransformers 0.2.27 is archived: no deps wanted.
 	$(PIP) install -q --no-deps ctransformers==0.2.27 py-cpuinfo

@@ -89,6 +89,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host, port = args.host or server.host, args.port if args.port is not None else server.port
     configure_logging(server.log_level, server.log_format)
     _pull(manager, [])
+    if args.ray:
+        from .ray_serve import run
+
+        print(
+            f"modelport {__version__} serving {', '.join(manager.entries)} on Ray Serve at "
+            f"http://{host}:{port}/v1",
+            file=sys.stderr,
+            flush=True,
+        )
+        run(config, host, port, args.address)
+        return 0
     app = create_app(config, plugins)
     print(
         f"modelport {__version__} serving {', '.join(manager.entries)} on http://{host}:{port}/v1",
@@ -164,6 +175,17 @@ def _parser() -> argparse.ArgumentParser:
     serve = add("serve", "serve the configured models over the OpenAI HTTP API")
     serve.add_argument("--host", help="address to bind (default: [server] host)")
     serve.add_argument("--port", type=int, help="port to bind (default: [server] port)")
+    serve.add_argument(
+        "--ray",
+        action="store_true",
+        help="run on Ray Serve: the HTTP layer and every model as deployments "
+        "([server.ray], [models.deploy])",
+    )
+    serve.add_argument(
+        "--address",
+        help="with --ray: the cluster to join ('auto', 'ray://host:port'; default: "
+        "[server.ray] address, 'local' starts one)",
+    )
     serve.set_defaults(func=cmd_serve)
     add("models", "list the configured models").set_defaults(func=cmd_models)
     add("plugins", "list installed plugins, their distributions and backends").set_defaults(

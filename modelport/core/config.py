@@ -62,6 +62,19 @@ Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 Duration = Annotated[str, msgspec.Meta(pattern=r"^-1$|^\d+(\.\d+)?(ms|s|m|h)?$")] | float
 
 
+class RayConfig(_Section, frozen=True, kw_only=True):
+    """``modelport serve --ray`` (``[server.ray]``): the cluster and the HTTP replicas."""
+
+    # The Ray cluster: "local" starts one in this process; "auto" or "ray://host:port"
+    # joins a running one (`ray start --head`, KubeRay).
+    address: str = "local"
+    # Replicas of the HTTP layer (the ingress), each the whole OpenAI API.
+    ingress_replicas: Positive = 1
+    ingress_cpus: Annotated[float, msgspec.Meta(ge=0)] = 0.5
+    # CPUs of a local cluster (unset: every CPU of the machine).
+    num_cpus: Positive | None = None
+
+
 class ServerConfig(_Section, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     port: Port = 8000
@@ -85,6 +98,8 @@ class ServerConfig(_Section, frozen=True, kw_only=True):
     responses_max_age: Duration = "720h"
     # Most stored responses kept; the oldest are pruned when a new one is stored.
     responses_max_count: Positive = 10000
+    # modelport serve --ray: the cluster and the HTTP replicas ([server.ray]).
+    ray: RayConfig = RayConfig()
     # Where stored responses, stored chat completions and conversations live: unset, an
     # SQLite file in data_dir; or a PostgreSQL database shared by every server process
     # ("postgresql://user@host/db", or { env = "NAME" } to keep a password out of the file).
@@ -263,6 +278,43 @@ class ReasoningConfig(_Section, frozen=True, kw_only=True):
     budgets: ReasoningBudgets = ReasoningBudgets()
 
 
+class AutoscalingConfig(_Section, frozen=True, kw_only=True):
+    """Ray Serve autoscaling of a model's replicas (``[models.deploy.autoscaling]``)."""
+
+    min_replicas: NonNegative = 1
+    max_replicas: Positive = 1
+    # Requests in flight per replica that the autoscaler aims for.
+    target_ongoing_requests: Annotated[float, msgspec.Meta(gt=0)] = 2.0
+    # Seconds the load must stay above (below) target before a replica is added (removed).
+    upscale_delay_s: Annotated[float, msgspec.Meta(ge=0)] = 5.0
+    downscale_delay_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0
+
+
+class ActorOptions(_Section, frozen=True, kw_only=True):
+    """What one replica of the model reserves on a Ray node (``ray_actor_options``)."""
+
+    num_cpus: Annotated[float, msgspec.Meta(ge=0)] = 1.0
+    num_gpus: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    # Bytes of memory (unset: no reservation).
+    memory: Positive | None = None
+
+
+class DeployConfig(_Section, frozen=True, kw_only=True):
+    """How a model runs on Ray Serve (``modelport serve --ray``; ``[models.deploy]``):
+    its replicas, fixed or autoscaled, and what each reserves. Each replica serves
+    ``parallel`` requests at once and queues ``max_queue`` more."""
+
+    num_replicas: Positive = 1
+    # Replaces num_replicas when set.
+    autoscaling: AutoscalingConfig | None = None
+    ray_actor_options: ActorOptions = ActorOptions()
+    # Seconds between Ray's health checks of a replica (a dead one is replaced after it).
+    health_check_period_s: Annotated[float, msgspec.Meta(gt=0)] = 2.0
+
+    def max_replicas(self) -> int:
+        return self.autoscaling.max_replicas if self.autoscaling else self.num_replicas
+
+
 class ModelConfig(_Section, frozen=True, kw_only=True):
     name: Annotated[str, msgspec.Meta(min_length=1)]
     backend: str
@@ -279,6 +331,8 @@ class ModelConfig(_Section, frozen=True, kw_only=True):
     batching: BatchingConfig = BatchingConfig()
     # A reasoning model: how its thinking is marked (see ``[models.reasoning]``).
     reasoning: ReasoningConfig | None = None
+    # How it runs on Ray Serve (``modelport serve --ray``).
+    deploy: DeployConfig = DeployConfig()
 
 
 class Config(_Section, frozen=True, kw_only=True):

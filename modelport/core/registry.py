@@ -117,6 +117,13 @@ class NamedRegistry(Generic[S]):
     def get(self, name: str) -> S | None:
         return self._specs.get(name)
 
+    def replace(self, name: str, spec: S) -> None:
+        """Swap the spec registered as ``name`` (its origin stays): how Ray mode turns
+        every backend's loader into one that connects to the model's deployment."""
+        if name not in self._specs:
+            raise KeyError(name)
+        self._specs[name] = spec
+
     def origin(self, name: str) -> Distribution:
         return self._origin[name]
 

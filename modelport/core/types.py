@@ -243,7 +243,8 @@ class CompletionRequest(_Value, frozen=True, kw_only=True):
 
 class EmbedRequest(_Value, frozen=True, kw_only=True):
     model: str
-    inputs: tuple[str, ...] | tuple[tuple[int, ...], ...]
+    # Strings, or token arrays of the model's own tokenizer (one kind per request).
+    inputs: tuple[str | tuple[int, ...], ...]
     dimensions: int | None = None
     user: str | None = None
 

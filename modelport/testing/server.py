@@ -33,14 +33,19 @@ class ServerProcess:
     """``modelport serve`` in a subprocess on 127.0.0.1; stopped by PID."""
 
     def __init__(
-        self, config: Path, *, env: dict[str, str] | None = None, timeout: float = 120
+        self,
+        config: Path,
+        *,
+        env: dict[str, str] | None = None,
+        timeout: float = 120,
+        args: tuple[str, ...] = (),
     ) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log = Path(tempfile.gettempdir()) / f"modelport-server-{self.port}.log"
         cmd = [
             sys.executable, "-m", "modelport.adapters.cli", "serve", "--config", str(config),
-            "--host", "127.0.0.1", "--port", str(self.port),
+            "--host", "127.0.0.1", "--port", str(self.port), *args,
         ]  # fmt: skip
         self._out = open(self.log, "wb")
         self.proc = subprocess.Popen(

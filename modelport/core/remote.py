@@ -1,0 +1,210 @@
+"""Models served by other processes (Ray Serve deployments), behind the capability
+methods every model has: the seam between the HTTP layer and where models run.
+
+``ModelHost`` runs in a model's process: it loads the model exactly as a local server
+does (its own ``ModelManager`` with only that model) and serves each capability method
+over bytes. ``RemoteModel`` is what the HTTP process's manager holds instead of a loaded
+model: its ``chat``/``complete``/``embed``/``generate_image`` send the request to a
+host through a handle and decode what comes back, so core (tools, reasoning, stored
+responses) and the adapters cannot tell it from a local model.
+
+Everything crosses processes as msgspec MessagePack of core's own types: requests,
+events (streamed one by one as they are produced), results, and errors (a
+``RemoteError`` naming the ``ModelportError`` class, raised again on the caller's side).
+A handle is anything with Ray Serve's ``DeploymentHandle`` shape:
+``handle.options(stream=True).chat.remote(body)`` is an async iterator of bytes with
+``cancel()``, ``await handle.embed.remote(body)`` bytes, ``handle.info.remote().result()``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, TypeVar
+
+import msgspec
+
+from . import errors as _errors
+from .capabilities import Capability, Feature
+from .config import Config, ReasoningConfig
+from .errors import BackendError, ModelportError
+from .images import ImageRequest, ImageResult
+from .manager import ModelManager
+from .plugins import Plugins
+from .types import ChatEvent, ChatRequest, CompletionRequest, EmbedRequest, EmbedResult
+
+__all__ = ["ModelHost", "RemoteError", "RemoteInfo", "RemoteModel"]
+
+log = logging.getLogger("modelport.remote")
+T = TypeVar("T")
+
+
+class RemoteError(msgspec.Struct, frozen=True, kw_only=True, tag="error", tag_field="kind"):
+    """A ``ModelportError`` raised where the model runs, to raise again where it was
+    asked for: its class name, message, param and code."""
+
+    error: str
+    message: str
+    param: str | None = None
+    code: str | None = None
+
+    @classmethod
+    def of(cls, exc: BaseException) -> RemoteError:
+        if isinstance(exc, ModelportError):
+            return cls(
+                error=type(exc).__name__, message=exc.message, param=exc.param, code=exc.code
+            )
+        return cls(error="BackendError", message=f"{type(exc).__name__}: {exc}")
+
+    def exception(self) -> ModelportError:
+        kind = getattr(_errors, self.error, None)
+        if not (isinstance(kind, type) and issubclass(kind, ModelportError)):
+            kind = BackendError
+        return kind(self.message, param=self.param, code=self.code)
+
+
+class RemoteInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """What the HTTP process needs to know of a loaded remote model (what a local model
+    tells its manager through attributes)."""
+
+    features: frozenset[Feature]
+    capabilities: frozenset[Capability]
+    vocab_size: int | None = None
+    reasoning: ReasoningConfig | None = None
+
+
+_encoder = msgspec.msgpack.Encoder()
+_events = msgspec.msgpack.Decoder(ChatEvent | RemoteError)
+
+
+# A unary reply: one byte saying what follows (a result, or a ``RemoteError``).
+_OK, _FAILED = b"\x00", b"\x01"
+
+
+def _reply(value: object) -> bytes:
+    marker = _FAILED if isinstance(value, RemoteError) else _OK
+    return marker + _encoder.encode(value)
+
+
+def _decode(body: bytes, kind: type[T]) -> T:
+    if body[:1] == _FAILED:
+        raise msgspec.msgpack.decode(body[1:], type=RemoteError).exception()
+    return msgspec.msgpack.decode(body[1:], type=kind)
+
+
+class RemoteModel:
+    """A model served through ``handle``, loaded as far as this process is concerned."""
+
+    def __init__(self, handle: Any, info: RemoteInfo):
+        self.handle = handle
+        self.features = info.features
+        self.vocab_size = info.vocab_size
+        self.reasoning = info.reasoning
+
+    @classmethod
+    def connect(cls, handle: Any) -> RemoteModel:
+        """Blocking (a loader runs in a worker thread): waits until the model is loaded
+        on the other side, and asks what it is."""
+        return cls(handle, _decode(handle.info.remote().result(), RemoteInfo))
+
+    async def _stream(self, method: str, request: object) -> AsyncIterator[ChatEvent]:
+        stream = getattr(self.handle.options(stream=True), method).remote(_encoder.encode(request))
+        try:
+            async for body in stream:
+                event = _events.decode(body)
+                if isinstance(event, RemoteError):
+                    raise event.exception()
+                yield event
+        except ModelportError:
+            raise
+        except Exception as exc:
+            raise BackendError(f"the model's replica failed: {type(exc).__name__}") from exc
+        finally:
+            stream.cancel()  # stops the generation there (a no-op once it has finished)
+
+    def chat(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
+        return self._stream("chat", request)
+
+    def complete(self, request: CompletionRequest) -> AsyncIterator[ChatEvent]:
+        return self._stream("complete", request)
+
+    async def _call(self, method: str, request: object, kind: type[T]) -> T:
+        try:
+            body = await getattr(self.handle, method).remote(_encoder.encode(request))
+        except Exception as exc:
+            raise BackendError(f"the model's replica failed: {type(exc).__name__}") from exc
+        return _decode(body, kind)
+
+    async def embed(self, request: EmbedRequest) -> EmbedResult:
+        return await self._call("embed", request, EmbedResult)
+
+    async def generate_image(self, request: ImageRequest) -> ImageResult:
+        return await self._call("generate_image", request, ImageResult)
+
+
+class ModelHost:
+    """One configured model, loaded and served over bytes (in a Ray Serve replica).
+
+    ``config`` is the whole server configuration; only ``name`` is loaded, with its own
+    slots (``parallel``) and bounded queue, as in a local server."""
+
+    def __init__(self, config: Config, name: str, plugins: Plugins):
+        model = next(m for m in config.models if m.name == name)
+        only = msgspec.structs.replace(
+            config, models=[msgspec.structs.replace(model, load="eager", keep_alive="-1")]
+        )
+        self.manager = ModelManager(only, plugins)
+        self.entry = self.manager.resolve(name)
+
+    async def start(self) -> None:
+        """Pull the model's source if needed, and load it."""
+        await self.manager.load(self.entry)
+
+    async def info(self) -> bytes:
+        entry = self.entry
+        info = RemoteInfo(
+            features=entry.features,
+            capabilities=entry.capabilities,
+            vocab_size=entry.vocab_size,
+            reasoning=entry.reasoning,
+        )
+        return _reply(info)
+
+    async def _stream(self, method: str, body: bytes, kind: type[Any]) -> AsyncIterator[bytes]:
+        try:
+            request = msgspec.msgpack.decode(body, type=kind)
+            async with self.manager.use(self.entry) as model:
+                events = getattr(model, method)(request)
+                async with contextlib.aclosing(events):
+                    async for event in events:
+                        yield _encoder.encode(event)
+        except Exception as exc:
+            if not isinstance(exc, ModelportError):
+                log.exception("model %r failed", self.entry.name)
+            yield _encoder.encode(RemoteError.of(exc))
+
+    def chat(self, body: bytes) -> AsyncIterator[bytes]:
+        return self._stream("chat", body, ChatRequest)
+
+    def complete(self, body: bytes) -> AsyncIterator[bytes]:
+        return self._stream("complete", body, CompletionRequest)
+
+    async def _call(self, method: str, body: bytes, kind: type[Any]) -> bytes:
+        try:
+            request = msgspec.msgpack.decode(body, type=kind)
+            async with self.manager.use(self.entry) as model:
+                return _reply(await getattr(model, method)(request))
+        except Exception as exc:
+            if not isinstance(exc, ModelportError):
+                log.exception("model %r failed", self.entry.name)
+            return _reply(RemoteError.of(exc))
+
+    async def embed(self, body: bytes) -> bytes:
+        return await self._call("embed", body, EmbedRequest)
+
+    async def generate_image(self, body: bytes) -> bytes:
+        return await self._call("generate_image", body, ImageRequest)
+
+    async def close(self) -> None:
+        await self.manager.close()
