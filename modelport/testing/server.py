@@ -63,10 +63,11 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 self._out.close()
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.output()}")
-            try:
-                if httpx.get(self.base_url + "/health", timeout=1).status_code < 500:
+            try:  # our /health (ok or degraded), not a proxy's 404 before the app is up
+                health = httpx.get(self.base_url + "/health", timeout=1)
+                if health.status_code in (200, 503) and "status" in health.json():
                     return
-            except httpx.HTTPError:
+            except (httpx.HTTPError, ValueError):
                 pass
             time.sleep(0.25)
         self.stop()

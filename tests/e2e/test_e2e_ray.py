@@ -1,19 +1,22 @@
-"""``modelport serve --ray``: the same plugins.toml on Ray Serve, a local cluster started
-by the server on 127.0.0.1 (bounded CPUs, no dashboard), two HTTP ingress replicas, two
-replicas of smollm2 and one of all-minilm; driven through the official SDK."""
+"""``modelport serve --ray``: the same plugins.toml on Ray Serve, on a Ray head node the
+tests start on 127.0.0.1 (4 CPUs, no dashboard): two HTTP ingress replicas, two replicas
+of smollm2 (one stream each) and one of all-minilm; driven through the official SDK."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import openai
 import pytest
 
-from helpers import ROOT, ServerProcess, smollm2_gguf
+from helpers import ROOT, ServerProcess, free_port, smollm2_gguf
 from modelport.core.config import load_config
 from modelport.core.sources import cached_path
 
@@ -21,26 +24,53 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[openai.OpenAI]:
+def cluster() -> Iterator[str]:
+    """A Ray head node on 127.0.0.1 (4 CPUs, no dashboard), stopped at the end; its
+    address."""
+    ray = shutil.which("ray") or str(Path(sys.executable).parent / "ray")
+    port = free_port()
+    # a loopback test cluster: no token auth, so the server and this driver join it
+    os.environ.update(RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")
+    env = dict(os.environ)
+    subprocess.run(
+        [ray, "start", "--head", f"--port={port}", "--num-cpus=4", "--include-dashboard=false",
+         "--disable-usage-stats", "--node-ip-address=127.0.0.1"],
+        check=True, capture_output=True, env=env, timeout=120,
+    )  # fmt: skip
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        import ray as ray_api
+
+        ray_api.shutdown()  # (the kill test's own driver) before the cluster goes
+        subprocess.run([ray, "stop", "--force"], capture_output=True, check=False, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def server(cluster: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("ray")
     config = root / "plugins.toml"
     config.write_text(
         f'[server]\ndata_dir = "{root / "data"}"\n'
-        "[server.ray]\ningress_replicas = 2\ningress_cpus = 0.1\nnum_cpus = 4\n"
+        "[server.ray]\ningress_replicas = 2\ningress_cpus = 0.1\n"
         f'[[models]]\nname = "smollm2"\nbackend = "gguf"\nsource = "{smollm2_gguf()}"\n'
-        "[models.deploy]\nnum_replicas = 2\n[models.deploy.ray_actor_options]\nnum_cpus = 0.5\n"
+        "parallel = 1\n"  # one stream per replica: two streams run on both replicas
+        "[models.deploy]\nnum_replicas = 2\nhealth_check_period_s = 1\n"
+        "[models.deploy.ray_actor_options]\nnum_cpus = 0.5\n"
         "[models.options]\nn_threads = 1\nn_ctx = 2048\n"
         f'[[models]]\nname = "all-minilm"\nbackend = "sentence-transformers"\n'
         f'source = "{_minilm()}"\n'
         "[models.deploy.ray_actor_options]\nnum_cpus = 0.5\n"
         "[models.options]\nthreads = 1\n"
     )
-    env = {"RAY_USAGE_STATS_ENABLED": "0"}
-    try:
-        with ServerProcess(config, args=("--ray",), env=env, timeout=240) as server:
-            yield openai.OpenAI(base_url=server.base_url + "/v1", api_key="x", max_retries=0)
-    finally:
-        _no_cluster_left()
+    env = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+    with ServerProcess(config, args=("--ray", "--address", cluster), env=env, timeout=240) as proc:
+        yield proc
+
+
+@pytest.fixture(scope="module")
+def client(server: ServerProcess) -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.base_url + "/v1", api_key="x", max_retries=0)
 
 
 def _minilm() -> Path:
@@ -48,14 +78,6 @@ def _minilm() -> Path:
     config = load_config(ROOT / "plugins.toml")
     model = next(m for m in config.models if m.name == "all-minilm")
     return cached_path(model.source or "", config.data_path() / "models", ROOT)
-
-
-def _no_cluster_left() -> None:
-    """The server stops its cluster on SIGTERM; if it could not, stop what is left."""
-    ray = shutil.which("ray") or str(Path(sys.executable).parent / "ray")
-    found = subprocess.run(["pgrep", "-f", "raylet"], capture_output=True, check=False)
-    if found.stdout.strip():
-        subprocess.run([ray, "stop", "--force"], capture_output=True, check=False, timeout=60)
 
 
 def test_chat_stream_embeddings_and_responses(client: openai.OpenAI) -> None:
@@ -111,3 +133,62 @@ def test_errors_keep_their_status_and_envelope(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as info:
         client.embeddings.create(model="all-minilm", input=[[999999]])
     assert info.value.body["param"] == "input[0]"  # type: ignore[index]
+
+
+def _replicas(address: str) -> list[str]:
+    """The names of smollm2's replica actors, seen from a driver of our own."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address=address, log_to_driver=False)
+    return sorted(
+        a["name"]
+        for a in ray.util.list_named_actors(all_namespaces=True)
+        if "#model-smollm2#" in a["name"]
+    )
+
+
+def test_a_killed_replica_ends_its_stream_with_an_error_and_comes_back(
+    client: openai.OpenAI, cluster: str
+) -> None:
+    import ray
+
+    names = _replicas(cluster)
+    assert len(names) == 2
+    outcomes: dict[int, str] = {}
+    started = threading.Barrier(3)
+
+    def stream(i: int) -> None:
+        chunks = client.chat.completions.create(
+            model="smollm2",
+            messages=[{"role": "user", "content": "Write a long story about a cat."}],
+            max_tokens=400,
+            stream=True,
+        )
+        seen = 0
+        try:
+            for _ in chunks:
+                seen += 1
+                if seen == 3:
+                    started.wait(timeout=60)
+            outcomes[i] = "finished"
+        except openai.APIError as exc:
+            outcomes[i] = f"error: {exc}"
+
+    threads = [threading.Thread(target=stream, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    started.wait(timeout=60)  # both streams are running, one on each replica
+    ray.kill(ray.get_actor(names[0], namespace="serve"), no_restart=True)
+    for t in threads:
+        t.join(timeout=120)
+    assert sorted(o.split(":")[0] for o in outcomes.values()) == ["error", "finished"]
+    # the other replica serves new requests; Ray brings the killed one back
+    again = client.chat.completions.create(
+        model="smollm2", messages=[{"role": "user", "content": "Hi"}], max_tokens=4
+    )
+    assert again.choices[0].message.content
+    deadline = time.monotonic() + 60
+    while len(_replicas(cluster)) < 2 and time.monotonic() < deadline:
+        time.sleep(1)
+    assert len(_replicas(cluster)) == 2
