@@ -91,12 +91,21 @@ DESCRIPTIONS |= {
 }
 SECTIONS = [
     ("[server]", "server", config.ServerConfig),
+    ("[server.ray]", "server.ray", config.RayConfig),
     ("[plugins]", "plugins", config.PluginsConfig),
     ("[image_fetch]", "image_fetch", config.ImageFetchConfig),
     ("[[models]]", "models", config.ModelConfig),
     ("[models.defaults]", "models.defaults", config.SamplingDefaults),
     ("[models.batching]", "models.batching", config.BatchingConfig),
     ("[models.reasoning]", "models.reasoning", config.ReasoningConfig),
+    ("[models.reasoning.budgets]", "models.reasoning.budgets", config.ReasoningBudgets),
+    ("[models.deploy]", "models.deploy", config.DeployConfig),
+    ("[models.deploy.autoscaling]", "models.deploy.autoscaling", config.AutoscalingConfig),
+    (
+        "[models.deploy.ray_actor_options]",
+        "models.deploy.ray_actor_options",
+        config.ActorOptions,
+    ),
 ]
 DURATION = msgspec.inspect.type_info(config.Duration)
 

@@ -70,6 +70,7 @@ class RayConfig(_Section, frozen=True, kw_only=True):
     address: str = "local"
     # Replicas of the HTTP layer (the ingress), each the whole OpenAI API.
     ingress_replicas: Positive = 1
+    # CPUs each ingress replica reserves.
     ingress_cpus: Annotated[float, msgspec.Meta(ge=0)] = 0.5
     # CPUs of a local cluster (unset: every CPU of the machine).
     num_cpus: Positive | None = None
@@ -246,10 +247,15 @@ class ReasoningBudgets(_Section, frozen=True, kw_only=True):
     """Thinking tokens per reasoning effort (``[models.reasoning.budgets]``): once a
     request's budget is spent, the server writes the end marker and the answer follows."""
 
+    # Thinking tokens for reasoning_effort "minimal".
     minimal: NonNegative = 256
+    # ... for "low".
     low: NonNegative = 1024
+    # ... for "medium".
     medium: NonNegative = 4096
+    # ... for "high".
     high: NonNegative = 16384
+    # ... for "xhigh".
     xhigh: NonNegative = 32768
     # Unset: no limit (the thinking ends when the model ends it, or at max_tokens).
     max: NonNegative | None = None
@@ -281,19 +287,24 @@ class ReasoningConfig(_Section, frozen=True, kw_only=True):
 class AutoscalingConfig(_Section, frozen=True, kw_only=True):
     """Ray Serve autoscaling of a model's replicas (``[models.deploy.autoscaling]``)."""
 
+    # Replicas kept when idle (0: none once idle; the next request waits for a load).
     min_replicas: NonNegative = 1
+    # Replicas at most.
     max_replicas: Positive = 1
     # Requests in flight per replica that the autoscaler aims for.
     target_ongoing_requests: Annotated[float, msgspec.Meta(gt=0)] = 2.0
-    # Seconds the load must stay above (below) target before a replica is added (removed).
+    # Seconds the load must stay above target before a replica is added.
     upscale_delay_s: Annotated[float, msgspec.Meta(ge=0)] = 5.0
+    # Seconds the load must stay below target before a replica is removed.
     downscale_delay_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0
 
 
 class ActorOptions(_Section, frozen=True, kw_only=True):
     """What one replica of the model reserves on a Ray node (``ray_actor_options``)."""
 
+    # CPUs a replica reserves (fractions share a CPU).
     num_cpus: Annotated[float, msgspec.Meta(ge=0)] = 1.0
+    # GPUs a replica reserves (0.5: two replicas share one).
     num_gpus: Annotated[float, msgspec.Meta(ge=0)] = 0.0
     # Bytes of memory (unset: no reservation).
     memory: Positive | None = None
@@ -304,9 +315,11 @@ class DeployConfig(_Section, frozen=True, kw_only=True):
     its replicas, fixed or autoscaled, and what each reserves. Each replica serves
     ``parallel`` requests at once and queues ``max_queue`` more."""
 
+    # Replicas of the model, each with the whole model loaded.
     num_replicas: Positive = 1
     # Replaces num_replicas when set.
     autoscaling: AutoscalingConfig | None = None
+    # What a replica reserves on its node.
     ray_actor_options: ActorOptions = ActorOptions()
     # Seconds between Ray's health checks of a replica (a dead one is replaced after it).
     health_check_period_s: Annotated[float, msgspec.Meta(gt=0)] = 2.0
