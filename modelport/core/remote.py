@@ -28,7 +28,7 @@ import msgspec
 from . import errors as _errors
 from .capabilities import Capability, Feature
 from .config import Config, ReasoningConfig
-from .errors import BackendError, ModelportError
+from .errors import BackendError, ModelportError, Overloaded
 from .images import ImageRequest, ImageResult
 from .manager import ModelManager
 from .plugins import Plugins
@@ -93,6 +93,14 @@ def _decode(body: bytes, kind: type[T]) -> T:
     return msgspec.msgpack.decode(body[1:], type=kind)
 
 
+def _failure(exc: Exception) -> ModelportError:
+    """What a failed call to a replica means for the client: its queue was full (Ray
+    Serve's back-pressure: a 429 to retry), or the replica died or was unreachable."""
+    if type(exc).__name__ == "BackPressureError":
+        return Overloaded("the model's replicas are busy: their queues are full", retry_after=1.0)
+    return BackendError(f"the model's replica failed: {type(exc).__name__}")
+
+
 class RemoteModel:
     """A model served through ``handle``, loaded as far as this process is concerned."""
 
@@ -109,8 +117,10 @@ class RemoteModel:
         return cls(handle, _decode(handle.info.remote().result(), RemoteInfo))
 
     async def _stream(self, method: str, request: object) -> AsyncIterator[ChatEvent]:
-        stream = getattr(self.handle.options(stream=True), method).remote(_encoder.encode(request))
+        stream = None
         try:
+            call = getattr(self.handle.options(stream=True), method)
+            stream = call.remote(_encoder.encode(request))
             async for body in stream:
                 event = _events.decode(body)
                 if isinstance(event, RemoteError):
@@ -119,9 +129,10 @@ class RemoteModel:
         except ModelportError:
             raise
         except Exception as exc:
-            raise BackendError(f"the model's replica failed: {type(exc).__name__}") from exc
+            raise _failure(exc) from exc
         finally:
-            stream.cancel()  # stops the generation there (a no-op once it has finished)
+            if stream is not None:
+                stream.cancel()  # stops the generation there (a no-op once it has finished)
 
     def chat(self, request: ChatRequest) -> AsyncIterator[ChatEvent]:
         return self._stream("chat", request)
@@ -133,7 +144,7 @@ class RemoteModel:
         try:
             body = await getattr(self.handle, method).remote(_encoder.encode(request))
         except Exception as exc:
-            raise BackendError(f"the model's replica failed: {type(exc).__name__}") from exc
+            raise _failure(exc) from exc
         return _decode(body, kind)
 
     async def embed(self, request: EmbedRequest) -> EmbedResult:
