@@ -160,6 +160,8 @@ def _model_options(model: ModelConfig) -> dict[str, Any]:
             "target_ongoing_requests": scaling.target_ongoing_requests,
             "upscale_delay_s": scaling.upscale_delay_s,
             "downscale_delay_s": scaling.downscale_delay_s,
+            "look_back_period_s": scaling.look_back_period_s,
+            "metrics_interval_s": min(10.0, scaling.look_back_period_s),
         }
     else:
         options["num_replicas"] = deploy.num_replicas

@@ -297,6 +297,8 @@ class AutoscalingConfig(_Section, frozen=True, kw_only=True):
     upscale_delay_s: Annotated[float, msgspec.Meta(ge=0)] = 5.0
     # Seconds the load must stay below target before a replica is removed.
     downscale_delay_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0
+    # Seconds of load the autoscaler averages over.
+    look_back_period_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
 
 
 class ActorOptions(_Section, frozen=True, kw_only=True):

@@ -62,6 +62,13 @@ def server(cluster: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
         f'source = "{_minilm()}"\n'
         "[models.deploy.ray_actor_options]\nnum_cpus = 0.5\n"
         "[models.options]\nthreads = 1\n"
+        f'[[models]]\nname = "burst"\nbackend = "gguf"\nsource = "{smollm2_gguf()}"\n'
+        "parallel = 1\n"
+        "[models.deploy.autoscaling]\nmin_replicas = 1\nmax_replicas = 2\n"
+        "target_ongoing_requests = 1\nupscale_delay_s = 0.5\ndownscale_delay_s = 3\n"
+        "look_back_period_s = 2\n"
+        "[models.deploy.ray_actor_options]\nnum_cpus = 0.5\n"
+        "[models.options]\nn_threads = 1\nn_ctx = 1024\n"
     )
     env = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
     with ServerProcess(config, args=("--ray", "--address", cluster), env=env, timeout=240) as proc:
@@ -135,8 +142,8 @@ def test_errors_keep_their_status_and_envelope(client: openai.OpenAI) -> None:
     assert info.value.body["param"] == "input[0]"  # type: ignore[index]
 
 
-def _replicas(address: str) -> list[str]:
-    """The names of smollm2's replica actors, seen from a driver of our own."""
+def _replicas(address: str, model: str = "smollm2") -> list[str]:
+    """The names of a model's replica actors, seen from a driver of our own."""
     import ray
 
     if not ray.is_initialized():
@@ -144,7 +151,7 @@ def _replicas(address: str) -> list[str]:
     return sorted(
         a["name"]
         for a in ray.util.list_named_actors(all_namespaces=True)
-        if "#model-smollm2#" in a["name"]
+        if f"#model-{model}#" in a["name"]
     )
 
 
@@ -192,3 +199,35 @@ def test_a_killed_replica_ends_its_stream_with_an_error_and_comes_back(
     while len(_replicas(cluster)) < 2 and time.monotonic() < deadline:
         time.sleep(1)
     assert len(_replicas(cluster)) == 2
+
+
+def test_autoscaling_adds_a_replica_under_a_burst_and_removes_it_after(
+    client: openai.OpenAI, cluster: str
+) -> None:
+    assert len(_replicas(cluster, "burst")) == 1
+    stop = threading.Event()
+
+    def keep_busy() -> None:
+        while not stop.is_set():
+            client.chat.completions.create(
+                model="burst",
+                messages=[{"role": "user", "content": "Write a long story."}],
+                max_tokens=120,
+            )
+
+    workers = [threading.Thread(target=keep_busy) for _ in range(3)]
+    for w in workers:
+        w.start()
+    try:
+        deadline = time.monotonic() + 90
+        while len(_replicas(cluster, "burst")) < 2 and time.monotonic() < deadline:
+            time.sleep(1)
+        assert len(_replicas(cluster, "burst")) == 2, "no replica was added under the burst"
+    finally:
+        stop.set()
+        for w in workers:
+            w.join(timeout=120)
+    deadline = time.monotonic() + 90
+    while len(_replicas(cluster, "burst")) > 1 and time.monotonic() < deadline:
+        time.sleep(1)
+    assert len(_replicas(cluster, "burst")) == 1, "the added replica was not removed"
