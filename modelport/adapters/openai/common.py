@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
-from litestar import Request
+from litestar import Request, Response
 from litestar.response import Stream
 from msgspec import UNSET, UnsetType
 
@@ -71,6 +71,11 @@ async def prepend(first: T, rest: AsyncIterator[T]) -> AsyncIterator[T]:
 
 def service_of(request: HttpRequest) -> ModelService:
     return request.app.state.service  # type: ignore[no-any-return]
+
+
+def json_response(obj: object) -> Response[bytes]:
+    """``obj`` (a response object, or plain data) as a JSON answer."""
+    return Response(_encoder.encode(obj), media_type=JSON)
 
 
 def stream_of(frames: AsyncIterator[bytes]) -> Stream:

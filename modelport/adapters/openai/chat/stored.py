@@ -17,7 +17,7 @@ from modelport.core.errors import InvalidRequest
 from modelport.core.generation import Collected
 from modelport.core.records import Record, RecordStore, page
 
-from ..common import JSON, HttpRequest, Meta, Out, decode, record_store
+from ..common import HttpRequest, Meta, Out, decode, json_response, record_store
 from . import render, wire
 
 __all__ = ["ROUTES", "keeper"]
@@ -79,10 +79,6 @@ def _stored(record: Record) -> _Stored:
     return msgspec.json.decode(record.body, type=_Stored)
 
 
-def _json(obj: object) -> Response[bytes]:
-    return Response(_encoder.encode(obj), media_type=JSON)
-
-
 _METADATA_KEY = re.compile(r"^metadata\[(.+)\]$")
 
 
@@ -115,14 +111,14 @@ async def list_chat_completions(
             )
     records = await _store(request).list(model=model, metadata=metadata, order=order)
     shown, more = page(records, after=after, limit=limit, id_of=lambda r: r.id)
-    return _json(_list_of([(r.id, _stored(r).completion) for r in shown], more))
+    return json_response(_list_of([(r.id, _stored(r).completion) for r in shown], more))
 
 
 @get("/v1/chat/completions/{completion_id:str}")
 async def retrieve_chat_completion(
     request: HttpRequest, completion_id: FromPath[str]
 ) -> Response[bytes]:
-    return _json(_stored(await _store(request).get(completion_id)).completion)
+    return json_response(_stored(await _store(request).get(completion_id)).completion)
 
 
 @post("/v1/chat/completions/{completion_id:str}", status_code=200)
@@ -138,7 +134,7 @@ async def update_chat_completion(
     stored.completion["metadata"] = metadata
     body = _encoder.encode(stored)
     await store.put(msgspec.structs.replace(record, body=body, metadata=metadata))
-    return _json(stored.completion)
+    return json_response(stored.completion)
 
 
 @delete("/v1/chat/completions/{completion_id:str}", status_code=200)
@@ -146,7 +142,7 @@ async def delete_chat_completion(
     request: HttpRequest, completion_id: FromPath[str]
 ) -> Response[bytes]:
     await _store(request).delete(completion_id)
-    return _json(_Deleted(id=completion_id))
+    return json_response(_Deleted(id=completion_id))
 
 
 @get("/v1/chat/completions/{completion_id:str}/messages")
@@ -163,7 +159,7 @@ async def list_chat_completion_messages(
     if order == "desc":
         messages.reverse()
     shown, more = page(messages, after=after, limit=limit, id_of=lambda m: str(m["id"]))
-    return _json(_list_of([(m["id"], m) for m in shown], more))
+    return json_response(_list_of([(m["id"], m) for m in shown], more))
 
 
 def _message(message_id: str, sent: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from modelport.core.responses.conversations import Conversation, ConversationSto
 from modelport.core.responses.items import Item
 from modelport.core.responses.over_chat import new_id
 
-from ..common import JSON, HttpRequest, Out, Wire, decode
+from ..common import HttpRequest, Out, Wire, decode, json_response
 from ..responses import render
 from ..responses.mapping import input_item
 from ..responses.routes import responder
@@ -65,10 +65,6 @@ def _store(request: HttpRequest) -> ConversationStore:
     return responder(request).conversations
 
 
-def _json(obj: object) -> Response[bytes]:
-    return Response(render.encode(obj), media_type=JSON)
-
-
 def _out(conversation: Conversation) -> ConversationOut:
     return ConversationOut(
         id=conversation.id, created_at=conversation.created_at, metadata=conversation.metadata
@@ -85,14 +81,14 @@ async def create_conversation(request: HttpRequest) -> Response[bytes]:
     made = await _store(request).create(
         new_id("conv"), _items(body.items or []), body.metadata or {}
     )
-    return _json(_out(made))
+    return json_response(_out(made))
 
 
 @get("/v1/conversations/{conversation_id:str}")
 async def retrieve_conversation(
     request: HttpRequest, conversation_id: FromPath[str]
 ) -> Response[bytes]:
-    return _json(_out(await _store(request).get(conversation_id)))
+    return json_response(_out(await _store(request).get(conversation_id)))
 
 
 @post("/v1/conversations/{conversation_id:str}", status_code=200)
@@ -100,7 +96,9 @@ async def update_conversation(
     request: HttpRequest, conversation_id: FromPath[str]
 ) -> Response[bytes]:
     body = decode(await request.body(), UpdateConversation)
-    return _json(_out(await _store(request).update(conversation_id, metadata=body.metadata)))
+    return json_response(
+        _out(await _store(request).update(conversation_id, metadata=body.metadata))
+    )
 
 
 @delete("/v1/conversations/{conversation_id:str}", status_code=200)
@@ -108,7 +106,7 @@ async def delete_conversation(
     request: HttpRequest, conversation_id: FromPath[str]
 ) -> Response[bytes]:
     await _store(request).delete(conversation_id)
-    return _json(ConversationDeleted(id=conversation_id))
+    return json_response(ConversationDeleted(id=conversation_id))
 
 
 @get("/v1/conversations/{conversation_id:str}/items")
@@ -121,7 +119,7 @@ async def list_items(
 ) -> Response[bytes]:
     """The conversation's items, newest first by default (``after``: an item id)."""
     items = (await _store(request).get(conversation_id)).items
-    return _json(render.item_list(items, limit=limit, order=order, after=after))
+    return json_response(render.item_list(items, limit=limit, order=order, after=after))
 
 
 @post("/v1/conversations/{conversation_id:str}/items", status_code=200)
@@ -130,7 +128,7 @@ async def add_items(request: HttpRequest, conversation_id: FromPath[str]) -> Res
     body = decode(await request.body(), AddItems)
     added = _items(body.items)
     await _store(request).update(conversation_id, add=added)
-    return _json(render.item_list(added, limit=len(added) or 1, order="asc", after=None))
+    return json_response(render.item_list(added, limit=len(added) or 1, order="asc", after=None))
 
 
 @get("/v1/conversations/{conversation_id:str}/items/{item_id:str}")
@@ -138,7 +136,7 @@ async def retrieve_item(
     request: HttpRequest, conversation_id: FromPath[str], item_id: FromPath[str]
 ) -> Response[bytes]:
     conversation = await _store(request).get(conversation_id)
-    return _json(render.item_out(conversation.item(item_id)))
+    return json_response(render.item_out(conversation.item(item_id)))
 
 
 @delete("/v1/conversations/{conversation_id:str}/items/{item_id:str}", status_code=200)
@@ -146,7 +144,7 @@ async def delete_item(
     request: HttpRequest, conversation_id: FromPath[str], item_id: FromPath[str]
 ) -> Response[bytes]:
     """Drop one item; the answer is the conversation."""
-    return _json(_out(await _store(request).update(conversation_id, remove=item_id)))
+    return json_response(_out(await _store(request).update(conversation_id, remove=item_id)))
 
 
 ROUTES = [

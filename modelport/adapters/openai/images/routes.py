@@ -6,7 +6,6 @@ import asyncio
 import base64
 import time
 
-import msgspec
 from litestar import Response, get, post
 from litestar.params import FromPath
 from litestar.response import File
@@ -17,16 +16,13 @@ from modelport.core.errors import NotFound
 from modelport.core.images import ImageResult
 from modelport.core.service import ModelService
 
-from ..common import JSON, HttpRequest, decode
+from ..common import HttpRequest, decode, json_response
 from ..disconnect import CLIENT_CLOSED_REQUEST, while_connected
 from .mapping import image_request
 from .store import FILES_PATH, ImageStore, log
 from .wire import ImageGenerationRequest, ImageOut, ImagesResponse
 
 __all__ = ["BODIES", "ROUTES"]
-
-
-_encoder = msgspec.json.Encoder()
 
 
 def _store(request: HttpRequest) -> ImageStore:
@@ -61,7 +57,7 @@ async def image_generations(request: HttpRequest) -> Response[bytes]:
         return Response(b"", status_code=CLIENT_CLOSED_REQUEST)
     data = await _image_data(request, result, body.response_format or "url")
     out = ImagesResponse(created=int(time.time()), data=data)
-    return Response(_encoder.encode(out), media_type=JSON)
+    return json_response(out)
 
 
 @get(FILES_PATH + "/{name:str}")

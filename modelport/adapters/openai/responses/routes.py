@@ -19,7 +19,7 @@ from modelport.core.responses.items import ResponseCreated, ResponseDone, Respon
 from modelport.core.responses.over_chat import ChatResponder
 from modelport.core.responses.store import ResponseStore
 
-from ..common import HttpRequest, decode, prepend, store_location
+from ..common import HttpRequest, decode, json_response, prepend, store_location
 from ..disconnect import CLIENT_CLOSED_REQUEST, while_connected
 from . import render
 from .mapping import respond_request
@@ -75,21 +75,19 @@ async def create_response(request: HttpRequest) -> Response[bytes] | Stream:
     done = await while_connected(request, _finished(events))
     if done is None:
         return Response(b"", status_code=CLIENT_CLOSED_REQUEST)
-    return Response(
-        render.encode(render.response_object(done.response, body.model)), media_type=JSON
-    )
+    return json_response(render.response_object(done.response, body.model))
 
 
 @get("/v1/responses/{response_id:str}")
 async def retrieve_response(request: HttpRequest, response_id: FromPath[str]) -> Response[bytes]:
     stored = await responder(request).store.get(response_id)
-    return Response(render.encode(render.response_object(stored)), media_type=JSON)
+    return json_response(render.response_object(stored))
 
 
 @delete("/v1/responses/{response_id:str}", status_code=200)
 async def delete_response(request: HttpRequest, response_id: FromPath[str]) -> Response[bytes]:
     await responder(request).store.delete(response_id)
-    return Response(render.encode(ResponseDeleted(id=response_id)), media_type=JSON)
+    return json_response(ResponseDeleted(id=response_id))
 
 
 @get("/v1/responses/{response_id:str}/input_items")
@@ -102,7 +100,7 @@ async def list_input_items(
 ) -> Response[bytes]:
     stored = await responder(request).store.get(response_id)
     page = render.item_list(stored.request.input, limit=limit, order=order, after=after)
-    return Response(render.encode(page), media_type=JSON)
+    return json_response(page)
 
 
 ROUTES = [create_response, retrieve_response, delete_response, list_input_items]
