@@ -2,11 +2,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import openai
 import pytest
 
 from helpers import ROOT, ServerProcess
+from modelport.core.records import Location
+from modelport.core.remote import RecordHost, RemoteStore
 
 
 @pytest.fixture(scope="session")
@@ -52,9 +55,15 @@ def postgres_database(postgres: str) -> str:
     return postgres.replace("/postgres?", f"/{name}?")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
-    """Where a store test keeps its records: an SQLite file, then a PostgreSQL database."""
+@pytest.fixture(params=["sqlite", "postgresql", "remote"])
+def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> Location:
+    """Where a store test keeps its records: an SQLite file, a PostgreSQL database, and
+    a store served by another process (on Ray; here a ``RecordHost`` in this one, behind
+    a handle of Ray Serve's shape, everything crossing as bytes)."""
     if request.param == "sqlite":
         return tmp_path / "store.sqlite3"
+    if request.param == "remote":
+        host = RecordHost(tmp_path / "store.sqlite3")
+        handle = SimpleNamespace(records=SimpleNamespace(remote=host.records))
+        return RemoteStore(handle)
     return str(request.getfixturevalue("postgres_database"))

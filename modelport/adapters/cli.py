@@ -156,6 +156,36 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return convert_models(manager, args.names)
 
 
+def cmd_ray_config(args: argparse.Namespace) -> int:
+    import yaml
+
+    from .ray_serve import serve_config
+
+    path = Path(args.config or default_config_path()).resolve()
+    config = load_config(path)
+    host = args.host or config.server.host
+    port = args.port if args.port is not None else config.server.port
+    text = RAY_CONFIG_HEADER + yaml.safe_dump(
+        serve_config(config, Path(args.path) if args.path else path, host, port),
+        sort_keys=False,
+    )
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+RAY_CONFIG_HEADER = """\
+# Ray Serve config for modelport, written by `modelport ray-config` from plugins.toml.
+# Run it with `serve run` or `serve deploy`, or put it in a KubeRay RayService's
+# serveConfigV2. Every deployment's options can be edited here (replicas, autoscaling,
+# ray_actor_options); `args.config` must name plugins.toml on the cluster's nodes, and
+# variables that plugins.toml reads ({ env = ... }: API keys, the store URL) must be
+# set where the application is built, or in a runtime_env.
+"""
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="modelport", description="Local models behind the OpenAI HTTP API."
@@ -187,6 +217,20 @@ def _parser() -> argparse.ArgumentParser:
         "[server.ray] address, 'local' starts one)",
     )
     serve.set_defaults(func=cmd_serve)
+    ray_config = add(
+        "ray-config",
+        "write a Ray Serve config file (serve deploy, serve run, KubeRay) for plugins.toml",
+    )
+    ray_config.add_argument("--host", help="address the HTTP proxies bind (default: [server] host)")
+    ray_config.add_argument(
+        "--port", type=int, help="port the HTTP proxies bind (default: [server] port)"
+    )
+    ray_config.add_argument(
+        "--path",
+        help="where plugins.toml is on the cluster's nodes (default: this file's absolute path)",
+    )
+    ray_config.add_argument("-o", "--output", help="write here instead of standard output")
+    ray_config.set_defaults(func=cmd_ray_config)
     add("models", "list the configured models").set_defaults(func=cmd_models)
     add("plugins", "list installed plugins, their distributions and backends").set_defaults(
         func=cmd_plugins

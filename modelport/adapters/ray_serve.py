@@ -11,27 +11,46 @@ once and queues ``max_queue`` more. Requests, events and results cross processes
 msgspec MessagePack; a stream is cancelled on the model's replica when its client goes.
 
 Stored responses, chat completions and conversations are shared by the ingress
-replicas through the store: the SQLite file in ``data_dir`` on a one-node cluster, a
-PostgreSQL database (``[server] store``) on several nodes.
+replicas: a store deployment (one replica, on the head node, keeping the SQLite file of
+its ``data_dir``), or the PostgreSQL database of ``[server] store``, which every ingress
+replica uses directly. ``/metrics`` answers for every ingress replica: each sends its
+metrics to a hub deployment, which merges them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
 import threading
+import time
+import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from modelport.core.config import Config, ModelConfig
+from modelport.core.config import Config, EnvRef, ModelConfig, load_config
+from modelport.core.errors import ConfigError
 from modelport.core.plugins import Plugins, load_plugins
+from modelport.core.records import store_location
 from modelport.core.registry import LoadContext
-from modelport.core.remote import ModelHost, RemoteModel
+from modelport.core.remote import ModelHost, RecordHost, RemoteModel, RemoteStore
 
-__all__ = ["build_app", "deployment_name", "run"]
+from .openai.metrics import Metrics, merge
+
+__all__ = [
+    "MetricsHub",
+    "app",
+    "build_app",
+    "deployment_name",
+    "deployment_options",
+    "run",
+    "secrets",
+    "serve_config",
+]
 
 log = logging.getLogger("modelport.ray")
 
@@ -87,8 +106,33 @@ def remote_plugins(config: Config, handles: dict[str, Any]) -> Plugins:
     return plugins
 
 
-def _deployments() -> tuple[Any, Any]:
-    """The two deployment classes (Ray is imported only in Ray mode)."""
+class MetricsHub:
+    """Every ingress replica's latest metrics (in one replica of its own): each pushes
+    its snapshot every ``PUSH_INTERVAL_S`` seconds, and the one answering ``/metrics``
+    gets them all merged. A replica silent for three intervals is gone: its gauges are
+    dropped, its counters kept (Prometheus totals never go back)."""
+
+    def __init__(self) -> None:
+        self.snapshots: dict[str, tuple[float, bytes]] = {}
+
+    def push(self, replica: str, snapshot: bytes) -> None:
+        self.snapshots[replica] = (time.monotonic(), snapshot)
+
+    def merged(self, replica: str, snapshot: bytes) -> bytes:
+        self.push(replica, snapshot)
+        now = time.monotonic()
+        return merge(
+            (body, now - seen < 3 * PUSH_INTERVAL_S) for seen, body in self.snapshots.values()
+        )
+
+
+# How often an ingress replica sends its metrics to the hub, in seconds.
+PUSH_INTERVAL_S = 2.0
+
+
+def _deployments() -> tuple[Any, Any, Any, Any]:
+    """The deployment classes: a model, the store, the metrics hub and the ingress (Ray
+    is imported only in Ray mode)."""
     from ray import serve
 
     @serve.deployment
@@ -118,21 +162,61 @@ def _deployments() -> tuple[Any, Any]:
             return await self.host.generate_image(body)
 
     @serve.deployment
+    class StoreDeployment:
+        """Stored responses, chat completions and conversations of every ingress replica,
+        in the SQLite file of this replica's node."""
+
+        def __init__(self, raw: bytes):
+            self.host = RecordHost(store_location(_config(raw)))
+
+        async def records(self, body: bytes) -> bytes:
+            return await self.host.records(body)
+
+    @serve.deployment
+    class MetricsDeployment(MetricsHub):
+        """The metrics of every ingress replica."""
+
+    @serve.deployment
     @serve.ingress()
     class Ingress:
         """The OpenAI API (every adapter), its models behind handles."""
 
-        def __init__(self, raw: bytes, models: dict[str, Any]):
+        async def __init__(  # type: ignore[misc]  # (Ray awaits it)
+            self, raw: bytes, models: dict[str, Any], store: Any, hub: Any
+        ):
             self.config = _config(raw)
-            self.models = models
+            self.models, self.store, self.hub = models, store, hub
+            self.replica = uuid.uuid4().hex
+            self.meters: Metrics | None = None
+            self.pusher = asyncio.get_running_loop().create_task(self._push())
 
         def __serve_build_asgi_app__(self) -> Any:
             from .openai.app import create_app
 
             ingress = ingress_config(self.config)
-            return create_app(ingress, remote_plugins(ingress, self.models))
+            app = create_app(
+                ingress,
+                remote_plugins(ingress, self.models),
+                store=None if self.store is None else RemoteStore(self.store),
+                gather_metrics=self._gather,
+            )
+            self.meters = app.state.metrics
+            return app
 
-    return ModelDeployment, Ingress
+        async def _gather(self, snapshot: bytes) -> bytes:
+            merged: bytes = await self.hub.merged.remote(self.replica, snapshot)
+            return merged
+
+        async def _push(self) -> None:
+            while True:
+                await asyncio.sleep(PUSH_INTERVAL_S)
+                if self.meters is not None:
+                    try:
+                        await self.hub.push.remote(self.replica, self.meters.snapshot())
+                    except Exception:  # (the hub is restarting: the next push will do)
+                        log.warning("could not send this replica's metrics", exc_info=True)
+
+    return ModelDeployment, StoreDeployment, MetricsDeployment, Ingress
 
 
 def _model_options(model: ModelConfig) -> dict[str, Any]:
@@ -144,7 +228,6 @@ def _model_options(model: ModelConfig) -> dict[str, Any]:
     if deploy.ray_actor_options.memory is not None:
         actor["memory"] = deploy.ray_actor_options.memory
     options: dict[str, Any] = {
-        "name": deployment_name(model.name),
         "ray_actor_options": actor,
         "max_ongoing_requests": model.parallel,
         "max_queued_requests": model.max_queue,
@@ -155,7 +238,7 @@ def _model_options(model: ModelConfig) -> dict[str, Any]:
         scaling = deploy.autoscaling
         options["autoscaling_config"] = {
             "min_replicas": scaling.min_replicas,
-            "initial_replicas": max(1, scaling.min_replicas),
+            "initial_replicas": deploy.initial_replicas(),
             "max_replicas": scaling.max_replicas,
             "target_ongoing_requests": scaling.target_ongoing_requests,
             "upscale_delay_s": scaling.upscale_delay_s,
@@ -168,21 +251,112 @@ def _model_options(model: ModelConfig) -> dict[str, Any]:
     return options
 
 
-def build_app(config: Config) -> Any:
-    """The Ray Serve application of ``config``: one deployment per model, the ingress
-    bound to their handles."""
-    model_class, ingress_class = _deployments()
-    raw = _encoder.encode(config)
-    handles = {
-        m.name: model_class.options(**_model_options(m)).bind(raw, m.name) for m in config.models
-    }
+# The deployments besides the models.
+INGRESS, STORE, METRICS = "ingress", "store", "metrics"
+
+
+def secrets(config: Config) -> dict[str, str]:
+    """The variables that ``{ env = ... }`` settings name (API keys, the store) and
+    their values here, for the ingress replicas wherever they run."""
+    server = config.server
+    refs = [key for key in server.api_keys if isinstance(key, EnvRef)]
+    if isinstance(server.store, EnvRef):
+        refs.append(server.store)
+    return {ref.env: value for ref in refs if (value := ref.value()) is not None}
+
+
+def deployment_options(config: Config, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Every deployment's options by name (as ``.options()`` and a Serve config file
+    take them): each model's, the store's (unless ``[server] store`` names a database),
+    the metrics hub's and the ingress's, whose replicas get ``env``."""
+    options = {deployment_name(m.name): _model_options(m) for m in config.models}
+    # the store and the hub: one replica each, reserving no CPU; the store's stays on
+    # the head node, with its SQLite file, whenever Ray restarts it
+    if config.server.store_url() is None:
+        options[STORE] = {
+            "num_replicas": 1,
+            "ray_actor_options": {"num_cpus": 0, "resources": {"node:__internal_head__": 0.001}},
+        }
+    options[METRICS] = {"num_replicas": 1, "ray_actor_options": {"num_cpus": 0}}
     ray_config = config.server.ray
-    ingress = ingress_class.options(
-        num_replicas=ray_config.ingress_replicas,
-        ray_actor_options={"num_cpus": ray_config.ingress_cpus},
-        max_ongoing_requests=max(100, config.server.max_connections),
-    )
-    return ingress.bind(raw, handles)
+    actor: dict[str, Any] = {"num_cpus": ray_config.ingress_cpus}
+    if env:
+        actor["runtime_env"] = {"env_vars": env}
+    options[INGRESS] = {
+        "num_replicas": ray_config.ingress_replicas,
+        "ray_actor_options": actor,
+        "max_ongoing_requests": max(100, config.server.max_connections),
+    }
+    return options
+
+
+def build_app(config: Config, env: dict[str, str] | None = None) -> Any:
+    """The Ray Serve application of ``config``: one deployment per model, the store,
+    the metrics hub, and the ingress bound to their handles."""
+    model_class, store_class, hub_class, ingress_class = _deployments()
+    options = deployment_options(config, env)
+    raw = _encoder.encode(config)
+    handles = {}
+    for model in config.models:
+        name = deployment_name(model.name)
+        handles[model.name] = model_class.options(name=name, **options[name]).bind(raw, model.name)
+    store = None
+    if STORE in options:
+        store = store_class.options(name=STORE, **options[STORE]).bind(raw)
+    hub = hub_class.options(name=METRICS, **options[METRICS]).bind()
+    ingress = ingress_class.options(name=INGRESS, **options[INGRESS])
+    return ingress.bind(raw, handles, store, hub)
+
+
+def app(args: dict[str, Any]) -> Any:
+    """The application builder a Serve config file names (``modelport ray-config``):
+    ``args["config"]`` is the path of plugins.toml on the cluster."""
+    config = load_config(Path(args["config"]))
+    return build_app(config, secrets(config))
+
+
+def serve_config(config: Config, path: Path, host: str, port: int) -> dict[str, Any]:
+    """A Ray Serve config file (for ``serve deploy``, ``serve run`` and KubeRay's
+    RayService) running the plugins.toml at ``path`` with every deployment's options
+    spelled out, to edit there."""
+    deployments = [{"name": name, **opts} for name, opts in deployment_options(config).items()]
+    return {
+        "proxy_location": "EveryNode",
+        "http_options": {"host": host, "port": port},
+        "applications": [
+            {
+                "name": "modelport",
+                "route_prefix": "/",
+                "import_path": f"{__name__}:app",
+                "args": {"config": str(path)},
+                "deployments": deployments,
+            }
+        ],
+    }
+
+
+def _check_fit(config: Config, resources: dict[str, float], *, grows: bool) -> None:
+    """Whether the cluster has the CPUs and GPUs the deployments reserve at start (Ray
+    would otherwise wait for them without a word): on a cluster of our own, which
+    cannot grow, a configuration error; on one that may (an autoscaler), a warning."""
+    ray_config = config.server.ray
+    need = {"CPU": ray_config.ingress_replicas * ray_config.ingress_cpus, "GPU": 0.0}
+    for model in config.models:
+        replicas, actor = model.deploy.initial_replicas(), model.deploy.ray_actor_options
+        need["CPU"] += replicas * actor.num_cpus
+        need["GPU"] += replicas * actor.num_gpus
+    for kind, wanted in need.items():
+        have = resources.get(kind, 0.0)
+        if wanted > have + 1e-9:
+            message = (
+                f"the deployments reserve {wanted:g} {kind}s at start and the cluster has "
+                f"{have:g}: lower [models.deploy.ray_actor_options] num_{kind.lower()}s or "
+                "[server.ray] ingress_cpus (a reservation is for Ray's scheduling only: a "
+                "model's threads are its options)"
+            )
+            if not grows:
+                raise ConfigError(message, param="models.deploy.ray_actor_options")
+            log.warning("%s; replicas wait until the cluster grows", message)
 
 
 def run(config: Config, host: str, port: int, address: str | None = None) -> None:
@@ -203,8 +377,12 @@ def run(config: Config, host: str, port: int, address: str | None = None) -> Non
         )
     else:
         ray.init(address=address, log_to_driver=False, namespace="modelport")
+    resources = ray.cluster_resources()  # type: ignore[no-untyped-call]
+    _check_fit(config, resources, grows=address != "local")
     serve.start(http_options={"host": host, "port": port})
-    serve.run(build_app(config), name="modelport", route_prefix="/", blocking=False)
+    serve.run(
+        build_app(config, secrets(config)), name="modelport", route_prefix="/", blocking=False
+    )
     log.info("modelport on Ray Serve at http://%s:%d/v1", host, port)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -26,12 +26,14 @@ Body = tuple[type, type | None, bool]
 
 class AdapterContext(msgspec.Struct, kw_only=True, frozen=True):
     """What an adapter's ``state`` function gets when the app is built: the model
-    service (every model, their queues, the observers), the configuration and the
-    plugins."""
+    service (every model, their queues, the observers), the configuration, the plugins
+    and where stored objects live (``modelport.core.records.open_records(store, ...)``:
+    shared by every replica of the app)."""
 
     service: Any
     config: Any
     plugins: Any
+    store: Any = None
 
 
 class AdapterSpec(msgspec.Struct, kw_only=True, frozen=True):

@@ -329,6 +329,9 @@ class DeployConfig(_Section, frozen=True, kw_only=True):
     def max_replicas(self) -> int:
         return self.autoscaling.max_replicas if self.autoscaling else self.num_replicas
 
+    def initial_replicas(self) -> int:
+        return max(1, self.autoscaling.min_replicas) if self.autoscaling else self.num_replicas
+
 
 class ModelConfig(_Section, frozen=True, kw_only=True):
     name: Annotated[str, msgspec.Meta(min_length=1)]

@@ -1,6 +1,7 @@
 """Stored records, bounded by age and count, safe under concurrency: in SQLite (a file
 under the data directory, the default) or in PostgreSQL (``[server] store =
-"postgresql://…"``, one database shared by every server process and replica).
+"postgresql://…"``, one database shared by every server process and replica), or served
+by another process (on Ray, a store deployment: ``modelport.core.remote``).
 
 Every kind of stored object (stored responses, stored chat completions, conversations)
 is a table of records: an id, when it was stored, the model, its metadata and its body
@@ -24,10 +25,22 @@ from typing import Any, Literal, TypeVar
 
 import msgspec
 
+from .config import Config
 from .errors import ConfigError, MissingDependency, NotFound
 from .worker import run_blocking
 
-__all__ = ["PostgresRecords", "Record", "RecordStore", "SqliteRecords", "open_records", "page"]
+__all__ = [
+    "STORE_FILE",
+    "Location",
+    "PostgresRecords",
+    "Record",
+    "RecordStore",
+    "SqlRecords",
+    "SqliteRecords",
+    "open_records",
+    "page",
+    "store_location",
+]
 
 T = TypeVar("T")
 _COLUMNS = "id, created_at, body, model, metadata"
@@ -42,19 +55,64 @@ class Record(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class RecordStore(abc.ABC):
-    """The records of one kind, table ``table``; ``max_age`` seconds (None: no age limit)
-    and ``max_count`` records at most. ``noun`` names a record in errors ("response"),
-    ``param`` the request field that names its id. Subclasses give the connection and
-    the SQL dialect (``?`` or ``%s`` placeholders, the upsert)."""
+    """The records of one kind: ``max_age`` seconds (None: no age limit) and
+    ``max_count`` records at most. ``noun`` names a record in errors ("response"),
+    ``param`` the request field that names its id."""
+
+    def __init__(self, *, max_age: float | None, max_count: int, noun: str, param: str):
+        self.max_age, self.max_count = max_age, max_count
+        self.noun, self.param = noun, param
+
+    def not_found(self, record_id: str) -> NotFound:
+        return NotFound(
+            f"{self.noun} {record_id!r} not found; it was never stored, was deleted, or "
+            "has expired",
+            param=self.param,
+            code="not_found",
+        )
+
+    @abc.abstractmethod
+    async def put(self, record: Record) -> Record:
+        """Store (or replace, keeping its time) ``record``; prune what is over the bounds.
+        Returns it with the time it was first stored."""
+
+    @abc.abstractmethod
+    async def get(self, record_id: str) -> Record:
+        """The record; ``NotFound`` when unknown, deleted or expired."""
+
+    @abc.abstractmethod
+    async def list(
+        self,
+        *,
+        model: str | None = None,
+        metadata: dict[str, str] | None = None,
+        order: Literal["asc", "desc"] = "asc",
+    ) -> list[Record]:
+        """Every live record, oldest first (``asc``) or newest first, of ``model`` and
+        with every pair of ``metadata``."""
+
+    @abc.abstractmethod
+    async def delete(self, record_id: str) -> None:
+        """Delete the record; ``NotFound`` when there is none."""
+
+    @abc.abstractmethod
+    async def count(self) -> int: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+
+class SqlRecords(RecordStore):
+    """Records in table ``table`` of an SQL database. Subclasses give the connection and
+    the dialect (``?`` or ``%s`` placeholders, the upsert)."""
 
     placeholder = "?"
 
-    def __init__(self, table: str, *, max_age: float | None, max_count: int, noun: str, param: str):
+    def __init__(self, table: str, **bounds: Any):
         if not re.fullmatch(r"[a-z_]+", table):
             raise ValueError(f"bad table name {table!r}")
+        super().__init__(**bounds)
         self.table = table
-        self.max_age, self.max_count = max_age, max_count
-        self.noun, self.param = noun, param
         self._lock = threading.Lock()
 
     @abc.abstractmethod
@@ -65,9 +123,6 @@ class RecordStore(abc.ABC):
     def _upsert(self) -> str:
         """Insert a record, or replace its body, model and metadata (keeping when it was
         first stored); returns ``created_at``."""
-
-    @abc.abstractmethod
-    def close(self) -> None: ...
 
     async def _run(self, fn: Callable[[Any], T]) -> T:
         def locked() -> T:
@@ -82,16 +137,7 @@ class RecordStore(abc.ABC):
     def _cutoff(self) -> float:
         return float("-inf") if self.max_age is None else time.time() - self.max_age
 
-    def not_found(self, record_id: str) -> NotFound:
-        return NotFound(
-            f"{self.noun} {record_id!r} not found; it was never stored, was deleted, or "
-            "has expired",
-            param=self.param,
-            code="not_found",
-        )
-
     async def put(self, record: Record) -> Record:
-        """Store (or replace, keeping its time) ``record``; prune what is over the bounds."""
         t, sql = self.table, self._sql
 
         def write(cur: Any) -> float:
@@ -114,7 +160,6 @@ class RecordStore(abc.ABC):
         return msgspec.structs.replace(record, created_at=created)
 
     async def get(self, record_id: str) -> Record:
-        """The record; ``NotFound`` when unknown, deleted or expired."""
         query = self._sql(f"SELECT {_COLUMNS} FROM {self.table} WHERE id = ? AND created_at >= ?")
 
         def read(cur: Any) -> tuple[Any, ...] | None:
@@ -134,8 +179,6 @@ class RecordStore(abc.ABC):
         metadata: dict[str, str] | None = None,
         order: Literal["asc", "desc"] = "asc",
     ) -> list[Record]:
-        """Every live record, oldest first (``asc``) or newest first, of ``model`` and
-        with every pair of ``metadata``."""
         direction = "ASC" if order == "asc" else "DESC"
         query = f"SELECT {_COLUMNS} FROM {self.table} WHERE created_at >= ?"
         args: list[Any] = [self._cutoff()]
@@ -171,7 +214,7 @@ class RecordStore(abc.ABC):
         return await self._run(read)
 
 
-class SqliteRecords(RecordStore):
+class SqliteRecords(SqlRecords):
     """Records in the SQLite file ``path`` (WAL mode: other processes and stores read
     while one writes)."""
 
@@ -222,7 +265,7 @@ class SqliteRecords(RecordStore):
                 self._db = None
 
 
-class PostgresRecords(RecordStore):
+class PostgresRecords(SqlRecords):
     """Records in the PostgreSQL database at ``url`` (psycopg 3), one table per kind;
     a connection lost between calls is opened again."""
 
@@ -283,14 +326,30 @@ class PostgresRecords(RecordStore):
                 self._db = None
 
 
-def open_records(location: Path | str, table: str, **bounds: Any) -> RecordStore:
-    """The store of ``table`` at ``location``: a ``postgresql://`` URL, or the path of
-    an SQLite file."""
+# Where a store's records are: the path of an SQLite file, a ``postgresql://`` URL, or
+# a function that opens the records of a table elsewhere (``open(table, **bounds)``:
+# a store served by another process, ``modelport.core.remote.RemoteStore``).
+Location = Path | str | Callable[..., RecordStore]
+
+# The SQLite file of every stored object, in the data directory.
+STORE_FILE = "responses.sqlite3"
+
+
+def store_location(config: Config) -> Path | str:
+    """Where a server keeps its stored objects: ``[server] store`` (a ``postgresql://``
+    URL), else the SQLite file in the data directory."""
+    return config.server.store_url() or config.data_path() / STORE_FILE
+
+
+def open_records(location: Location, table: str, **bounds: Any) -> RecordStore:
+    """The store of ``table`` at ``location``."""
+    if isinstance(location, Path):
+        return SqliteRecords(location, table, **bounds)
     if isinstance(location, str):
         if not location.startswith(("postgresql://", "postgres://")):
             raise ConfigError(f"store {location!r}: not a postgresql:// URL", param="server.store")
         return PostgresRecords(location, table, **bounds)
-    return SqliteRecords(location, table, **bounds)
+    return location(table, **bounds)
 
 
 def _record(row: tuple[Any, ...]) -> Record:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import msgspec
 
@@ -32,9 +32,10 @@ from .errors import BackendError, ModelportError, Overloaded
 from .images import ImageRequest, ImageResult
 from .manager import ModelManager
 from .plugins import Plugins
+from .records import Location, Record, RecordStore, open_records
 from .types import ChatEvent, ChatRequest, CompletionRequest, EmbedRequest, EmbedResult
 
-__all__ = ["ModelHost", "RemoteError", "RemoteInfo", "RemoteModel"]
+__all__ = ["ModelHost", "RecordHost", "RemoteError", "RemoteInfo", "RemoteModel", "RemoteStore"]
 
 log = logging.getLogger("modelport.remote")
 T = TypeVar("T")
@@ -219,3 +220,129 @@ class ModelHost:
 
     async def close(self) -> None:
         await self.manager.close()
+
+
+class _RecordCall(msgspec.Struct, frozen=True, kw_only=True):
+    """One call to a store served elsewhere: the table, its bounds and how its records
+    are named, the operation and its arguments."""
+
+    table: str
+    max_age: float | None
+    max_count: int
+    noun: str
+    param: str
+    op: Literal["put", "get", "list", "delete", "count"]
+    record: Record | None = None
+    id: str = ""
+    model: str | None = None
+    metadata: dict[str, str] | None = None
+    order: Literal["asc", "desc"] = "asc"
+
+
+class RemoteStore:
+    """The stored objects of every replica of the app, served by one store process
+    (:class:`RecordHost`) through ``handle``: an ``open_records`` location
+    (``await handle.records.remote(body)`` gives the reply's bytes)."""
+
+    def __init__(self, handle: Any):
+        self.handle = handle
+
+    def __call__(self, table: str, **bounds: Any) -> RecordStore:
+        return _RemoteRecords(self.handle, table, **bounds)
+
+
+class _RemoteRecords(RecordStore):
+    """The records of ``table``, kept by a :class:`RecordHost`."""
+
+    def __init__(self, handle: Any, table: str, **bounds: Any):
+        super().__init__(**bounds)
+        self.handle, self.table = handle, table
+
+    async def _call(self, kind: type[T], op: Any, **args: Any) -> T:
+        call = _RecordCall(
+            table=self.table,
+            max_age=self.max_age,
+            max_count=self.max_count,
+            noun=self.noun,
+            param=self.param,
+            op=op,
+            **args,
+        )
+        try:
+            body = await self.handle.records.remote(_encoder.encode(call))
+        except Exception as exc:
+            raise BackendError(f"the store failed: {type(exc).__name__}") from exc
+        return _decode(body, kind)
+
+    async def put(self, record: Record) -> Record:
+        return await self._call(Record, "put", record=record)
+
+    async def get(self, record_id: str) -> Record:
+        return await self._call(Record, "get", id=record_id)
+
+    async def list(
+        self,
+        *,
+        model: str | None = None,
+        metadata: dict[str, str] | None = None,
+        order: Literal["asc", "desc"] = "asc",
+    ) -> list[Record]:
+        return await self._call(list[Record], "list", model=model, metadata=metadata, order=order)
+
+    async def delete(self, record_id: str) -> None:
+        await self._call(type(None), "delete", id=record_id)
+
+    async def count(self) -> int:
+        return await self._call(int, "count")
+
+    def close(self) -> None:
+        """(The host owns the database.)"""
+
+
+class RecordHost:
+    """The store of every replica of the app (in one Ray Serve replica): records at
+    ``location`` (the SQLite file in its node's data directory), served over bytes."""
+
+    def __init__(self, location: Location):
+        self.location = location
+        self.stores: dict[tuple[Any, ...], RecordStore] = {}
+
+    def _store(self, call: _RecordCall) -> RecordStore:
+        key = (call.table, call.max_age, call.max_count, call.noun, call.param)
+        store = self.stores.get(key)
+        if store is None:
+            store = self.stores[key] = open_records(
+                self.location,
+                call.table,
+                max_age=call.max_age,
+                max_count=call.max_count,
+                noun=call.noun,
+                param=call.param,
+            )
+        return store
+
+    async def records(self, body: bytes) -> bytes:
+        try:
+            call = msgspec.msgpack.decode(body, type=_RecordCall)
+            store = self._store(call)
+            if call.op == "put":
+                if call.record is None:
+                    raise ValueError("put without a record")
+                return _reply(await store.put(call.record))
+            if call.op == "get":
+                return _reply(await store.get(call.id))
+            if call.op == "list":
+                found = await store.list(model=call.model, metadata=call.metadata, order=call.order)
+                return _reply(found)
+            if call.op == "delete":
+                await store.delete(call.id)
+                return _reply(None)
+            return _reply(await store.count())
+        except Exception as exc:
+            if not isinstance(exc, ModelportError):
+                log.exception("the store failed")
+            return _reply(RemoteError.of(exc))
+
+    def close(self) -> None:
+        for store in self.stores.values():
+            store.close()

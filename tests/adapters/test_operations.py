@@ -89,6 +89,41 @@ def test_metrics_need_the_key_unless_public(monkeypatch: pytest.MonkeyPatch) -> 
         assert http.get("/v1/models").status_code == 401
 
 
+def test_replicas_answer_metrics_for_all_of_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    # two replicas of the app (as on Ray) sharing a hub: whichever answers /metrics
+    # reports both; once one is gone its gauges go and its totals stay
+    import modelport.adapters.ray_serve as ray_serve
+
+    hub = ray_serve.MetricsHub()
+
+    def replica(name: str) -> TestClient:
+        async def gather(snapshot: bytes) -> bytes:
+            return hub.merged(name, snapshot)
+
+        plugins = load_plugins(entry_points=False, extra=[("fake", FakePlugin())])
+        plugins.collect_backends()
+        return TestClient(create_app(decode_config(CONFIG), plugins, gather_metrics=gather))
+
+    with replica("a") as a, replica("b") as b:
+        for http, times in ((a, 2), (b, 3)):
+            for _ in range(times):
+                http.post("/v1/chat/completions", json={"model": "fake", "messages": MSG})
+        b.get("/metrics")  # (b's snapshot reaches the hub)
+        text = a.get("/metrics").text
+        route = {"route": "/v1/chat/completions", "method": "POST", "status": "200"}
+        assert _sample(text, "modelport_requests_total", **route) == 5
+        assert _sample(text, "modelport_generated_tokens_total", model="fake") == 15
+        assert _sample(text, "modelport_time_to_first_token_seconds_count", model="fake") == 5
+        assert _sample(text, "modelport_model_loaded", model="fake", backend="fake") == 1
+        assert "_created" not in text
+        now = time.monotonic()
+        monkeypatch.setattr(time, "monotonic", lambda: now + 10 * ray_serve.PUSH_INTERVAL_S)
+        hub.push("b", hub.snapshots["b"][1])  # b still pushes; a has gone silent
+        text = b.get("/metrics").text
+        assert _sample(text, "modelport_requests_total", **route) == 5  # (a's still count)
+        assert _sample(text, "modelport_model_loaded", model="fake", backend="fake") == 1
+
+
 def test_request_id_in_and_out(http: TestClient, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="modelport.access")
     resp = http.get("/v1/models", headers={"X-Request-Id": "trace-42"})

@@ -5,22 +5,28 @@ reconnects after losing its connection."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import psycopg
 import pytest
 
 from modelport.core.errors import NotFound
-from modelport.core.records import PostgresRecords, Record, RecordStore, open_records, page
+from modelport.core.records import (
+    Location,
+    PostgresRecords,
+    Record,
+    RecordStore,
+    open_records,
+    page,
+)
 
 
-def _store(location: Path | str) -> RecordStore:
+def _store(location: Location) -> RecordStore:
     return open_records(
         location, "things", max_age=None, max_count=100, noun="thing", param="thing_id"
     )
 
 
-def test_upsert_filters_order_and_delete(store_location: Path | str) -> None:
+def test_upsert_filters_order_and_delete(store_location: Location) -> None:
     async def main() -> None:
         store = _store(store_location)
         first = await store.put(Record(id="a", body=b"1", model="m", metadata={"k": "x"}))

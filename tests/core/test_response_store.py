@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
 import pytest
 
 from modelport.core.errors import NotFound
+from modelport.core.records import Location
 from modelport.core.responses.items import MessageItem, RespondRequest, StoredResponse
 from modelport.core.responses.store import ResponseStore
 from modelport.core.types import TextPart, Usage
@@ -26,7 +26,7 @@ def _response(i: int) -> StoredResponse:
     )
 
 
-def test_round_trip_delete_and_reopen(store_location: Path | str) -> None:
+def test_round_trip_delete_and_reopen(store_location: Location) -> None:
     async def main() -> None:
         store = ResponseStore(store_location, max_age=None, max_count=10)
         await store.put(_response(1))
@@ -47,7 +47,7 @@ def test_round_trip_delete_and_reopen(store_location: Path | str) -> None:
     asyncio.run(main())
 
 
-def test_pruned_by_count_on_write(store_location: Path | str) -> None:
+def test_pruned_by_count_on_write(store_location: Location) -> None:
     async def main() -> None:
         store = ResponseStore(store_location, max_age=None, max_count=3)
         for i in range(6):
@@ -61,7 +61,7 @@ def test_pruned_by_count_on_write(store_location: Path | str) -> None:
     asyncio.run(main())
 
 
-def test_expired_responses_are_gone(store_location: Path | str) -> None:
+def test_expired_responses_are_gone(store_location: Location) -> None:
     async def main() -> None:
         store = ResponseStore(store_location, max_age=0.05, max_count=100)
         await store.put(_response(1))
@@ -76,7 +76,7 @@ def test_expired_responses_are_gone(store_location: Path | str) -> None:
     asyncio.run(main())
 
 
-def test_concurrent_writes_and_reads(store_location: Path | str) -> None:
+def test_concurrent_writes_and_reads(store_location: Location) -> None:
     async def main() -> None:
         store = ResponseStore(store_location, max_age=None, max_count=1000)
         await asyncio.gather(*(store.put(_response(i)) for i in range(40)))

@@ -11,8 +11,10 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 
@@ -142,6 +144,75 @@ def test_errors_keep_their_status_and_envelope(client: openai.OpenAI) -> None:
     assert info.value.body["param"] == "input[0]"  # type: ignore[index]
 
 
+def _sample(text: str, name: str, **labels: str) -> float:
+    """One sample of a Prometheus exposition (0 when absent)."""
+    want = [f'{k}="{v}"' for k, v in labels.items()]
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(w in line for w in want):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_metrics_report_every_ingress_replica(server: ServerProcess) -> None:
+    # the proxy spreads requests over both ingress replicas; /metrics, whichever
+    # replica answers it, counts all of them (each replica alone saw only its share)
+    route = {"route": "/v1/models/{model}", "status": "200"}
+    for _ in range(12):
+        assert httpx.get(server.base_url + "/v1/models/all-minilm").status_code == 200
+    deadline = time.monotonic() + 20
+    counted = 0.0
+    while time.monotonic() < deadline:
+        text = httpx.get(server.base_url + "/metrics").text
+        counted = _sample(text, "modelport_requests_total", **route)
+        if counted >= 12:
+            break
+        time.sleep(0.5)
+    assert counted == 12
+    assert _sample(text, "modelport_generated_tokens_total", model="smollm2") > 0
+    assert _sample(text, "modelport_model_loaded", model="smollm2", backend="gguf") == 1
+
+
+def test_a_client_that_goes_away_stops_its_generation_on_the_replica(
+    server: ServerProcess, client: openai.OpenAI
+) -> None:
+    # two long generations, one on each smollm2 replica (EOS banned: they would run
+    # for 1,800 tokens); their clients hang up after a few chunks. If the replicas
+    # kept generating, the next two requests would wait behind them for many seconds.
+    body = {
+        "model": "smollm2",
+        "messages": [{"role": "user", "content": "Count from one to a thousand."}],
+        "max_tokens": 1800,
+        "logit_bias": {"0": -100, "2": -100},
+        "stream": True,
+    }
+    url = server.base_url + "/v1/chat/completions"
+    with (
+        httpx.Client(timeout=60) as one,
+        httpx.Client(timeout=60) as two,
+        one.stream("POST", url, json=body) as a,
+        two.stream("POST", url, json=body) as b,
+    ):
+        for stream in (a, b):
+            lines = stream.iter_lines()
+            for _ in range(6):
+                next(lines)
+    started = time.monotonic()
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(
+            pool.map(
+                lambda _: client.chat.completions.create(
+                    model="smollm2",
+                    messages=[{"role": "user", "content": "Hi"}],
+                    max_tokens=4,
+                    timeout=60,
+                ),
+                range(2),
+            )
+        )
+    assert all(a.choices[0].message.content for a in answers)
+    assert time.monotonic() - started < 8, "the replicas kept generating for a client gone"
+
+
 def _replicas(address: str, model: str = "smollm2") -> list[str]:
     """The names of a model's replica actors, seen from a driver of our own."""
     import ray
@@ -231,3 +302,54 @@ def test_autoscaling_adds_a_replica_under_a_burst_and_removes_it_after(
     while len(_replicas(cluster, "burst")) > 1 and time.monotonic() < deadline:
         time.sleep(1)
     assert len(_replicas(cluster, "burst")) == 1, "the added replica was not removed"
+
+
+def test_ray_config_writes_a_serve_config_that_serve_run_deploys(
+    server: ServerProcess, cluster: str, tmp_path: Path
+) -> None:
+    # (last: it replaces the application) `modelport ray-config` for a plugins.toml
+    # with all-minilm alone; the operator raises its replicas in the file; Ray's own
+    # `serve run` deploys it, and the same address now serves that application
+    import yaml
+
+    config = tmp_path / "plugins.toml"
+    config.write_text(
+        f'[server]\ndata_dir = "{tmp_path / "data"}"\n[server.ray]\ningress_cpus = 0.1\n'
+        f'[[models]]\nname = "all-minilm"\nbackend = "sentence-transformers"\n'
+        f'source = "{_minilm()}"\n'
+        "[models.deploy.ray_actor_options]\nnum_cpus = 0.25\n"
+        "[models.options]\nthreads = 1\n"
+    )
+    out = tmp_path / "serve.yaml"
+    port = server.base_url.rsplit(":", 1)[1]
+    modelport = [sys.executable, "-m", "modelport.adapters.cli", "ray-config"]
+    args = ["--config", str(config), "--host", "127.0.0.1", "--port", port, "-o", str(out)]
+    subprocess.run([*modelport, *args], check=True, timeout=60)
+    document = yaml.safe_load(out.read_text())
+    application = document["applications"][0]
+    assert application["import_path"] == "modelport.adapters.ray_serve:app"
+    assert application["args"] == {"config": str(config)}
+    minilm = next(d for d in application["deployments"] if d["name"] == "model-all-minilm")
+    assert minilm["ray_actor_options"]["num_cpus"] == 0.25 and minilm["num_replicas"] == 1
+    minilm["num_replicas"] = 2
+    out.write_text(yaml.safe_dump(document))
+    serve = shutil.which("serve") or str(Path(sys.executable).parent / "serve")
+    subprocess.run(
+        [serve, "run", "--non-blocking", "--address", cluster, str(out)],
+        check=True, capture_output=True, timeout=180,
+        env={**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"},
+    )  # fmt: skip
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if len(_replicas(cluster, "all-minilm")) == 2 and not _replicas(cluster, "smollm2"):
+            models = httpx.get(server.base_url + "/v1/models", timeout=10)
+            if models.status_code == 200 and [m["id"] for m in models.json()["data"]] == [
+                "all-minilm"
+            ]:
+                break
+        time.sleep(1)
+    else:
+        raise AssertionError("the application of the written config did not come up")
+    client = openai.OpenAI(base_url=server.base_url + "/v1", api_key="x", max_retries=0)
+    vectors = client.embeddings.create(model="all-minilm", input="hello")
+    assert len(vectors.data[0].embedding) == 384

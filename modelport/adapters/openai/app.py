@@ -16,6 +16,7 @@ from modelport.core.config import Config, ServerConfig
 from modelport.core.errors import ModelportError, PayloadTooLarge, Unauthorized
 from modelport.core.manager import ModelManager
 from modelport.core.plugins import Plugins, load_plugins
+from modelport.core.records import Location, store_location
 from modelport.core.service import ModelService
 
 from .common import HttpRequest
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
 from . import plugin as openai_plugin
 from .errors import envelope, error_body, http_error
-from .metrics import METRICS_PATH, Metrics, metrics
+from .metrics import METRICS_PATH, Gather, Metrics, metrics
 from .observe import RequestObserver
 from .openapi import document_bodies
 
@@ -95,18 +96,29 @@ def _chain(*hooks: Any) -> Any:
     return before_request
 
 
-def create_app(config: Config, plugins: Plugins | None = None) -> Litestar:
-    """Build the server for ``config``: plugins, registry, model manager, routes."""
+def create_app(
+    config: Config,
+    plugins: Plugins | None = None,
+    *,
+    store: Location | None = None,
+    gather_metrics: Gather | None = None,
+) -> Litestar:
+    """Build the server for ``config``: plugins, registry, model manager, routes.
+
+    An app that is one of several replicas (on Ray) is given the ``store`` they share
+    (default: ``[server] store``, else the SQLite file in the data directory) and how
+    to ``gather_metrics`` of every replica into what ``/metrics`` answers."""
     if plugins is None:
         plugins = load_plugins(disabled=config.plugins.disable)
         plugins.collect_backends()
     manager = ModelManager(config, plugins)
-    meters = Metrics(manager)
+    meters = Metrics(manager, gather=gather_metrics)
     service = ModelService(manager, observers=[meters])
     server = config.server
     hooks = [_body_limit(server.max_body_bytes)]
     keys = server.resolved_api_keys()
-    server.store_url()  # a store named by an unset variable stops start-up too
+    if store is None:  # (a store named by an unset variable stops start-up)
+        store = store_location(config)
     if keys:
         hooks.insert(0, _auth_guard(keys, server.public_docs, server.public_metrics))
 
@@ -131,7 +143,7 @@ def create_app(config: Config, plugins: Plugins | None = None) -> Litestar:
         cors_config=_cors(server.cors_origins),
         openapi_config=OpenAPIConfig(title="modelport", version="0.1.0", path=DOCS_PREFIX),
         request_max_body_size=server.max_body_bytes,
-        state=_state(service, plugins, config, meters, adapters),
+        state=_state(service, plugins, config, meters, adapters, store),
         debug=False,
         logging_config=None,  # `modelport serve` configures logging (request ids, JSON)
     )
@@ -188,12 +200,19 @@ def _state(
     config: Config,
     meters: Metrics,
     adapters: list[AdapterSpec],
+    store: Location,
 ) -> Any:
-    """The app state every handler reads (``service``, ``config``, ...), and each
-    adapter's own."""
+    """The app state every handler reads (``service``, ``config``, ``store``, ...), and
+    each adapter's own."""
     from litestar.datastructures import State
 
-    common = {"service": service, "plugins": plugins, "config": config, "metrics": meters}
-    context = AdapterContext(service=service, config=config, plugins=plugins)
+    common = {
+        "service": service,
+        "plugins": plugins,
+        "config": config,
+        "metrics": meters,
+        "store": store,
+    }
+    context = AdapterContext(service=service, config=config, plugins=plugins, store=store)
     own = [a.state(context) for a in adapters if a.state is not None]
     return State({**common, **{k: v for state in own for k, v in state.items()}})

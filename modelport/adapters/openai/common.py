@@ -9,7 +9,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
@@ -249,26 +248,17 @@ async def sse(frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     yield DONE
 
 
-# The SQLite file of every stored object (responses, chat completions, conversations).
-STORE_FILE = "responses.sqlite3"
-
-
-def store_location(config: Config) -> Path | str:
-    """Where stored objects live: ``[server] store`` (a ``postgresql://`` URL), else the
-    SQLite file in the data directory."""
-    return config.server.store_url() or config.data_path() / STORE_FILE
-
-
 def record_store(request: HttpRequest, table: str, *, noun: str, param: str) -> RecordStore:
-    """The app's store of one kind of record (made on first use), in the data
-    directory's store file, bounded by ``[server] responses_max_age`` and
+    """The app's store of one kind of record (made on first use), in the app's store
+    (``state.store``: the data directory's SQLite file, ``[server] store``, or a store
+    deployment on Ray), bounded by ``[server] responses_max_age`` and
     ``responses_max_count``."""
     state = request.app.state
     stores: dict[str, RecordStore] = state.setdefault("record_stores", {})
     if table not in stores:
         config: Config = state.config
         stores[table] = open_records(
-            store_location(config),
+            state.store,
             table,
             max_age=config.server.responses_max_age_seconds(),
             max_count=config.server.responses_max_count,

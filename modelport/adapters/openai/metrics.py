@@ -10,12 +10,19 @@
 
 Each app has its own registry, so several apps in one process (tests) never collide.
 ``/metrics`` sits behind the API key like every route, unless ``[server] public_metrics``.
+
+An app that is one replica of several (on Ray) answers for all of them: it hands its
+own :meth:`Metrics.snapshot` to ``gather``, which returns the exposition of every
+replica's snapshots merged (:func:`merge`): counters and histograms summed (a replica
+that is gone still counts, so totals never go back), gauges summed over the live
+replicas (except a model's loaded and failed flags: the largest).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 
+import msgspec
 from litestar import Response, get
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -26,11 +33,67 @@ from modelport.core.types import Usage
 
 from .common import HttpRequest
 
-__all__ = ["METRICS_PATH", "Metrics", "metrics"]
+__all__ = ["METRICS_PATH", "Gather", "Metrics", "merge", "metrics"]
 
 METRICS_PATH = "/metrics"
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 TTFT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+# This replica's snapshot in, every replica's merged exposition out.
+Gather = Callable[[bytes], Awaitable[bytes]]
+# Gauges that say "this model is loaded (failed)" on each replica: merged by maximum.
+_FLAGS = frozenset({"modelport_model_loaded", "modelport_model_failed"})
+
+
+class _Sample(msgspec.Struct, array_like=True, frozen=True):
+    name: str
+    labels: dict[str, str]
+    value: float
+
+
+class _Family(msgspec.Struct, array_like=True, frozen=True):
+    name: str
+    type: str
+    doc: str
+    samples: list[_Sample]
+
+
+_snapshot = msgspec.msgpack.Decoder(list[_Family])
+
+
+def merge(snapshots: Iterable[tuple[bytes, bool]]) -> bytes:
+    """The Prometheus exposition of several replicas' snapshots, each with whether the
+    replica is live: counters and histograms summed over all of them, gauges over the
+    live ones (loaded/failed flags: their maximum)."""
+    families: dict[str, _Family] = {}
+    values: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
+    for body, live in snapshots:
+        for family in _snapshot.decode(body):
+            gauge = family.type == "gauge"
+            if gauge and not live:
+                continue
+            families.setdefault(family.name, family)
+            merged = values.setdefault(family.name, {})
+            for sample in family.samples:
+                if sample.name.endswith("_created"):  # (when a series began: not summed)
+                    continue
+                key = (sample.name, tuple(sorted(sample.labels.items())))
+                if family.name in _FLAGS:
+                    merged[key] = max(merged.get(key, 0.0), sample.value)
+                else:
+                    merged[key] = merged.get(key, 0.0) + sample.value
+    registry = CollectorRegistry(auto_describe=False)
+
+    class Merged:
+        def collect(self) -> Iterator[Metric]:
+            for name, family in families.items():
+                metric = Metric(name, family.doc, family.type)
+                for (sample, labels), value in values[name].items():
+                    metric.add_sample(sample, dict(labels), value)
+                yield metric
+
+    registry.register(Merged())
+    return generate_latest(registry)
 
 
 class _ModelCollector:
@@ -63,7 +126,8 @@ class _ModelCollector:
 class Metrics:
     """The registry of one app and the metrics recorded into it."""
 
-    def __init__(self, manager: ModelManager):
+    def __init__(self, manager: ModelManager, gather: Gather | None = None):
+        self.gather = gather
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "modelport_requests",
@@ -135,9 +199,28 @@ class Metrics:
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
 
+    def snapshot(self) -> bytes:
+        """Every sample of this app's metrics, for :func:`merge`."""
+        families = [
+            _Family(
+                name=family.name,
+                type=family.type,
+                doc=family.documentation,
+                samples=[_Sample(s.name, dict(s.labels), float(s.value)) for s in family.samples],
+            )
+            for family in self.registry.collect()
+        ]
+        return msgspec.msgpack.encode(families)
+
+    async def answer(self) -> bytes:
+        """What ``/metrics`` answers: this app's metrics, or every replica's."""
+        if self.gather is None:
+            return self.exposition()
+        return await self.gather(self.snapshot())
+
 
 @get(METRICS_PATH, include_in_schema=False)
 async def metrics(request: HttpRequest) -> Response[bytes]:
-    """Prometheus text exposition of this server's metrics."""
+    """Prometheus text exposition of this server's metrics (every replica's, on Ray)."""
     registry: Metrics = request.app.state.metrics
-    return Response(registry.exposition(), media_type=CONTENT_TYPE_LATEST)
+    return Response(await registry.answer(), media_type=CONTENT_TYPE_LATEST)

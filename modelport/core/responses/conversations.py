@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
 import msgspec
 
 from ..errors import InvalidRequest, NotFound
-from ..records import Record, open_records
+from ..records import Location, Record, open_records
 from .items import Item
 
 __all__ = ["MAX_NEW_ITEMS", "Conversation", "ConversationStore"]
@@ -45,10 +44,11 @@ _decoder = msgspec.json.Decoder(Conversation)
 
 
 class ConversationStore:
-    """Conversations at ``location`` (an SQLite file, or a ``postgresql://`` URL), with
+    """Conversations at ``location`` (an SQLite file, a ``postgresql://`` URL, or a store
+    served elsewhere), with
     the bounds of the response store."""
 
-    def __init__(self, location: Path | str, *, max_age: float | None, max_count: int):
+    def __init__(self, location: Location, *, max_age: float | None, max_count: int):
         self.records = open_records(
             location,
             "conversations",

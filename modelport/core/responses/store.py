@@ -4,11 +4,9 @@ concurrency."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import msgspec
 
-from ..records import Record, open_records
+from ..records import Location, Record, open_records
 from .items import StoredResponse
 
 __all__ = ["ResponseStore"]
@@ -18,10 +16,11 @@ _decoder = msgspec.json.Decoder(StoredResponse)
 
 
 class ResponseStore:
-    """Stored responses at ``location`` (an SQLite file, or a ``postgresql://`` URL);
+    """Stored responses at ``location`` (an SQLite file, a ``postgresql://`` URL, or a store
+    served elsewhere);
     ``max_age`` seconds (None: no age limit) and ``max_count`` responses at most."""
 
-    def __init__(self, location: Path | str, *, max_age: float | None, max_count: int):
+    def __init__(self, location: Location, *, max_age: float | None, max_count: int):
         self.records = open_records(
             location,
             "responses",

@@ -19,7 +19,7 @@ from modelport.core.responses.items import ResponseCreated, ResponseDone, Respon
 from modelport.core.responses.over_chat import ChatResponder
 from modelport.core.responses.store import ResponseStore
 
-from ..common import HttpRequest, decode, json_response, prepend, store_location
+from ..common import HttpRequest, decode, json_response, prepend
 from ..disconnect import CLIENT_CLOSED_REQUEST, while_connected
 from . import render
 from .mapping import respond_request
@@ -38,13 +38,12 @@ def responder(request: HttpRequest) -> ChatResponder:
     made: ChatResponder | None = state.get("responder")
     if made is None:
         config: Config = state.config
-        path = store_location(config)
         age = config.server.responses_max_age_seconds()
         count = config.server.responses_max_count
         made = state["responder"] = ChatResponder(
             state.service,
-            ResponseStore(path, max_age=age, max_count=count),
-            ConversationStore(path, max_age=age, max_count=count),
+            ResponseStore(state.store, max_age=age, max_count=count),
+            ConversationStore(state.store, max_age=age, max_count=count),
         )
     return made
 
