@@ -26,7 +26,16 @@ from .core.images import (
     parse_size,
 )
 from .core.reasoning import ReasoningSplitter
+from .core.rerank import RerankRequest, RerankResult
 from .core.sources import fetch as fetch_source
+from .core.tokenization import (
+    DetokenizeRequest,
+    DetokenizeResult,
+    Piece,
+    TokenizeRequest,
+    TokenizeResult,
+    pieces_of,
+)
 from .core.tokens import check_token_ids, decoded_texts
 from .core.types import ReasoningDelta, Thinking, TokenLogprob, TopLogprob
 from .core.worker import Emit, coalesced_emits, flush_emits, run_blocking, stream_from_thread
@@ -37,6 +46,8 @@ __all__ = [
     "AdapterRegistry",
     "AdapterSpec",
     "ChatTemplate",
+    "DetokenizeRequest",
+    "DetokenizeResult",
     "Emit",
     "ImageContract",
     "ImageQuality",
@@ -44,11 +55,16 @@ __all__ = [
     "ImageResult",
     "ImageStyle",
     "ModelLoadFailed",
+    "Piece",
     "ReasoningConfig",
     "ReasoningDelta",
     "ReasoningSplitter",
+    "RerankRequest",
+    "RerankResult",
     "StopCutter",
     "Thinking",
+    "TokenizeRequest",
+    "TokenizeResult",
     "TokenLogprob",
     "TopLogprob",
     "check_token_ids",
@@ -58,6 +74,7 @@ __all__ = [
     "flush_emits",
     "generation_budget",
     "parse_size",
+    "pieces_of",
     "run_blocking",
     "stream_from_thread",
 ]

@@ -161,6 +161,15 @@ def _deployments() -> tuple[Any, Any, Any, Any]:
         async def generate_image(self, body: bytes) -> bytes:
             return await self.host.generate_image(body)
 
+        async def rerank(self, body: bytes) -> bytes:
+            return await self.host.rerank(body)
+
+        async def tokenize(self, body: bytes) -> bytes:
+            return await self.host.tokenize(body)
+
+        async def detokenize(self, body: bytes) -> bytes:
+            return await self.host.detokenize(body)
+
     @serve.deployment
     class StoreDeployment:
         """Stored responses, chat completions and conversations of every ingress replica,

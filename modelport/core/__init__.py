@@ -3,7 +3,7 @@
 Imports no web framework, no wire type and no runtime SDK.
 """
 
-from .capabilities import Capability, Chat, Complete, Embed, Feature, Image
+from .capabilities import Capability, Chat, Complete, Embed, Feature, Image, Rerank, Tokenize
 from .errors import (
     BackendError,
     ConfigError,
@@ -67,10 +67,12 @@ __all__ = [
     "NoOptions",
     "Overloaded",
     "PluginError",
+    "Rerank",
     "Sampling",
     "Started",
     "TextDelta",
     "TextPart",
+    "Tokenize",
     "ToolCallDelta",
     "Unsupported",
     "Usage",

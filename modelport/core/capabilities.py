@@ -13,6 +13,8 @@ from typing import Protocol, runtime_checkable
 
 from .features import Feature
 from .images import ImageRequest, ImageResult
+from .rerank import RerankRequest, RerankResult
+from .tokenization import DetokenizeRequest, DetokenizeResult, TokenizeRequest, TokenizeResult
 from .types import (
     ChatEvent,
     ChatRequest,
@@ -23,12 +25,15 @@ from .types import (
 )
 
 __all__ = [
+    "METHODS_OF",
     "Capability",
     "Chat",
     "Complete",
     "Embed",
     "Feature",
     "Image",
+    "Rerank",
+    "Tokenize",
 ]
 
 
@@ -37,6 +42,8 @@ class Capability(enum.StrEnum):
     COMPLETE = "complete"
     EMBED = "embed"
     IMAGE = "image"
+    RERANK = "rerank"
+    TOKENIZE = "tokenize"
 
 
 @runtime_checkable
@@ -71,9 +78,32 @@ class Image(Protocol):
         ...
 
 
-METHOD_OF: dict[Capability, str] = {
-    Capability.CHAT: "chat",
-    Capability.COMPLETE: "complete",
-    Capability.EMBED: "embed",
-    Capability.IMAGE: "generate_image",
+@runtime_checkable
+class Rerank(Protocol):
+    async def rerank(self, request: RerankRequest) -> RerankResult:
+        """One relevance score per document, in the documents' order."""
+        ...
+
+
+@runtime_checkable
+class Tokenize(Protocol):
+    async def tokenize(self, request: TokenizeRequest) -> TokenizeResult:
+        """The model's token ids for a text (as its completions tokenize a prompt) or for
+        chat messages (as its chat completions render and tokenize them)."""
+        ...
+
+    async def detokenize(self, request: DetokenizeRequest) -> DetokenizeResult:
+        """The text of the model's token ids (core has checked them against its
+        vocabulary)."""
+        ...
+
+
+# The methods a model object has for each capability it serves.
+METHODS_OF: dict[Capability, tuple[str, ...]] = {
+    Capability.CHAT: ("chat",),
+    Capability.COMPLETE: ("complete",),
+    Capability.EMBED: ("embed",),
+    Capability.IMAGE: ("generate_image",),
+    Capability.RERANK: ("rerank",),
+    Capability.TOKENIZE: ("tokenize", "detokenize"),
 }

@@ -351,6 +351,10 @@ class ModelConfig(_Section, frozen=True, kw_only=True):
     reasoning: ReasoningConfig | None = None
     # How it runs on Ray Serve (``modelport serve --ray``).
     deploy: DeployConfig = DeployConfig()
+    # "embeddings": an embedding model also serves /v1/rerank, each document scored by
+    # the cosine similarity of its vector to the query's. (Rerankers such as
+    # cross-encoders serve it without this.)
+    rerank: Literal["embeddings"] | None = None
 
 
 class Config(_Section, frozen=True, kw_only=True):

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .capabilities import METHOD_OF, Capability, Feature
+from .capabilities import METHODS_OF, Capability, Feature
 from .config import Config, ModelConfig, ReasoningConfig, decode_options, parse_duration
 from .errors import (
     ConfigError,
@@ -53,6 +53,11 @@ class ModelEntry:
         self.options = options
         self.distribution = distribution
         self.capabilities: frozenset[Capability] = spec.model_capabilities(options)
+        # What core serves over the model's other capabilities ([models] rerank).
+        self.served_by_core: frozenset[Capability] = frozenset()
+        if config.rerank == "embeddings" and Capability.EMBED in self.capabilities:
+            self.served_by_core = frozenset({Capability.RERANK})
+            self.capabilities |= self.served_by_core
         self.features: frozenset[Feature] = spec.model_features(options)
         # How the model marks its thinking: [models.reasoning], or what the loaded model
         # detected in its chat template (see ``reasoning.effective_reasoning``).
@@ -70,6 +75,7 @@ class ModelEntry:
         self.last_used = 0.0
         self.active = 0
         self.waiting = 0
+        self.borrowed = 0  # quick uses beside the slots (tokenizing)
         self.slots = asyncio.Semaphore(config.parallel)
         self.load_lock = asyncio.Lock()
         # Gathers concurrent embedding requests into batches; the service creates it.
@@ -309,6 +315,17 @@ class ModelManager:
                 entry.waiting -= 1
 
     @contextlib.asynccontextmanager
+    async def borrow(self, entry: ModelEntry) -> AsyncIterator[Any]:
+        """The loaded model without taking a slot, for quick work beside its requests
+        (tokenizing): never unloaded meanwhile."""
+        entry.borrowed += 1
+        try:
+            yield await self._ensure_loaded(entry)
+        finally:
+            entry.borrowed -= 1
+            entry.last_used = time.monotonic()
+
+    @contextlib.asynccontextmanager
     async def use(self, entry: ModelEntry) -> AsyncIterator[Any]:
         """Hold one of the model's slots (waiting in its bounded queue) while in use."""
         async with self.admit(entry) as admission, admission.seat() as model:
@@ -354,9 +371,10 @@ def _check_methods(entry: ModelEntry, model: object) -> None:
     """A :class:`PluginError` naming each method the loaded model lacks for a capability
     its backend claims (closing the model first), instead of a failure on first use."""
     missing = sorted(
-        f"{METHOD_OF[capability]}() for {capability}"
-        for capability in entry.capabilities
-        if not callable(getattr(model, METHOD_OF[capability], None))
+        f"{method}() for {capability}"
+        for capability in entry.capabilities - entry.served_by_core
+        for method in METHODS_OF[capability]
+        if not callable(getattr(model, method, None))
     )
     if not missing:
         return
@@ -371,7 +389,8 @@ def _check_methods(entry: ModelEntry, model: object) -> None:
 
 
 def _idle(entry: ModelEntry) -> bool:
-    return entry.active == 0 and entry.waiting == 0 and entry.model is not None
+    busy = entry.active or entry.waiting or entry.borrowed
+    return not busy and entry.model is not None
 
 
 def _set_created(entry: ModelEntry, path: Path) -> None:

@@ -33,6 +33,8 @@ from .images import ImageRequest, ImageResult
 from .manager import ModelManager
 from .plugins import Plugins
 from .records import Location, Record, RecordStore, open_records
+from .rerank import RerankRequest, RerankResult
+from .tokenization import DetokenizeRequest, DetokenizeResult, TokenizeRequest, TokenizeResult
 from .types import ChatEvent, ChatRequest, CompletionRequest, EmbedRequest, EmbedResult
 
 __all__ = ["ModelHost", "RecordHost", "RemoteError", "RemoteInfo", "RemoteModel", "RemoteStore"]
@@ -154,6 +156,15 @@ class RemoteModel:
     async def generate_image(self, request: ImageRequest) -> ImageResult:
         return await self._call("generate_image", request, ImageResult)
 
+    async def rerank(self, request: RerankRequest) -> RerankResult:
+        return await self._call("rerank", request, RerankResult)
+
+    async def tokenize(self, request: TokenizeRequest) -> TokenizeResult:
+        return await self._call("tokenize", request, TokenizeResult)
+
+    async def detokenize(self, request: DetokenizeRequest) -> DetokenizeResult:
+        return await self._call("detokenize", request, DetokenizeResult)
+
 
 class ModelHost:
     """One configured model, loaded and served over bytes (in a Ray Serve replica).
@@ -202,10 +213,11 @@ class ModelHost:
     def complete(self, body: bytes) -> AsyncIterator[bytes]:
         return self._stream("complete", body, CompletionRequest)
 
-    async def _call(self, method: str, body: bytes, kind: type[Any]) -> bytes:
+    async def _call(self, method: str, body: bytes, kind: type[Any], *, slot: bool = True) -> bytes:
         try:
             request = msgspec.msgpack.decode(body, type=kind)
-            async with self.manager.use(self.entry) as model:
+            hold = self.manager.use if slot else self.manager.borrow
+            async with hold(self.entry) as model:
                 return _reply(await getattr(model, method)(request))
         except Exception as exc:
             if not isinstance(exc, ModelportError):
@@ -217,6 +229,15 @@ class ModelHost:
 
     async def generate_image(self, body: bytes) -> bytes:
         return await self._call("generate_image", body, ImageRequest)
+
+    async def rerank(self, body: bytes) -> bytes:
+        return await self._call("rerank", body, RerankRequest)
+
+    async def tokenize(self, body: bytes) -> bytes:
+        return await self._call("tokenize", body, TokenizeRequest, slot=False)
+
+    async def detokenize(self, body: bytes) -> bytes:
+        return await self._call("detokenize", body, DetokenizeRequest, slot=False)
 
     async def close(self) -> None:
         await self.manager.close()

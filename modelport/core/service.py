@@ -18,10 +18,10 @@ import msgspec
 
 from . import outputs
 from .batching import EmbedBatcher
-from .capabilities import Capability, Chat, Complete, Embed, Feature, Image
+from .capabilities import Capability, Chat, Complete, Embed, Feature, Image, Rerank, Tokenize
 from .contract import check_chat, check_completion, check_embed
 from .embeddings import truncate_dimensions
-from .errors import BackendError, ModelportError, Unsupported
+from .errors import BackendError, InvalidRequest, ModelportError, Unsupported
 from .generation import checked, cut_at_stop, merge_streams
 from .image_budget import ImageBudget
 from .image_fetch import FetchedImage, fetch_images
@@ -36,6 +36,8 @@ from .images import (
 from .manager import ModelEntry, ModelManager
 from .observers import Observer
 from .reasoning import split_reasoning, with_thinking
+from .rerank import RerankRequest, RerankResult, rerank_by_embeddings
+from .tokenization import DetokenizeRequest, DetokenizeResult, TokenizeRequest, TokenizeResult
 from .tokens import check_token_ids
 from .types import (
     ChatEvent,
@@ -49,6 +51,7 @@ from .types import (
     ImagePart,
     Started,
     TextDelta,
+    TextPart,
 )
 
 __all__ = ["ModelService"]
@@ -306,6 +309,50 @@ class ModelService:
                 model=entry.name,
             )
         return entry.embed_batcher
+
+    async def rerank(self, request: RerankRequest) -> RerankResult:
+        """Relevance scores, one per document: from a reranker, or from an embedding
+        model's vectors (``rerank = "embeddings"``)."""
+        entry, _ = await self._ready(request.model, Capability.RERANK, lambda _: None)
+        if not request.documents:
+            raise InvalidRequest("documents must not be empty", param="documents")
+        if Capability.RERANK in entry.served_by_core:
+            result = await rerank_by_embeddings(request, self.embed)
+        else:
+            async with self.manager.use(entry) as model:
+                result = await cast(Rerank, model).rerank(request)
+            for observer in self.observers:
+                observer.embedded(entry.name, result.prompt_tokens)
+        if len(result.scores) != len(request.documents):
+            raise BackendError(
+                f"backend {entry.spec.name!r} returned {len(result.scores)} scores "
+                f"for {len(request.documents)} documents"
+            )
+        return result
+
+    async def tokenize(self, request: TokenizeRequest) -> TokenizeResult:
+        """The model's tokens for a text or chat messages (no slot: it runs beside the
+        model's requests)."""
+        entry, _ = await self._ready(request.model, Capability.TOKENIZE, lambda _: None)
+        for i, message in enumerate(request.messages or ()):
+            if isinstance(message.content, tuple) and any(
+                not isinstance(part, TextPart) for part in message.content
+            ):
+                raise Unsupported(
+                    "only text is tokenized here; images count as the model's vision "
+                    "encoder makes them (see usage.prompt_tokens of a chat completion)",
+                    param=f"messages[{i}].content",
+                )
+        async with self.manager.borrow(entry) as model:
+            return await cast(Tokenize, model).tokenize(request)
+
+    async def detokenize(self, request: DetokenizeRequest) -> DetokenizeResult:
+        """The text of the model's token ids (each checked against its vocabulary)."""
+        entry, _ = await self._ready(request.model, Capability.TOKENIZE, lambda _: None)
+        if entry.vocab_size is not None:
+            check_token_ids(request.tokens, entry.vocab_size, "tokens")
+        async with self.manager.borrow(entry) as model:
+            return await cast(Tokenize, model).detokenize(request)
 
     async def generate_image(self, request: ImageRequest) -> ImageResult:
         """Images for ``request``, checked against the model's contract before it queues.

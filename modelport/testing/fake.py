@@ -2,7 +2,7 @@
 
 It never stands in for a real backend in a test that claims a real backend works. Its
 reply is the ``reply`` option, or, for ``reply = "echo"``, the last user message; every
-whitespace-separated word is one "token".
+whitespace-separated word is one "token" (``tokenize`` numbers words as it meets them).
 """
 
 from __future__ import annotations
@@ -31,6 +31,13 @@ from modelport.core import (
     Usage,
     hookimpl,
 )
+from modelport.core.tokenization import (
+    DetokenizeRequest,
+    DetokenizeResult,
+    Piece,
+    TokenizeRequest,
+    TokenizeResult,
+)
 
 __all__ = ["FakeModel", "FakeOptions", "FakePlugin"]
 
@@ -53,6 +60,7 @@ class FakeModel:
         narrow = getattr(options, "narrow", None)  # subclasses may bring options of their own
         self.features = None if narrow is None else frozenset(narrow)
         self.vocab_size = 50_000  # token ids it takes
+        self.words: dict[str, int] = {}
 
     @classmethod
     def load(cls, ctx: LoadContext) -> FakeModel:
@@ -103,6 +111,22 @@ class FakeModel:
             vectors.append([b / 255.0 for b in digest[: self.options.dimensions]])
         return EmbedResult(vectors=vectors, prompt_tokens=len(request.inputs))
 
+    async def tokenize(self, request: TokenizeRequest) -> TokenizeResult:
+        if request.messages is not None:
+            text = " ".join(f"{m.role}: {m.text()}" for m in request.messages)
+        else:
+            text = request.text or ""
+        words = text.split()
+        ids = tuple(self.words.setdefault(w, len(self.words) + 1) for w in words)
+        pieces = None
+        if request.with_pieces:
+            pieces = tuple(Piece(id=i, piece=w) for i, w in zip(ids, words, strict=True))
+        return TokenizeResult(tokens=ids, pieces=pieces)
+
+    async def detokenize(self, request: DetokenizeRequest) -> DetokenizeResult:
+        names = {i: w for w, i in self.words.items()}
+        return DetokenizeResult(text=" ".join(names.get(t, "<unk>") for t in request.tokens))
+
 
 class FakePlugin:
     """Register with ``load_plugins(extra=[("fake", FakePlugin())])``."""
@@ -114,7 +138,9 @@ class FakePlugin:
                 name="fake",
                 description="deterministic fake backend for adapter tests",
                 options=FakeOptions,
-                capabilities=frozenset({Capability.CHAT, Capability.COMPLETE, Capability.EMBED}),
+                capabilities=frozenset(
+                    {Capability.CHAT, Capability.COMPLETE, Capability.EMBED, Capability.TOKENIZE}
+                ),
                 features=frozenset({Feature.TOKEN_INPUT}),
                 features_for=lambda options: frozenset(options.declare),
                 load=FakeModel.load,

@@ -37,6 +37,7 @@ name = "fake"
 backend = "fake"
 load = "eager"
 max_queue = 256
+rerank = "embeddings"
 [[models]]
 name = "broken"
 backend = "fake"

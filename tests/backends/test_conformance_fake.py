@@ -10,6 +10,7 @@ from modelport.testing.conformance import (
     CompleteConformance,
     EmbedConformance,
     LoadedModel,
+    TokenizeConformance,
     load_model,
 )
 from modelport.testing.fake import FakePlugin
@@ -29,4 +30,8 @@ class TestFakeComplete(CompleteConformance):
 
 
 class TestFakeEmbed(EmbedConformance):
+    pass
+
+
+class TestFakeTokenize(TokenizeConformance):
     pass

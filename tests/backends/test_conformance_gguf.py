@@ -10,6 +10,7 @@ from modelport.testing.conformance import (
     ChatConformance,
     CompleteConformance,
     LoadedModel,
+    TokenizeConformance,
     load_configured,
 )
 
@@ -29,4 +30,8 @@ class TestGgufChat(ChatConformance):
 
 
 class TestGgufComplete(CompleteConformance):
+    pass
+
+
+class TestGgufTokenize(TokenizeConformance):
     pass

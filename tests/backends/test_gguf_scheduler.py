@@ -57,7 +57,7 @@ def _long(topic: str) -> str:
 
 
 def _prompt_tokens(model: GgufModel, request: ChatRequest) -> list[int]:
-    return model.tokenize(model.template.render(request.messages), special=True)
+    return model._tokens(model.template.render(request.messages), special=True)
 
 
 def _fresh(parallel: int) -> GgufModel:

@@ -81,3 +81,15 @@ def test_responses_continue_from_the_store(server: ServerProcess) -> None:
     ids = re.findall(r"^\[(resp_[0-9a-f]+)\] ", out, re.M)
     assert len(ids) == 2 and ids[0] != ids[1]
     assert out.strip().splitlines()[-1] == f"follow-up input items: 1; continues {ids[0]}"
+
+
+def test_rerank(server: ServerProcess) -> None:
+    out = run_example(server, "rerank.py").splitlines()
+    assert "bread" in out[0] or "dough" in out[0]
+    assert out[-1].startswith("usage: ")
+
+
+def test_tokenize(server: ServerProcess) -> None:
+    out = run_example(server, "tokenize_detokenize.py")
+    assert "back: Tokenizers split words into pieces." in out
+    assert "as a chat prompt: " in out

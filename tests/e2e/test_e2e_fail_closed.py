@@ -70,6 +70,10 @@ ROUTES = [
     ("POST", "/v1/responses"),
     ("GET", "/v1/responses/resp_x"),
     ("DELETE", "/v1/responses/resp_x"),
+    ("POST", "/v1/rerank"),
+    ("POST", "/rerank"),
+    ("POST", "/tokenize"),
+    ("POST", "/v1/detokenize"),
     ("GET", "/metrics"),
 ]
 

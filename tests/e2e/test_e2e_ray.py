@@ -61,7 +61,7 @@ def server(cluster: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
         "[models.deploy.ray_actor_options]\nnum_cpus = 0.5\n"
         "[models.options]\nn_threads = 1\nn_ctx = 2048\n"
         f'[[models]]\nname = "all-minilm"\nbackend = "sentence-transformers"\n'
-        f'source = "{_minilm()}"\n'
+        f'source = "{_minilm()}"\nrerank = "embeddings"\n'
         "[models.deploy.ray_actor_options]\nnum_cpus = 0.5\n"
         "[models.options]\nthreads = 1\n"
         f'[[models]]\nname = "burst"\nbackend = "gguf"\nsource = "{smollm2_gguf()}"\n'
@@ -113,6 +113,21 @@ def test_chat_stream_embeddings_and_responses(client: openai.OpenAI) -> None:
     assert [len(d.embedding) for d in vectors.data] == [384, 384]
     response = client.responses.create(model="smollm2", input="Hi", max_output_tokens=16)
     assert response.status in ("completed", "incomplete") and response.output
+
+
+def test_tokenize_and_rerank(server: ServerProcess, client: openai.OpenAI) -> None:
+    url = server.base_url
+    tokens = httpx.post(url + "/tokenize", json={"model": "smollm2", "content": "Hi there"})
+    completion = client.completions.create(model="smollm2", prompt="Hi there", max_tokens=1)
+    assert tokens.json()["count"] == completion.usage.prompt_tokens
+    text = httpx.post(
+        url + "/detokenize", json={"model": "smollm2", "tokens": tokens.json()["tokens"]}
+    )
+    assert text.json()["content"] == "Hi there"
+    documents = ["Cats sleep all day.", "Bake the bread at 220 degrees."]
+    body = {"model": "all-minilm", "query": "How do I bake bread?", "documents": documents}
+    ranked = httpx.post(url + "/v1/rerank", json=body, timeout=60).json()
+    assert [r["index"] for r in ranked["results"]] == [1, 0]
 
 
 def test_stored_responses_are_shared_by_the_ingress_replicas(client: openai.OpenAI) -> None:

@@ -12,10 +12,23 @@ from .conversations import routes as conversations
 from .embeddings import routes as embeddings
 from .images import routes as images
 from .models import routes as models
+from .rerank import routes as rerank
 from .responses import routes as responses
+from .tokenize import routes as tokenize
 
-# One folder per endpoint family, each with its wire types, mapping, rendering and routes.
-FAMILIES = (chat, completions, embeddings, models, images, responses, conversations)
+# One folder per endpoint family, each with its wire types, mapping, rendering and routes
+# (rerank and tokenize, in llama-server's and vLLM's shapes, keep theirs in routes.py).
+FAMILIES = (
+    chat,
+    completions,
+    embeddings,
+    models,
+    images,
+    responses,
+    conversations,
+    rerank,
+    tokenize,
+)
 
 __all__ = ["register_adapters"]
 
@@ -32,6 +45,6 @@ def register_adapters(registry: AdapterRegistry) -> None:
                 for path, body in getattr(family, "BODIES", {}).items()
             },
             description="the OpenAI HTTP API: chat completions, completions, embeddings, "
-            "models, images, responses, conversations",
+            "models, images, responses, conversations; and rerank, tokenize, detokenize",
         )
     )

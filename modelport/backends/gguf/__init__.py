@@ -64,8 +64,8 @@ GENERATION_FEATURES = frozenset(
 
 def _capabilities(options: GgufOptions) -> frozenset[Capability]:
     if options.embedding:
-        return frozenset({Capability.EMBED})
-    return frozenset({Capability.CHAT, Capability.COMPLETE})
+        return frozenset({Capability.EMBED, Capability.TOKENIZE})
+    return frozenset({Capability.CHAT, Capability.COMPLETE, Capability.TOKENIZE})
 
 
 def _features(options: GgufOptions) -> frozenset[Feature]:
@@ -89,7 +89,9 @@ def register_backends(registry: BackendRegistry) -> None:
             name="gguf",
             description="GGUF models on llama.cpp (llama-cpp-python)",
             options=GgufOptions,
-            capabilities=frozenset({Capability.CHAT, Capability.COMPLETE, Capability.EMBED}),
+            capabilities=frozenset(
+                {Capability.CHAT, Capability.COMPLETE, Capability.EMBED, Capability.TOKENIZE}
+            ),
             features=GENERATION_FEATURES | {Feature.VISION},
             capabilities_for=_capabilities,
             features_for=_features,

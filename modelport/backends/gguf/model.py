@@ -21,6 +21,8 @@ from modelport.plugin import (
     CompletionRequest,
     ConfigError,
     Constraint,
+    DetokenizeRequest,
+    DetokenizeResult,
     EmbedRequest,
     EmbedResult,
     Emit,
@@ -37,10 +39,13 @@ from modelport.plugin import (
     TextDelta,
     TextPart,
     Thinking,
+    TokenizeRequest,
+    TokenizeResult,
     Unsupported,
     decoded_texts,
     fetch_source,
     generation_budget,
+    pieces_of,
     run_blocking,
     stream_from_thread,
 )
@@ -160,7 +165,7 @@ class GgufModel:
         bos = self.template.bos_token
         return not (special and bool(bos) and text.startswith(bos))
 
-    def tokenize(self, text: str, *, special: bool) -> list[int]:
+    def _tokens(self, text: str, *, special: bool) -> list[int]:
         tokens: list[int] = self.llm.tokenize(
             text.encode("utf-8"), add_bos=self._add_bos(text, special), special=special
         )
@@ -206,7 +211,7 @@ class GgufModel:
             vision = await run_blocking(lambda: projector.tokenize(prompt, images, add_bos=add_bos))
             tokens = vision.tokens
         else:
-            tokens = self.tokenize(self._render(request.messages, request.thinking), special=True)
+            tokens = self._tokens(self._render(request.messages, request.thinking), special=True)
         events = self._stream(
             tokens,
             request.sampling,
@@ -248,7 +253,7 @@ class GgufModel:
                 "cannot complete with a suffix",
                 param="suffix",
             )
-        return [pre, *prefix, suf, *self.tokenize(suffix, special=False), mid]
+        return [pre, *prefix, suf, *self._tokens(suffix, special=False), mid]
 
     async def complete(self, request: CompletionRequest) -> AsyncIterator[ChatEvent]:
         score_prompt = request.echo and request.sampling.logprobs
@@ -259,7 +264,7 @@ class GgufModel:
                 param="echo",
             )
         if isinstance(request.prompt, str):
-            tokens = self.tokenize(request.prompt, special=False)
+            tokens = self._tokens(request.prompt, special=False)
             echo = request.prompt
         else:
             tokens = list(request.prompt)
@@ -290,6 +295,32 @@ class GgufModel:
             return EmbedResult(vectors=[list(map(float, v)) for v in vectors], prompt_tokens=count)
 
         return await run_blocking(work)
+
+    async def tokenize(self, request: TokenizeRequest) -> TokenizeResult:
+        """A text as a completion prompt (BOS unless ``add_special`` is false; an
+        embedding model's as its input), or messages as chat renders them."""
+        if request.messages is not None:
+            if self.options.embedding:
+                raise Unsupported(
+                    f"model {self.name!r} is an embedding model: it has no chat template "
+                    "to render messages with; send content",
+                    param="messages",
+                )
+            tokens = self._tokens(self._render(request.messages, None), special=True)
+        else:
+            text = request.text or ""
+            if request.add_special is False:
+                tokens = list(self.llm.tokenize(text.encode(), add_bos=False, special=False))
+            else:
+                tokens = self._tokens(text, special=False)
+        pieces = None
+        if request.with_pieces:
+            pieces = pieces_of(tokens, lambda t: bytes(self.llm.detokenize([t], special=True)))
+        return TokenizeResult(tokens=tuple(tokens), pieces=pieces, max_model_len=self.n_ctx)
+
+    async def detokenize(self, request: DetokenizeRequest) -> DetokenizeResult:
+        text = bytes(self.llm.detokenize(list(request.tokens), special=True))
+        return DetokenizeResult(text=text.decode("utf-8", errors="replace"))
 
     # --- generation -----------------------------------------------------------------
 

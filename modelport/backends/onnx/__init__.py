@@ -59,8 +59,8 @@ GENERATE_FEATURES = frozenset({Feature.SEED, Feature.TOP_K, Feature.ECHO, Featur
 
 def _capabilities(options: OnnxOptions) -> frozenset[Capability]:
     if options.task == "embed":
-        return frozenset({Capability.EMBED})
-    return frozenset({Capability.CHAT, Capability.COMPLETE})
+        return frozenset({Capability.EMBED, Capability.TOKENIZE})
+    return frozenset({Capability.CHAT, Capability.COMPLETE, Capability.TOKENIZE})
 
 
 def _features(options: OnnxOptions) -> frozenset[Feature]:
@@ -90,7 +90,9 @@ def register_backends(registry: BackendRegistry) -> None:
             name="onnx",
             description="ONNX models on onnxruntime (embeddings) and onnxruntime-genai (LLMs)",
             options=OnnxOptions,
-            capabilities=frozenset({Capability.CHAT, Capability.COMPLETE, Capability.EMBED}),
+            capabilities=frozenset(
+                {Capability.CHAT, Capability.COMPLETE, Capability.EMBED, Capability.TOKENIZE}
+            ),
             features=GENERATE_FEATURES | EMBED_FEATURES,
             capabilities_for=_capabilities,
             features_for=_features,

@@ -9,10 +9,16 @@ from typing import Any
 
 from modelport.plugin import (
     ConfigError,
+    DetokenizeRequest,
+    DetokenizeResult,
     EmbedRequest,
     EmbedResult,
     LoadContext,
     MissingDependency,
+    Piece,
+    TokenizeRequest,
+    TokenizeResult,
+    Unsupported,
     decoded_texts,
     run_blocking,
 )
@@ -103,6 +109,28 @@ class OnnxEmbedder:
             "input",
         )
         return await run_blocking(lambda: self.encode(texts))
+
+    async def tokenize(self, request: TokenizeRequest) -> TokenizeResult:
+        """A text as an input is tokenized (truncated at the model's maximum length)."""
+        if request.messages is not None:
+            raise Unsupported(
+                "an embedding model has no chat template to render messages with; send content",
+                param="messages",
+            )
+        encoding = self.tokenizer.encode(
+            request.text or "", add_special_tokens=request.add_special is not False
+        )
+        pieces = None
+        if request.with_pieces:
+            pieces = tuple(
+                Piece(id=i, piece=t) for i, t in zip(encoding.ids, encoding.tokens, strict=True)
+            )
+        length = self.tokenizer.truncation["max_length"] if self.tokenizer.truncation else None
+        return TokenizeResult(tokens=tuple(encoding.ids), pieces=pieces, max_model_len=length)
+
+    async def detokenize(self, request: DetokenizeRequest) -> DetokenizeResult:
+        text = self.tokenizer.decode(list(request.tokens), skip_special_tokens=False)
+        return DetokenizeResult(text=text)
 
     def encode(self, texts: list[str]) -> EmbedResult:
         """Vectors for ``texts``: tokenised once, run in length-sorted batches (little

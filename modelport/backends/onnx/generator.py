@@ -16,14 +16,19 @@ from modelport.plugin import (
     ChatTemplate,
     CompletionRequest,
     ConfigError,
+    DetokenizeRequest,
+    DetokenizeResult,
     Emit,
     Finish,
     FinishReason,
     InvalidRequest,
     LoadContext,
+    Piece,
     Sampling,
     Started,
     TextDelta,
+    TokenizeRequest,
+    TokenizeResult,
     Usage,
     generation_budget,
     stream_from_thread,
@@ -101,6 +106,25 @@ class OnnxGenerator:
         prefix = text if request.echo else ""
         async for event in self._stream(tokens, request.sampling, param="prompt", prefix=prefix):
             yield event
+
+    async def tokenize(self, request: TokenizeRequest) -> TokenizeResult:
+        """A text as a completion prompt, or messages as chat renders them."""
+        if request.messages is not None:
+            tokens = self._encode(self.template.render(request.messages))
+        else:
+            tokens = self._encode(request.text or "")
+            bos = self.tokenizer.bos_token_id
+            if request.add_special is False and tokens[:1] == [bos]:
+                tokens = tokens[1:]
+        pieces = None
+        if request.with_pieces:
+            pieces = tuple(Piece(id=t, piece=self.tokenizer.decode([t])) for t in tokens)
+        return TokenizeResult(
+            tokens=tuple(tokens), pieces=pieces, max_model_len=self.context_length
+        )
+
+    async def detokenize(self, request: DetokenizeRequest) -> DetokenizeResult:
+        return DetokenizeResult(text=self.tokenizer.decode(list(request.tokens)))
 
     def _encode(self, text: str) -> list[int]:
         tokens = [int(t) for t in self.tokenizer.encode(text)]

@@ -21,6 +21,7 @@ from ._checks import Stream, busy_pool_threads
 from ._embed import EmbedConformance
 from ._generation import GenerationConformance
 from ._image import ImageConformance, png_size
+from ._rerank import RerankConformance
 from ._subject import (
     MODEL_NAME,
     LoadedModel,
@@ -29,6 +30,7 @@ from ._subject import (
     load_model,
     service_for,
 )
+from ._tokenize import TokenizeConformance
 
 __all__ = [
     "CONFORMANCE_CLASSES",
@@ -39,7 +41,9 @@ __all__ = [
     "GenerationConformance",
     "ImageConformance",
     "LoadedModel",
+    "RerankConformance",
     "Stream",
+    "TokenizeConformance",
     "busy_pool_threads",
     "find_spec",
     "load_configured",
@@ -48,4 +52,11 @@ __all__ = [
     "service_for",
 ]
 
-CONFORMANCE_CLASSES = (ChatConformance, CompleteConformance, EmbedConformance, ImageConformance)
+CONFORMANCE_CLASSES = (
+    ChatConformance,
+    CompleteConformance,
+    EmbedConformance,
+    ImageConformance,
+    RerankConformance,
+    TokenizeConformance,
+)

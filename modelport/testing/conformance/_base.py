@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import msgspec
 import pytest
 
-from modelport.core.capabilities import METHOD_OF, Capability
+from modelport.core.capabilities import METHODS_OF, Capability
 from modelport.core.config import decode_options
 from modelport.core.errors import ConfigError
 
@@ -58,11 +58,12 @@ class ConformanceBase:
             f"features_for() returned {sorted(undeclared)}, which the spec's features do not list"
         )
         for capability in served:
-            method = getattr(conformance_model.model, METHOD_OF[capability], None)
-            assert callable(method), (
-                f"{type(conformance_model.model).__name__} serves {capability} but has no "
-                f"{METHOD_OF[capability]}() method"
-            )
+            for name in METHODS_OF[capability]:
+                method = getattr(conformance_model.model, name, None)
+                assert callable(method), (
+                    f"{type(conformance_model.model).__name__} serves {capability} but has no "
+                    f"{name}() method"
+                )
 
     # --- options --------------------------------------------------------------------
 

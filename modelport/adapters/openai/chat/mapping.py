@@ -11,7 +11,7 @@ from ..sampling import (
 )
 from . import wire
 
-__all__ = ["chat_request"]
+__all__ = ["chat_request", "messages_of"]
 
 
 def _refuse_unhonoured(req: wire.ChatCompletionRequest) -> None:
@@ -93,6 +93,11 @@ def _message(msg: wire.Message, i: int) -> core.Message:
     )
 
 
+def messages_of(messages: list[wire.Message]) -> tuple[core.Message, ...]:
+    """Chat messages as core's (errors name ``messages[i]``)."""
+    return tuple(_message(m, i) for i, m in enumerate(messages))
+
+
 def _tool_choice(choice: str | wire.NamedToolChoice | None) -> core.ToolChoice:
     if choice is None:
         return core.ToolChoice()
@@ -134,7 +139,7 @@ def chat_request(req: wire.ChatCompletionRequest) -> core.ChatRequest:
     max_tokens = req.max_completion_tokens or req.max_tokens
     return core.ChatRequest(
         model=req.model,
-        messages=tuple(_message(m, i) for i, m in enumerate(req.messages)),
+        messages=messages_of(req.messages),
         sampling=sampling_of(req, max_tokens, bool(req.logprobs), req.top_logprobs),
         tools=tools,
         tool_choice=_tool_choice(req.tool_choice),
