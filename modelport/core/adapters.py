@@ -17,11 +17,14 @@ import msgspec
 from .errors import PluginError
 from .registry import NamedRegistry
 
-__all__ = ["AdapterContext", "AdapterRegistry", "AdapterSpec", "Body"]
+__all__ = ["AdapterContext", "AdapterRegistry", "AdapterSpec", "Body", "ErrorWriter"]
 
 # A POST route's request Struct, its JSON 200 Struct (None: not documented), and whether
 # it may answer with Server-Sent Events.
 Body = tuple[type, type | None, bool]
+
+# An adapter's error envelope: (status, message, param, code) -> the JSON body.
+ErrorWriter = Callable[[int, str, str | None, str | None], bytes]
 
 
 class AdapterContext(msgspec.Struct, kw_only=True, frozen=True):
@@ -38,14 +41,20 @@ class AdapterContext(msgspec.Struct, kw_only=True, frozen=True):
 
 class AdapterSpec(msgspec.Struct, kw_only=True, frozen=True):
     """A protocol adapter: its name, its route handlers, the OpenAPI bodies of its POST
-    routes by path, and a function giving the app state its handlers read
-    (``request.app.state[...]``)."""
+    routes by path, a function giving the app state its handlers read
+    (``request.app.state[...]``), and how it writes errors."""
 
     name: str
     routes: tuple[Any, ...]
     bodies: Mapping[str, Body] = {}
     state: Callable[[AdapterContext], Mapping[str, Any]] | None = None
     description: str = ""
+    # How the adapter's routes answer an error, in its protocol's envelope:
+    # ``error(status, message, param, code)`` gives the JSON body (the status, message,
+    # param and code come from the server's one error table). None: OpenAI's envelope.
+    error: ErrorWriter | None = None
+    # The msgspec Struct of that envelope, for the OpenAPI document.
+    error_envelope: type | None = None
 
 
 class AdapterRegistry(NamedRegistry[AdapterSpec]):

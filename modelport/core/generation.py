@@ -47,16 +47,18 @@ class StopCutter:
         self._hold = max((len(s) for s in self.stops), default=1) - 1
         self._buffer = ""
         self.stopped = False
+        self.matched: str | None = None  # the stop sequence found
 
     def feed(self, text: str) -> str:
         """Text safe to emit now; sets ``stopped`` once a stop sequence appears."""
         if not self.stops:
             return text
         self._buffer += text
-        hits = [i for i in (self._buffer.find(s) for s in self.stops) if i >= 0]
+        hits = [(i, s) for s in self.stops if (i := self._buffer.find(s)) >= 0]
         if hits:
             self.stopped = True
-            out, self._buffer = self._buffer[: min(hits)], ""
+            at, self.matched = min(hits, key=lambda hit: hit[0])
+            out, self._buffer = self._buffer[:at], ""
             return out
         keep = self._partial_tail()
         out = self._buffer[: len(self._buffer) - keep]
@@ -104,6 +106,7 @@ async def cut_at_stop(
                     yield Finish(
                         reason="stop",
                         usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=generated),
+                        stop_sequence=cutter.matched,
                     )
                     return
             else:

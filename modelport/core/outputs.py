@@ -225,8 +225,10 @@ async def _call_or_checked_json(
                 yield TextDelta(text=text, tokens=sum(d.tokens for d in held))
             fmt = request.response_format
             schema = fmt.schema if fmt.type == "json_schema" else None
-            reason = event.reason if validates(text, schema) else "length"
-            yield Finish(reason=reason, usage=event.usage)
+            if validates(text, schema):
+                yield event
+            else:
+                yield Finish(reason="length", usage=event.usage)
         else:
             yield event
 
@@ -308,6 +310,6 @@ async def _tool_calls(
                 continue
             if rest:
                 yield TextDelta(text=rest, tokens=sum(d.tokens for d in held))
-            yield Finish(reason=event.reason, usage=event.usage)
+            yield event
         else:
             yield event

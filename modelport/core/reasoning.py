@@ -189,8 +189,10 @@ async def split_reasoning(
                 for out in _events(splitter.flush(), None, carried, splitter.open):
                     yield out
                 usage = msgspec.structs.replace(event.usage, reasoning_tokens=reasoning_tokens)
-                reason = "length" if splitter.open else event.reason
-                yield Finish(reason=reason, usage=usage)
+                if splitter.open:
+                    yield Finish(reason="length", usage=usage)
+                else:
+                    yield msgspec.structs.replace(event, usage=usage)
             else:
                 yield event
     finally:

@@ -161,8 +161,8 @@ class ModelService:
                 if isinstance(e, TextDelta) and not keep:
                     e = msgspec.structs.replace(e, logprobs=())
                 elif isinstance(e, Finish) and rank == 0:
-                    e = Finish(
-                        reason=e.reason,
+                    e = msgspec.structs.replace(
+                        e,
                         usage=msgspec.structs.replace(
                             e.usage, completion_tokens=e.usage.completion_tokens + discarded
                         ),

@@ -331,6 +331,8 @@ class Finish(_Value, frozen=True, kw_only=True, tag="finish", tag_field="kind"):
 
     reason: FinishReason
     usage: Usage
+    # The stop sequence that ended it (reason "stop"), when one did.
+    stop_sequence: str | None = None
 
 
 ChatEvent = Started | TextDelta | ReasoningDelta | ToolCallDelta | Finish

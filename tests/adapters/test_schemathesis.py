@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, settings  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
 
 from helpers import free_port  # noqa: E402
+from modelport.adapters.anthropic import plugin as anthropic_plugin  # noqa: E402
 from modelport.adapters.openai.app import create_app  # noqa: E402
 from modelport.core.config import decode_config  # noqa: E402
 from modelport.core.plugins import load_plugins  # noqa: E402
@@ -47,7 +48,8 @@ fail_load = true
 
 
 def _app() -> Any:
-    plugins = load_plugins(entry_points=False, extra=[("fake", FakePlugin())])
+    extra = [("fake", FakePlugin()), ("anthropic", anthropic_plugin)]
+    plugins = load_plugins(entry_points=False, extra=extra)
     plugins.collect_backends()
     return create_app(decode_config(CONFIG), plugins)
 
@@ -101,11 +103,18 @@ def _aim_at_the_fake_model(body: Any) -> None:
     suppress_health_check=list(HealthCheck),
     derandomize=True,
 )
-def test_no_5xx_and_errors_in_the_openai_envelope(case: Any, live: _Server) -> None:
+def test_no_5xx_and_errors_in_the_protocols_envelope(case: Any, live: _Server) -> None:
     _aim_at_the_fake_model(case.body)
     response = case.call_and_validate(base_url=live.url, checks=[not_a_server_error], timeout=30)
     status = response.status_code
     assert status < 500 or status == 503, (status, response.text)
+    if status >= 400 and case.path.startswith("/v1/messages"):  # Anthropic's envelope
+        body = response.json()
+        assert set(body) == {"type", "error"} and body["type"] == "error", body
+        assert set(body["error"]) == {"type", "message"}, body
+        assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+        assert isinstance(body["error"]["type"], str), body
+        return
     if status >= 400:
         body = response.json()
         assert set(body) == {"error"}, body

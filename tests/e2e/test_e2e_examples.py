@@ -93,3 +93,9 @@ def test_tokenize(server: ServerProcess) -> None:
     out = run_example(server, "tokenize_detokenize.py")
     assert "back: Tokenizers split words into pieces." in out
     assert "as a chat prompt: " in out
+
+
+def test_anthropic_messages(server: ServerProcess) -> None:
+    out = run_example(server, "anthropic_messages.py")
+    assert "the model called get_weather({'city':" in out
+    assert "prompt tokens: " in out

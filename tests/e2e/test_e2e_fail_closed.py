@@ -74,6 +74,8 @@ ROUTES = [
     ("POST", "/rerank"),
     ("POST", "/tokenize"),
     ("POST", "/v1/detokenize"),
+    ("POST", "/v1/messages"),
+    ("POST", "/v1/messages/count_tokens"),
     ("GET", "/metrics"),
 ]
 
@@ -83,15 +85,18 @@ def test_every_route_needs_the_right_key(keyed: ServerProcess, method: str, path
     url = keyed.base_url + path
     body = {"model": "none", "messages": [], "input": "x", "prompt": "x"}
     json = body if method == "POST" else None
-    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": KEY}):
+    wrong = ({}, {"Authorization": "Bearer wrong"}, {"Authorization": KEY}, {"x-api-key": "no"})
+    for headers in wrong:
         resp = httpx.request(method, url, headers=headers, json=json, timeout=10)
         assert resp.status_code == 401, (headers, resp.text)
         error = resp.json()["error"]
-        assert (error["type"], error["code"]) == ("authentication_error", "invalid_api_key")
-    resp = httpx.request(
-        method, url, headers={"Authorization": f"Bearer {KEY}"}, json=json, timeout=10
-    )
-    assert resp.status_code != 401, resp.text
+        if path.startswith("/v1/messages"):  # Anthropic's envelope
+            assert resp.json()["type"] == "error" and error["type"] == "authentication_error"
+        else:
+            assert (error["type"], error["code"]) == ("authentication_error", "invalid_api_key")
+    for headers in ({"Authorization": f"Bearer {KEY}"}, {"x-api-key": KEY}):
+        resp = httpx.request(method, url, headers=headers, json=json, timeout=10)
+        assert resp.status_code != 401, resp.text
 
 
 def test_health_stays_public_and_shows_only_the_status(keyed: ServerProcess) -> None:

@@ -12,6 +12,7 @@ from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 
 from modelport.core.adapters import AdapterContext, AdapterSpec
+from modelport.core.adapters import ErrorWriter as Writer
 from modelport.core.config import Config, ServerConfig
 from modelport.core.errors import ModelportError, PayloadTooLarge, Unauthorized
 from modelport.core.manager import ModelManager
@@ -47,19 +48,53 @@ def _error_response(
     )
 
 
-def _on_modelport_error(_: HttpRequest, exc: Exception) -> Response[bytes]:
-    status, body, headers = error_body(exc)
-    return _error_response(status, body, headers)
+class _Errors:
+    """The app's error answers: the status, message, param and code from the one error
+    table, in the envelope of the protocol whose path was asked (an adapter's ``error``
+    writer, else OpenAI's), whatever raised it: a handler, the key check, the router
+    (a wrong method), the body limit."""
 
+    def __init__(self, adapters: list[AdapterSpec]):
+        self.exact: dict[str, Writer] = {}
+        self.prefixes: list[tuple[str, Writer]] = []
+        for adapter in adapters:
+            if adapter.error is None:
+                continue
+            for route in adapter.routes:
+                for path in getattr(route, "paths", ()):
+                    if "{" in path:
+                        self.prefixes.append((path.split("{", 1)[0], adapter.error))
+                    else:
+                        self.exact[path] = adapter.error
 
-def _on_http_error(_: HttpRequest, exc: HTTPException) -> Response[bytes]:
-    if exc.status_code >= 500:
-        return _on_modelport_error(_, exc)
-    return _error_response(
-        exc.status_code,
-        http_error(exc.status_code, str(exc.detail), exc.extra),
-        dict(exc.headers or {}),
-    )
+    def _writer(self, path: str) -> Writer | None:
+        found = self.exact.get(path)
+        if found is None:
+            found = next((w for prefix, w in self.prefixes if path.startswith(prefix)), None)
+        return found
+
+    def _answer(
+        self, request: HttpRequest, status: int, body: Any, headers: dict[str, str]
+    ) -> Response[bytes]:
+        write = self._writer(request.url.path)
+        if write is None:
+            return _error_response(status, body, headers)
+        return Response(
+            write(status, body.message, body.param, body.code),
+            status_code=status,
+            media_type="application/json",
+            headers=headers,
+        )
+
+    def on_error(self, request: HttpRequest, exc: Exception) -> Response[bytes]:
+        status, body, headers = error_body(exc)
+        return self._answer(request, status, body, headers)
+
+    def on_http_error(self, request: HttpRequest, exc: HTTPException) -> Response[bytes]:
+        if exc.status_code >= 500:
+            return self.on_error(request, exc)
+        body = http_error(exc.status_code, str(exc.detail), exc.extra)
+        return self._answer(request, exc.status_code, body, dict(exc.headers or {}))
 
 
 def _auth_guard(keys: list[str], public_docs: bool, public_metrics: bool) -> Any:
@@ -71,10 +106,13 @@ def _auth_guard(keys: list[str], public_docs: bool, public_metrics: bool) -> Any
             return
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not any(
-            hmac.compare_digest(token.strip().encode(), k.encode()) for k in keys
-        ):
-            raise Unauthorized("missing or invalid API key; send 'Authorization: Bearer <key>'")
+        if scheme.lower() != "bearer":
+            token = request.headers.get("x-api-key", "")  # (Anthropic's clients send it)
+        if not any(hmac.compare_digest(token.strip().encode(), k.encode()) for k in keys):
+            raise Unauthorized(
+                "missing or invalid API key; send 'Authorization: Bearer <key>' "
+                "(or 'x-api-key: <key>')"
+            )
 
     return before_request
 
@@ -130,12 +168,13 @@ def create_app(
         await manager.close()
 
     adapters = _adapters(plugins, config)
+    errors = _Errors(adapters)
     app = Litestar(
         route_handlers=[*(route for adapter in adapters for route in adapter.routes), metrics],
         exception_handlers={
-            ModelportError: _on_modelport_error,
-            HTTPException: _on_http_error,
-            Exception: _on_modelport_error,
+            ModelportError: errors.on_error,
+            HTTPException: errors.on_http_error,
+            Exception: errors.on_error,
         },
         before_request=_chain(*hooks),
         on_startup=[startup],
@@ -147,7 +186,16 @@ def create_app(
         debug=False,
         logging_config=None,  # `modelport serve` configures logging (request ids, JSON)
     )
-    document_bodies(app, {path: body for a in adapters for path, body in a.bodies.items()})
+    envelopes = {
+        path: adapter.error_envelope
+        for adapter in adapters
+        if adapter.error_envelope is not None
+        for route in adapter.routes
+        for path in getattr(route, "paths", ())
+    }
+    document_bodies(
+        app, {path: body for a in adapters for path, body in a.bodies.items()}, envelopes
+    )
     app.asgi_handler = cast("ASGIApp", RequestObserver(app.asgi_handler, meters))
     return app
 

@@ -51,31 +51,37 @@ def _json(kind: type) -> dict[str, MediaType]:
     return {"application/json": MediaType(schema=_ref(kind))}
 
 
-def _error_responses() -> dict[str, OpenAPIResponse]:
+def _error_responses(envelope: type) -> dict[str, OpenAPIResponse]:
     return {
-        status: OpenAPIResponse(description=text, content=_json(ErrorEnvelope))
+        status: OpenAPIResponse(description=text, content=_json(envelope))
         for status, text in ERROR_STATUSES.items()
     }
 
 
-def _components(bodies: Mapping[str, Body]) -> dict[str, Any]:
+def _components(bodies: Mapping[str, Body], envelopes: Mapping[str, type]) -> dict[str, Any]:
     kinds = [kind for request, ok, _ in bodies.values() for kind in (request, ok) if kind]
-    _, components = msgspec.json.schema_components([*kinds, ErrorEnvelope], ref_template=REF)
+    kinds += [ErrorEnvelope, *dict.fromkeys(envelopes.values())]
+    _, components = msgspec.json.schema_components(kinds, ref_template=REF)
     return components
 
 
-def document_bodies(app: Litestar, bodies: Mapping[str, Body]) -> None:
+def document_bodies(
+    app: Litestar, bodies: Mapping[str, Body], envelopes: Mapping[str, type] | None = None
+) -> None:
     """Add request bodies (``bodies``: every adapter's, by path), 200 bodies and error
-    envelopes to ``app``'s OpenAPI document."""
+    envelopes (OpenAI's, or ``envelopes``' for the paths of an adapter with its own) to
+    ``app``'s OpenAPI document."""
+    envelopes = envelopes or {}
     document = app.openapi_schema  # built once and cached: every route is registered by now
     components = document.components
-    components.schemas = {**(components.schemas or {}), **_components(bodies)}
+    components.schemas = {**(components.schemas or {}), **_components(bodies, envelopes)}
     for path, item in (document.paths or {}).items():
+        errors = _error_responses(envelopes.get(path, ErrorEnvelope))
         for operation in (item.get, item.post, item.delete):
             if operation is None:
                 continue
             responses = operation.responses or {}
-            operation.responses = {**responses, **_error_responses()}
+            operation.responses = {**responses, **errors}
         if path not in bodies or item.post is None:
             continue
         request, ok, streams = bodies[path]

@@ -89,4 +89,4 @@ class TextOut:
             completion_tokens=self.generated,
             cached_tokens=cached,
         )
-        self.emit(Finish(reason=reason, usage=usage))
+        self.emit(Finish(reason=reason, usage=usage, stop_sequence=self.cutter.matched))
