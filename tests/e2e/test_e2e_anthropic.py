@@ -339,3 +339,40 @@ def test_errors_come_in_anthropics_envelope(
     )
     assert resp.status_code == 404 and resp.json()["error"]["code"] == "model_not_found"
     assert os.environ.get("MP_ANTHROPIC_KEY") is None  # (the key went to the server only)
+
+
+def test_omitted_thinking_and_output_config(client: anthropic.Anthropic) -> None:
+    omitted = client.messages.create(
+        model="thinker",
+        max_tokens=40,
+        messages=ASK,
+        thinking={"type": "enabled", "budget_tokens": 8, "display": "omitted"},
+    )
+    assert omitted.content[0].type == "thinking" and omitted.content[0].thinking == ""  # type: ignore[union-attr]
+    assert omitted.usage.output_tokens > 8  # (it thought, and answered)
+    schema = {
+        "type": "object",
+        "properties": {"colour": {"type": "string", "enum": ["red", "green", "blue"]}},
+        "required": ["colour"],
+        "additionalProperties": False,
+    }
+    shaped = client.messages.create(
+        model="smollm2",
+        max_tokens=30,
+        messages=[{"role": "user", "content": "Pick a colour."}],
+        output_config={"format": {"type": "json_schema", "schema": schema}},
+    )
+    import json
+
+    assert json.loads(shaped.content[0].text)["colour"] in ("red", "green", "blue")  # type: ignore[union-attr]
+    # effort on a model that does not reason: refused by name
+    with pytest.raises(anthropic.BadRequestError) as info:
+        client.messages.create(
+            model="smollm2", max_tokens=8, messages=ASK, output_config={"effort": "high"}
+        )
+    assert info.value.body["error"]["message"].startswith("output_config.effort: ")  # type: ignore[index]
+    # adaptive thinking: the reasoning model thinks as configured (here: until max_tokens)
+    adaptive = client.messages.create(
+        model="thinker", max_tokens=10, messages=ASK, thinking={"type": "adaptive"}
+    )
+    assert adaptive.content[0].type == "thinking" and adaptive.stop_reason == "max_tokens"
