@@ -32,7 +32,7 @@ def test_retrieve_model_shows_contract(client: openai.OpenAI, base_url: str) -> 
     assert model.id == "smollm2"
     raw = httpx.get(base_url + "/v1/models/smollm2").json()
     assert_valid("Model", raw)
-    assert raw["capabilities"]["serves"] == ["chat", "complete"]
+    assert raw["capabilities"]["serves"] == ["chat", "complete", "tokenize"]
     features = raw["capabilities"]["features"]
     assert {"seed", "tools", "json_schema", "logprobs", "logit_bias"} <= set(features)
     # SmolLM2's GGUF has no fill-in-the-middle tokens: the loaded model narrows the contract
@@ -42,7 +42,7 @@ def test_retrieve_model_shows_contract(client: openai.OpenAI, base_url: str) -> 
     alias = httpx.get(base_url + "/v1/models/smollm2:135m").json()
     assert alias["id"] == "smollm2"
     emb = httpx.get(base_url + "/v1/models/all-minilm").json()
-    assert emb["capabilities"]["serves"] == ["embed"]
+    assert emb["capabilities"]["serves"] == ["embed", "rerank", "tokenize"]
 
 
 def test_health(base_url: str) -> None:

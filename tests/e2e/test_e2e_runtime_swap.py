@@ -151,8 +151,8 @@ def test_onnx_refuses_what_it_cannot_honour(base_url: str) -> None:
 def test_models_show_the_onnx_contract(base_url: str) -> None:
     chat = httpx.get(base_url + "/v1/models/smollm2-onnx").json()
     assert chat["backend"] == "onnx"
-    assert chat["capabilities"]["serves"] == ["chat", "complete"]
+    assert chat["capabilities"]["serves"] == ["chat", "complete", "tokenize"]
     assert {"seed", "top_k"} <= set(chat["capabilities"]["features"])
     assert "penalties" not in chat["capabilities"]["features"]
     embed = httpx.get(base_url + "/v1/models/all-minilm-onnx").json()
-    assert embed["capabilities"]["serves"] == ["embed"]
+    assert embed["capabilities"]["serves"] == ["embed", "rerank", "tokenize"]
