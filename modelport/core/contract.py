@@ -11,9 +11,10 @@ from collections.abc import Iterator
 from . import parameters
 from .capabilities import Feature
 from .errors import Unsupported
+from .tokenization import TokenizeRequest
 from .types import ChatRequest, CompletionRequest, EmbedRequest, ImageData, ImagePart, Sampling
 
-__all__ = ["check_chat", "check_completion", "check_embed"]
+__all__ = ["check_chat", "check_completion", "check_embed", "check_tokenize"]
 
 
 def _sampling_needs(s: Sampling) -> Iterator[tuple[Feature, str]]:
@@ -72,6 +73,12 @@ def _completion_needs(req: CompletionRequest) -> Iterator[tuple[Feature, str]]:
 
 def check_completion(req: CompletionRequest, features: frozenset[Feature]) -> None:
     _refuse(_completion_needs(req), features, req.model)
+
+
+def check_tokenize(req: TokenizeRequest, features: frozenset[Feature]) -> None:
+    """A suffix (the fill-in-the-middle prompt) needs the model's FIM tokens."""
+    needs = [(Feature.SUFFIX, "suffix")] if req.suffix is not None else []
+    _refuse(iter(needs), features, req.model)
 
 
 def check_embed(req: EmbedRequest, features: frozenset[Feature]) -> None:

@@ -19,7 +19,7 @@ import msgspec
 from . import outputs
 from .batching import EmbedBatcher
 from .capabilities import Capability, Chat, Complete, Embed, Feature, Image, Rerank, Tokenize
-from .contract import check_chat, check_completion, check_embed
+from .contract import check_chat, check_completion, check_embed, check_tokenize
 from .embeddings import truncate_dimensions
 from .errors import BackendError, InvalidRequest, ModelportError, Unsupported
 from .generation import checked, cut_at_stop, merge_streams
@@ -333,7 +333,9 @@ class ModelService:
     async def tokenize(self, request: TokenizeRequest) -> TokenizeResult:
         """The model's tokens for a text or chat messages (no slot: it runs beside the
         model's requests)."""
-        entry, _ = await self._ready(request.model, Capability.TOKENIZE, lambda _: None)
+        entry, _ = await self._ready(
+            request.model, Capability.TOKENIZE, partial(check_tokenize, request)
+        )
         for i, message in enumerate(request.messages or ()):
             if isinstance(message.content, tuple) and any(
                 not isinstance(part, TextPart) for part in message.content

@@ -25,13 +25,16 @@ __all__ = [
 
 class TokenizeRequest(_Value, frozen=True, kw_only=True):
     """``text`` or ``messages`` (exactly one); ``add_special`` applies to a text (None:
-    the model's default, as for a completion prompt or an embedding input)."""
+    the model's default, as for a completion prompt or an embedding input); with
+    ``suffix``, the text is a fill-in-the-middle prefix and the tokens are the prompt a
+    completion with that suffix evaluates (models with ``Feature.SUFFIX``)."""
 
     model: str
     text: str | None = None
     messages: tuple[Message, ...] | None = None
     add_special: bool | None = None
     with_pieces: bool = False
+    suffix: str | None = None
 
 
 class Piece(_Value, frozen=True, kw_only=True):

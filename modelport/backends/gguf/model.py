@@ -237,9 +237,11 @@ class GgufModel:
             features.add(Feature.VISION)
         return frozenset(features)
 
-    def _fill_in_the_middle(self, prefix: list[int], suffix: str) -> list[int]:
-        """``<fim_prefix>prefix<fim_suffix>suffix<fim_middle>`` with the model's own FIM
-        tokens; a model without them cannot honour ``suffix``."""
+    def _fill_in_the_middle(self, prefix: str | list[int], suffix: str) -> list[int]:
+        """The model's fill-in-the-middle layout, as llama.cpp's server builds it:
+        ``[BOS] <fim_prefix> prefix <fim_suffix> suffix <fim_middle>`` with the model's
+        own FIM tokens, BOS first when its tokenizer adds one (a token-array prefix is
+        taken as given); a model without FIM tokens cannot honour ``suffix``."""
         vocab = _llama.vocab(self.llm)
         fim = self._llama_cpp
         pre, suf, mid = (
@@ -253,7 +255,16 @@ class GgufModel:
                 "cannot complete with a suffix",
                 param="suffix",
             )
-        return [pre, *prefix, suf, *self._tokens(suffix, special=False), mid]
+        head: list[int] = []
+        if isinstance(prefix, str):
+            if fim.llama_vocab_get_add_bos(vocab):
+                head = [self.llm.token_bos()]
+            prefix = self._plain(prefix)
+        return [*head, pre, *prefix, suf, *self._plain(suffix), mid]
+
+    def _plain(self, text: str) -> list[int]:
+        """A text's tokens alone: no BOS, special tokens written in it not parsed."""
+        return list(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     async def complete(self, request: CompletionRequest) -> AsyncIterator[ChatEvent]:
         score_prompt = request.echo and request.sampling.logprobs
@@ -271,7 +282,8 @@ class GgufModel:
             self._check_tokens(tokens, "prompt")
             echo = self._detokenize(tokens) if request.echo else ""
         if request.suffix:
-            tokens = self._fill_in_the_middle(tokens, request.suffix)
+            prefix = request.prompt if isinstance(request.prompt, str) else tokens
+            tokens = self._fill_in_the_middle(prefix, request.suffix)
         prefix = echo if request.echo else ""
         events = self._stream(
             tokens, request.sampling, param="prompt", prefix=prefix, score_prompt=score_prompt
@@ -307,10 +319,14 @@ class GgufModel:
                     param="messages",
                 )
             tokens = self._tokens(self._render(request.messages, None), special=True)
+        elif request.suffix is not None:  # (as a completion with this suffix evaluates it)
+            text = request.text or ""
+            prefix = self._plain(text) if request.add_special is False else text
+            tokens = self._fill_in_the_middle(prefix, request.suffix)
         else:
             text = request.text or ""
             if request.add_special is False:
-                tokens = list(self.llm.tokenize(text.encode(), add_bos=False, special=False))
+                tokens = self._plain(text)
             else:
                 tokens = self._tokens(text, special=False)
         pieces = None

@@ -38,6 +38,9 @@ class Tokenize(Wire, kw_only=True):
     add_special_tokens: bool | None = None
     # Each token with its text (a string, or its bytes when they are not valid UTF-8).
     with_pieces: bool = False
+    # With a text: the prompt of a fill-in-the-middle completion with this suffix (the
+    # model's FIM tokens around the text and the suffix), as /v1/completions builds it.
+    suffix: str | None = None
 
 
 class Detokenize(Wire, kw_only=True):
@@ -87,6 +90,12 @@ def _request(body: Tokenize) -> TokenizeRequest:
             code="invalid_value",
         )
     add_special = body.add_special if body.add_special is not None else body.add_special_tokens
+    if body.suffix is not None and body.messages is not None:
+        raise InvalidRequest(
+            "suffix goes with a text (a fill-in-the-middle prefix), not with messages",
+            param="suffix",
+            code="invalid_value",
+        )
     if body.messages is not None and add_special is not None:
         raise InvalidRequest(
             "add_special applies to a text; messages are tokenized as chat completions "
@@ -100,6 +109,7 @@ def _request(body: Tokenize) -> TokenizeRequest:
         messages=None if body.messages is None else messages_of(body.messages),
         add_special=add_special,
         with_pieces=body.with_pieces,
+        suffix=body.suffix,
     )
 
 
