@@ -168,3 +168,65 @@ def test_a_cross_encoder_gives_the_library_scores(
     embed = _post(server.base_url, "/v1/embeddings", {"model": "tiny-reranker", "input": "x"})
     assert embed.status_code == 400 and embed.json()["error"]["param"] == "model"
     assert _tokens(server.base_url, model="tiny-reranker", content="Hello") == [101, 7592, 102]
+
+
+@pytest.fixture(scope="module")
+def gguf_reranker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, Path]]:
+    from fixtures.tiny_reranker import build_tiny_reranker
+    from helpers import smollm2_gguf
+
+    root = tmp_path_factory.mktemp("gguf-rerank")
+    model = build_tiny_reranker(root, tokenizer_gguf=smollm2_gguf())
+    plugins = root / "plugins.toml"
+    plugins.write_text(
+        f'[server]\ndata_dir = "{root / "data"}"\n'
+        f'[[models]]\nname = "tiny-gguf-reranker"\nbackend = "gguf"\nsource = "{model}"\n'
+        '[models.options]\nembedding = true\npooling = "rank"\nn_ctx = 1024\nn_threads = 1\n'
+    )
+    with ServerProcess(plugins) as server:
+        yield server, model
+
+
+def _expected_score(model: Path, query: str, document: str) -> float:
+    """The score computed apart from the server: the rerank template filled in, the last
+    token's hidden state (llama.cpp's last-token pooling, normalised as the head sees
+    it), times the classifier head, softmax over yes/no."""
+    import llama_cpp
+    import numpy as np
+
+    from fixtures.tiny_reranker import RERANK_TEMPLATE, head
+
+    llm = llama_cpp.Llama(
+        model_path=str(model),
+        embedding=True,
+        pooling_type=llama_cpp.LLAMA_POOLING_TYPE_LAST,
+        n_ctx=1024,
+        n_batch=1024,
+        verbose=False,
+    )
+    prompt = RERANK_TEMPLATE.replace("{query}", query).replace("{document}", document)
+    tokens = llm.tokenize(prompt.encode(), add_bos=False, special=True)
+    llm._batch.reset()
+    llm._batch.add_sequence(tokens, 0, True)
+    llm._ctx.decode(llm._batch)
+    pooled = llama_cpp.llama_get_embeddings_seq(llm._ctx.ctx, 0)
+    hidden = np.array(pooled[: len(head()[0])], np.float64)
+    logits = head().astype(np.float64) @ hidden.astype(np.float64)
+    odds = np.exp(logits - logits.max())
+    return float(odds[0] / odds.sum())
+
+
+def test_a_gguf_reranker_scores_with_its_classifier_head(
+    gguf_reranker: tuple[ServerProcess, Path],
+) -> None:
+    server, model = gguf_reranker
+    query = "How do I bake bread?"
+    body = {"model": "tiny-gguf-reranker", "query": query, "documents": DOCUMENTS}
+    resp = _post(server.base_url, "/v1/rerank", body)
+    assert resp.status_code == 200, resp.text
+    got = {r["index"]: r["relevance_score"] for r in resp.json()["results"]}
+    for i in (0, 1):
+        assert got[i] == pytest.approx(_expected_score(model, query, DOCUMENTS[i]), abs=2e-3)
+    assert all(0.0 <= s <= 1.0 for s in got.values()) and len(set(got.values())) == len(DOCUMENTS)
+    long = _post(server.base_url, "/v1/rerank", {**body, "documents": ["word " * 3000]})
+    assert long.status_code == 400 and long.json()["error"]["param"] == "documents[0]"

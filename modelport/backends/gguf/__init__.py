@@ -25,7 +25,9 @@ class GgufOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     chat_template: str | None = None
     embedding: bool = False
     # How an embedding model pools token vectors into one; "model" uses the GGUF's own.
-    pooling: Literal["model", "mean", "cls", "last"] = "mean"
+    # "rank" (with embedding = true): a reranker GGUF (llama.cpp's rank pooling, a
+    # classifier head such as Qwen3-Reranker's or a BERT reranker's) serves /v1/rerank.
+    pooling: Literal["model", "mean", "cls", "last", "rank"] = "mean"
     # A vision model's projector GGUF (llama.cpp's `mmproj`): a source like a model's
     # (`hf:org/repo/file.gguf`, `pypi:`, `https://`), fetched into the model cache, or a
     # path relative to the model file's folder. Declares the `vision` feature.
@@ -63,12 +65,16 @@ GENERATION_FEATURES = frozenset(
 
 
 def _capabilities(options: GgufOptions) -> frozenset[Capability]:
+    if options.embedding and options.pooling == "rank":
+        return frozenset({Capability.RERANK, Capability.TOKENIZE})
     if options.embedding:
         return frozenset({Capability.EMBED, Capability.TOKENIZE})
     return frozenset({Capability.CHAT, Capability.COMPLETE, Capability.TOKENIZE})
 
 
 def _features(options: GgufOptions) -> frozenset[Feature]:
+    if options.embedding and options.pooling == "rank":
+        return frozenset()
     if options.embedding:
         return frozenset({Feature.TOKEN_INPUT})
     if options.mmproj:
@@ -90,7 +96,13 @@ def register_backends(registry: BackendRegistry) -> None:
             description="GGUF models on llama.cpp (llama-cpp-python)",
             options=GgufOptions,
             capabilities=frozenset(
-                {Capability.CHAT, Capability.COMPLETE, Capability.EMBED, Capability.TOKENIZE}
+                {
+                    Capability.CHAT,
+                    Capability.COMPLETE,
+                    Capability.EMBED,
+                    Capability.RERANK,
+                    Capability.TOKENIZE,
+                }
             ),
             features=GENERATION_FEATURES | {Feature.VISION},
             capabilities_for=_capabilities,

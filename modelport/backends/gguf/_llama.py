@@ -11,12 +11,20 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["PRIVATE", "grammar_source", "internals", "model_handle", "vocab"]
+__all__ = [
+    "PRIVATE",
+    "context_pointer",
+    "grammar_source",
+    "internals",
+    "model_handle",
+    "vocab",
+]
 
 # (where, attribute): what is used, for the test that checks an installed version.
 PRIVATE = (
     ("llama_cpp", "_internals"),  # LlamaContext, LlamaBatch, LlamaSampler
     ("llama_cpp.Llama", "_model"),  # the LlamaModel wrapper: .model, .vocab
+    ("llama_cpp.Llama", "_ctx"),  # the LlamaContext wrapper: .ctx (reranking decodes)
     ("llama_cpp.llama_grammar.LlamaGrammar", "_grammar"),  # the GBNF text
     ("llama_cpp.llama_grammar.LlamaGrammar", "_root"),  # its root rule
 )
@@ -40,3 +48,8 @@ def vocab(llm: Any) -> Any:
 def grammar_source(grammar: Any) -> tuple[bytes, bytes]:
     """A ``LlamaGrammar``'s GBNF text and root rule, as llama.cpp's C API takes them."""
     return grammar._grammar.encode(), grammar._root.encode()
+
+
+def context_pointer(llm: Any) -> Any:
+    """The C context pointer of a ``Llama`` (``llama_decode`` takes it)."""
+    return llm._ctx.ctx

@@ -15,12 +15,14 @@ from typing import Any
 import msgspec
 
 from modelport.plugin import (
+    BackendError,
     ChatEvent,
     ChatRequest,
     ChatTemplate,
     CompletionRequest,
     ConfigError,
     Constraint,
+    ContextLengthExceeded,
     DetokenizeRequest,
     DetokenizeResult,
     EmbedRequest,
@@ -34,6 +36,8 @@ from modelport.plugin import (
     Message,
     MissingDependency,
     ReasoningConfig,
+    RerankRequest,
+    RerankResult,
     Sampling,
     Started,
     TextDelta,
@@ -74,7 +78,7 @@ DEFAULTS = Sampling(
 
 
 # llama.cpp's enum llama_pooling_type
-POOLING = {"model": -1, "mean": 1, "cls": 2, "last": 3}
+POOLING = {"model": -1, "mean": 1, "cls": 2, "last": 3, "rank": 4}
 
 
 def _import_llama() -> Any:
@@ -111,6 +115,11 @@ class GgufModel:
         options: GgufOptions = ctx.options
         if ctx.path is None or not ctx.path.is_file():
             raise ConfigError(f"model {ctx.name!r}: GGUF file not found at {ctx.path}")
+        if options.pooling == "rank" and not options.embedding:
+            raise ConfigError(
+                f'model {ctx.name!r}: pooling = "rank" (a reranker) needs embedding = true',
+                param="options.pooling",
+            )
         n_threads = options.n_threads or os.cpu_count() or 1
         # A generation model decodes in the scheduler's own context: the Llama object's
         # context is then only a small placeholder (tokenizer and metadata live in the model).
@@ -337,6 +346,90 @@ class GgufModel:
     async def detokenize(self, request: DetokenizeRequest) -> DetokenizeResult:
         text = bytes(self.llm.detokenize(list(request.tokens), special=True))
         return DetokenizeResult(text=text.decode("utf-8", errors="replace"))
+
+    async def rerank(self, request: RerankRequest) -> RerankResult:
+        """Each (query, document) pair scored by the model's classifier head, as
+        llama.cpp's server does it: the pair laid out by the GGUF's rerank template when
+        it has one (Qwen3-Reranker), else ``[BOS] query [EOS] [SEP] document [EOS]``;
+        pairs decoded together, one sequence each, as many as fit a batch."""
+        pairs = [self._rerank_tokens(request.query, d) for d in request.documents]
+        # a pair is evaluated whole in one micro-batch (an encoder sees it all at once)
+        room = min(self.llm.n_batch, self.llm.context_params.n_ubatch)
+        for i, tokens in enumerate(pairs):
+            if len(tokens) > room:
+                raise ContextLengthExceeded(
+                    f"query and document {i} take {len(tokens)} tokens, over the "
+                    f"{room} this model evaluates at once (options n_ctx and n_batch)",
+                    param=f"documents[{i}]",
+                )
+
+        def work() -> RerankResult:
+            scores: list[float] = []
+            with self._lock:
+                start = 0
+                while start < len(pairs):
+                    chunk = [pairs[start]]
+                    size = len(pairs[start])
+                    limit = self.llm.context_params.n_seq_max
+                    while (
+                        start + len(chunk) < len(pairs)
+                        and len(chunk) < limit
+                        and size + len(pairs[start + len(chunk)]) <= room
+                    ):
+                        size += len(pairs[start + len(chunk)])
+                        chunk.append(pairs[start + len(chunk)])
+                    scores.extend(self._scores(chunk))
+                    start += len(chunk)
+            return RerankResult(scores=tuple(scores), prompt_tokens=sum(map(len, pairs)))
+
+        return await run_blocking(work)
+
+    def _rerank_tokens(self, query: str, document: str) -> list[int]:
+        fim = self._llama_cpp
+        template = fim.llama_model_chat_template(_llama.model_handle(self.llm).model, b"rerank")
+        if template is not None:
+            text = template.decode().replace("{query}", query).replace("{document}", document)
+            return list(self.llm.tokenize(text.encode(), add_bos=False, special=True))
+        vocab = _llama.vocab(self.llm)
+        eos = fim.llama_vocab_eos(vocab)
+        if eos < 0:
+            eos = fim.llama_vocab_sep(vocab)
+        tokens = [fim.llama_vocab_bos(vocab)] if fim.llama_vocab_get_add_bos(vocab) else []
+        tokens += self._plain(query)
+        if fim.llama_vocab_get_add_eos(vocab):
+            tokens.append(eos)
+        if fim.llama_vocab_get_add_sep(vocab):
+            tokens.append(fim.llama_vocab_sep(vocab))
+        tokens += self._plain(document)
+        if fim.llama_vocab_get_add_eos(vocab):
+            tokens.append(eos)
+        return tokens
+
+    def _scores(self, sequences: list[list[int]]) -> list[float]:
+        """One decode, one sequence per pair; each one's first classifier output."""
+        lib, ctx = self._llama_cpp, _llama.context_pointer(self.llm)
+        total = sum(map(len, sequences))
+        batch = lib.llama_batch_init(total, 0, 1)
+        try:
+            k = 0
+            for seq, tokens in enumerate(sequences):
+                for pos, token in enumerate(tokens):
+                    batch.token[k], batch.pos[k] = token, pos
+                    batch.n_seq_id[k], batch.seq_id[k][0], batch.logits[k] = 1, seq, True
+                    k += 1
+            batch.n_tokens = total
+            lib.llama_memory_clear(lib.llama_get_memory(ctx), True)
+            if lib.llama_decode(ctx, batch) != 0:
+                raise BackendError(f"model {self.name!r}: llama_decode failed while reranking")
+            scores = []
+            for seq in range(len(sequences)):
+                out = lib.llama_get_embeddings_seq(ctx, seq)
+                if not out:
+                    raise BackendError(f"model {self.name!r} gave no score: is it a reranker?")
+                scores.append(float(out[0]))
+            return scores
+        finally:
+            lib.llama_batch_free(batch)
 
     # --- generation -----------------------------------------------------------------
 
