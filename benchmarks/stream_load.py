@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import statistics
@@ -147,15 +148,142 @@ async def server_phase(base_url: str, streams: int, tokens: int) -> dict[str, fl
     }
 
 
-def write_config(gguf: Path, parallel: int, threads: int, n_ctx: int) -> Path:
+# --- mixed load: streams decoding while long prompts arrive ---------------------------
+
+LONG = (
+    "The lighthouse keeper kept a log of every ship that passed the point, the weather "
+    "at each hour, the colour of the sea, and the birds that rested on the gallery rail. "
+)
+
+
+def chat_bytes(host: str, messages: list[dict[str, str]], tokens: int) -> bytes:
+    body = json.dumps(
+        {
+            "model": "smollm2",
+            "messages": messages,
+            "max_tokens": tokens,
+            "temperature": 0,
+            "stream": True,
+        }
+    ).encode()
+    head = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def timed_stream(host: str, port: int, request: bytes) -> list[float]:
+    """When each content frame arrived (seconds from the request)."""
+    reader, writer = await asyncio.open_connection(host, port)
+    start = time.perf_counter()
+    writer.write(request)
+    times: list[float] = []
+    tail = b""
+    try:
+        while True:
+            data = await reader.read(1 << 16)
+            if not data:
+                break
+            now = time.perf_counter() - start
+            frames = (tail + data).split(b"\n")
+            tail = frames.pop()
+            for frame in frames:
+                if b'"content":"' in frame and b'"content":""' not in frame:
+                    times.append(now)
+            if b"data: [DONE]" in data:
+                break
+    finally:
+        writer.close()
+    return times
+
+
+async def mixed_phase(
+    base_url: str, decoders: int, long_prompts: int, words: int, tokens: int
+) -> dict[str, float]:
+    """``decoders`` streams of ``tokens`` tokens start together; one second in, and
+    every second after, a long prompt (``words`` words) arrives. The running streams'
+    gaps between tokens (p50, p99, max) and the long prompts' time to first token."""
+    host, port = base_url.removeprefix("http://").split(":")
+    text = " ".join((LONG * (words // len(LONG.split()) + 1)).split()[:words])
+
+    async def late(i: int) -> list[float]:
+        await asyncio.sleep(1.0 + i)
+        ask = [{"role": "user", "content": f"{text}\nQuestion {i}: summarise the log."}]
+        return await timed_stream(host, int(port), chat_bytes(host, ask, 16))
+
+    running = [
+        timed_stream(host, int(port), chat_bytes(host, prompt(i), tokens)) for i in range(decoders)
+    ]
+    results = await asyncio.gather(*running, *(late(i) for i in range(long_prompts)))
+    gaps = [b - a for times in results[:decoders] for a, b in itertools.pairwise(times)]
+    ttfts = [times[0] for times in results[decoders:] if times]
+    return {
+        "gap_p50": percentile(gaps, 0.5),
+        "gap_p99": percentile(gaps, 0.99),
+        "gap_max": max(gaps),
+        "long_ttft_p50": percentile(ttfts, 0.5),
+        "long_ttft_p95": percentile(ttfts, 0.95),
+    }
+
+
+def write_config(
+    gguf: Path, parallel: int, threads: int, n_ctx: int, step_budget_ms: int | None = None
+) -> Path:
     path = Path(tempfile.mkdtemp()) / "plugins.toml"
+    budget = f"step_budget_ms = {step_budget_ms}\n" if step_budget_ms else ""
     path.write_text(
         '[server]\nlog_level = "warning"\n'
         f'[[models]]\nname = "smollm2"\nbackend = "gguf"\nsource = "{gguf}"\n'
         f'parallel = {parallel}\nmax_queue = 256\nload = "eager"\n'
-        f"[models.options]\nn_ctx = {n_ctx}\nn_threads = {threads}\n"
+        f"[models.options]\nn_ctx = {n_ctx}\nn_threads = {threads}\n{budget}"
     )
     return path
+
+
+def mixed(args: argparse.Namespace) -> None:
+    """The mixed-load matrix: each round, modelport and llama-server take turns."""
+    from modelport.core.config import load_config
+    from modelport.core.sources import cached_path
+
+    config = load_config(ROOT / "plugins.toml")
+    gguf = cached_path(config.models[0].source or "", config.data_path() / "models", ROOT)
+    n_ctx = max(args.n_ctx, 2048)
+    ours = write_config(gguf, args.parallel, args.threads, n_ctx, args.step_budget_ms)
+    compare = (
+        llama_server(args.llama_server, gguf, args.parallel, args.threads, n_ctx)
+        if args.llama_server
+        else contextlib.nullcontext(None)
+    )
+    results: dict[str, list[dict[str, float]]] = {"modelport": [], "llama-server": []}
+    with serving(ours, args.base_url) as base_url, compare as other_url:
+        servers = [("modelport", base_url)] + ([("llama-server", other_url)] if other_url else [])
+        for _, url in servers:
+            run(server_phase(url, 1, 8))  # warm up
+        for round_ in range(args.rounds):
+            for name, url in servers[:: 1 if round_ % 2 == 0 else -1]:
+                phase = mixed_phase(url, 4, args.long_prompts, args.long_words, args.tokens)
+                results[name].append(run(phase))
+            print(f"round {round_ + 1} done", flush=True)
+    print(
+        f"\nmixed load: 4 streams of {args.tokens} tokens, {args.long_prompts} prompts of "
+        f"{args.long_words} words 1 s apart; {args.threads} threads, {args.rounds} rounds "
+        "(medians; gaps between a running stream's tokens, TTFT of the long prompts)\n"
+    )
+    print(
+        "| server | gap p50 (ms) | gap p99 (ms) | gap max (ms) "
+        "| long TTFT p50 (s) | long TTFT p95 (s) |"
+    )
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, rounds in results.items():
+        if not rounds:
+            continue
+        med = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
+        print(
+            f"| {name} | {med['gap_p50'] * 1000:.0f} | {med['gap_p99'] * 1000:.0f} "
+            f"| {med['gap_max'] * 1000:.0f} | {med['long_ttft_p50']:.2f} "
+            f"| {med['long_ttft_p95']:.2f} |"
+        )
 
 
 @contextlib.contextmanager
@@ -200,7 +328,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--base-url", help="a running server instead of a fresh one")
     parser.add_argument("--llama-server", help="llama.cpp's llama-server binary, to compare")
+    parser.add_argument(
+        "--mixed",
+        action="store_true",
+        help="mixed load instead: 4 streams decoding while long prompts arrive (n-ctx 2048+)",
+    )
+    parser.add_argument("--long-prompts", type=int, default=3)
+    parser.add_argument("--long-words", type=int, default=1100, help="about 1,500 tokens")
+    parser.add_argument("--step-budget-ms", type=int, help="modelport's step budget")
     args = parser.parse_args()
+    if args.mixed:
+        mixed(args)
+        return
     counts = [int(s) for s in args.streams.split(",")]
 
     import llama_cpp

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
@@ -14,7 +15,14 @@ import pytest
 from fixtures.tiny_vision import build_tiny_vision
 from helpers import smollm2_gguf
 from modelport.backends.gguf import GgufOptions
-from modelport.backends.gguf.batched import BatchScheduler, Job, runs
+from modelport.backends.gguf.batched import (
+    MIN_PREFILL,
+    PREFILL_PER_STEP,
+    BatchScheduler,
+    Job,
+    prefill_room,
+    runs,
+)
 from modelport.backends.gguf.engine import Greedy, Step, build_sampler
 from modelport.backends.gguf.model import GgufModel
 from modelport.core import ChatRequest, Finish, LoadContext, Message, Sampling, TextDelta
@@ -325,3 +333,88 @@ def test_a_prefix_held_by_a_far_slot_is_copied_next_to_the_running_ones(
     assert len(prompt) > 150 and d.reused == len(prompt) - 1
     assert sum(1 for rows in calls for job, _ in rows if job is d) == 2  # last token, 1 step
     assert d_steps == c_steps
+
+
+def test_prefill_room_keeps_a_step_within_its_budget() -> None:
+    # 8 streams decoding in 30 ms, 0.5 ms a prompt token: a 250 ms budget leaves 440
+    assert prefill_room(0.25, 0.03, 0.0005, decoding=8, n_batch=512) == 440
+    assert prefill_room(0.25, 0.03, 0.0001, decoding=8, n_batch=512) == 504  # (the batch)
+    assert prefill_room(0.01, 0.03, 0.0005, decoding=8, n_batch=512) == MIN_PREFILL
+    assert prefill_room(0.25, None, None, decoding=8, n_batch=512) == PREFILL_PER_STEP
+    assert prefill_room(0.25, 0.03, 0.0005, decoding=0, n_batch=512) == 512  # nobody waits
+
+
+def _prompt_rows(calls: list[list[tuple[Job, int]]], job: Job) -> list[int]:
+    """How many of ``job``'s rows each call held (0 where it had none)."""
+    return [sum(1 for j, _ in rows if j is job) for rows in calls]
+
+
+def test_the_step_budget_holds_beside_a_running_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the costs pinned (10 ms a decode-only step, 1 ms a prompt token) and a budget
+    of 58 ms, a long prompt arriving while another sequence generates is evaluated 48
+    tokens a step, and the running sequence gets a token every step meanwhile."""
+    fresh = _fresh(parallel=2)
+    try:
+        scheduler = fresh.scheduler
+        assert scheduler is not None
+        monkeypatch.setattr(scheduler, "_learn", lambda *_: None)
+        scheduler.decode_s, scheduler.token_s, scheduler.step_budget = 0.01, 0.001, 0.058
+        calls = _record_calls(scheduler, monkeypatch)
+        running, _ = _job(fresh, _prompt_tokens(fresh, _greedy("Say hello.", 1)), 60)
+        scheduler.submit(running)
+        while scheduler.steps < 3:
+            time.sleep(0.005)
+        long_prompt = _prompt_tokens(fresh, _greedy("Write about ships. " * 30, 1))
+        arriving, _ = _job(fresh, long_prompt, 2)
+        scheduler.submit(arriving)
+        assert arriving.done.wait(60) and running.done.wait(60)
+    finally:
+        fresh.close()
+    rows = _prompt_rows(calls, arriving)
+    prefill = [n for n in rows if n > 1]  # (its own decode steps have one row)
+    assert len(long_prompt) > 200
+    assert max(prefill) == 48 and len(prefill) == -(-(len(long_prompt)) // 48)
+    for call in calls:
+        if any(j is arriving for j, _ in call) and sum(1 for j, _ in call if j is arriving) > 1:
+            assert any(j is running for j, _ in call), "the running stream skipped a step"
+
+
+def test_a_burst_of_short_prompts_joins_one_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seven short prompts that arrive while one sequence generates are evaluated in the
+    same step when the budget holds them all (a fixed 128-token chunk split them)."""
+    fresh = _fresh(parallel=8)
+    try:
+        scheduler = fresh.scheduler
+        assert scheduler is not None
+        monkeypatch.setattr(scheduler, "_learn", lambda *_: None)
+        scheduler.decode_s, scheduler.token_s, scheduler.step_budget = 0.01, 0.0002, 0.25
+        calls = _record_calls(scheduler, monkeypatch)
+        hold = threading.Event()  # (set: the scheduler admits nobody new)
+        admit = scheduler._admit
+
+        def gated(*, block: bool) -> None:
+            if not (hold.is_set() and scheduler.running):
+                admit(block=block)
+
+        monkeypatch.setattr(scheduler, "_admit", gated)
+        first, _ = _job(fresh, _prompt_tokens(fresh, _greedy("Say hello.", 1)), 30)
+        scheduler.submit(first)
+        while scheduler.steps < 2:
+            time.sleep(0.005)
+        hold.set()  # the seven arrive together, as a burst does
+        topics = ["a ship", "a cat", "a tree", "a city", "a song", "a storm", "a clock"]
+        burst = [
+            _job(fresh, _prompt_tokens(fresh, _greedy(f"Write about {t}.", 1)), 2)[0]
+            for t in topics
+        ]
+        prompts = sum(len(job.tokens) for job in burst)
+        for job in burst:
+            scheduler.submit(job)
+        hold.clear()
+        for job in [first, *burst]:
+            assert job.done.wait(60) and job.error is None
+    finally:
+        fresh.close()
+    assert prompts > PREFILL_PER_STEP  # (so a fixed chunk would have split them)
+    together = [call for call in calls if all(any(j is job for j, _ in call) for job in burst)]
+    assert together, "the burst's prompts were split over several steps"

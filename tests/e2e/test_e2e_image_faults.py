@@ -266,7 +266,8 @@ def test_bursts_of_endless_images_keep_memory_bounded(open_: ServerProcess, site
     memory stays within three budgets of where it began (bytes read, the HTTP client's
     buffers, the allocator's free lists), at its peak and after every burst, and levels
     off (measured here: +190 MiB after the first burst, flat at +300 MiB from the
-    seventh on). Before the budget, the release of failed reads and the small socket
+    seventh on; on a fresh CI clone +180 MiB, then 9 MiB a burst on average over the last
+    five, one burst 29 MiB). Before the budget, the release of failed reads and the small socket
     buffer, the same bursts took the server from 561 MiB to 6.6 GiB."""
     assert _chat(open_, site + "/ok.png").status_code == 200  # warm: model and client paths
     base = _rss(open_)
@@ -288,7 +289,10 @@ def test_bursts_of_endless_images_keep_memory_bounded(open_: ServerProcess, site
     shown = f"base {base / MiB:.0f} MiB, after each burst {[round(a / MiB) for a in after]}"
     assert _rss(open_, "VmHWM") < bound, f"peak {_rss(open_, 'VmHWM') / MiB:.0f} MiB; {shown}"
     assert max(after) < bound, shown
-    assert after[-1] - after[-4] < 48 * MiB, f"still growing: {shown}"
+    # levelled off: under 16 MiB a burst over the last five (a leak of what one burst
+    # reads would add up to the budget, 128 MiB, each time; the allocator's own
+    # fluctuations reach 30 MiB from one burst to the next)
+    assert after[-1] - after[-6] < 5 * 16 * MiB, f"still growing: {shown}"
     assert _chat(open_, site + "/ok.png").status_code == 200
 
 

@@ -40,6 +40,11 @@ class GgufOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # the last digits alone and batched. Models whose attention heads are not a multiple
     # of 32 wide cannot hold a quantized cache and fall back to f16, with a warning.
     cache_type_v: CacheType = "q8_0"
+    # The longest a step may take while sequences are generating, in milliseconds: new
+    # prompts are evaluated beside them in chunks that keep each step within it (by the
+    # step costs the scheduler measures), so a running stream waits at most about this
+    # long between two tokens. Lower: smoother streams, slower new prompts.
+    step_budget_ms: Annotated[int, msgspec.Meta(ge=10)] = 250
     verbose: bool = False
 
 

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -52,9 +53,34 @@ from .engine import Step, logprob_step
 if TYPE_CHECKING:
     from .vision import Media
 
-__all__ = ["BatchScheduler", "Job"]
+__all__ = ["BatchScheduler", "Job", "prefill_room"]
 
-PREFILL_PER_STEP = 128  # prompt tokens per step while other sequences generate
+# Prompt tokens a step takes while other sequences generate, until the step's cost is
+# measured (then the step budget decides), and the fewest it ever takes.
+PREFILL_PER_STEP = 128
+MIN_PREFILL = 32
+
+
+def prefill_room(
+    budget: float, decode_s: float | None, token_s: float | None, *, decoding: int, n_batch: int
+) -> int:
+    """How many prompt tokens the next step may evaluate beside ``decoding`` generating
+    sequences: as many as keep the step within ``budget`` seconds, by the measured cost
+    of a decode-only step (``decode_s``) and of one prompt token (``token_s``); never
+    fewer than ``MIN_PREFILL``, never more than the batch holds; ``PREFILL_PER_STEP``
+    until both costs are known. With nothing generating, a whole batch (no stream to
+    keep waiting)."""
+    room = n_batch - decoding
+    if not decoding:
+        return room
+    if decode_s is None or token_s is None or token_s <= 0:
+        return min(PREFILL_PER_STEP, room)
+    fits = int((budget - decode_s) / token_s)
+    return max(MIN_PREFILL, min(fits, room))
+
+
+def _average(old: float | None, new: float, weight: float = 0.2) -> float:
+    return new if old is None else old + weight * (new - old)
 
 
 def runs(seqs: set[int]) -> int:
@@ -156,8 +182,14 @@ class BatchScheduler:
         n_batch: int,
         n_threads: int,
         cache_types: tuple[int, int],
+        step_budget: float = 0.25,
     ):
         self.n_vocab: int = llm.n_vocab()
+        # the longest a step with prompt tokens may take while others generate (seconds),
+        # and the measured costs it is planned with (moving averages)
+        self.step_budget = step_budget
+        self.decode_s: float | None = None  # a step with no prompt tokens
+        self.token_s: float | None = None  # one prompt token more in a step
         self.n_ctx_seq = n_ctx
         self.n_batch = max(n_batch, parallel, PREFILL_PER_STEP)
         # copying a whole stream costs about one prompt token's evaluation per 1,000 cells
@@ -338,12 +370,18 @@ class BatchScheduler:
 
     def _step(self) -> None:
         """One decode call: every generating sequence's token, and the next prompt chunk
-        of sequences being prefilled (``PREFILL_PER_STEP`` tokens in all while others
-        generate, a whole batch when none does). An image is evaluated by libmtmd before
-        the call."""
+        of sequences being prefilled (as many tokens as keep the step within its budget
+        while others generate, see ``prefill_room``; a whole batch when none does). An
+        image is evaluated by libmtmd before the call."""
         decoding = [job for job in self.running if job.pending]
         parts: list[tuple[Job, list[int], bool]] = [(job, job.pending, False) for job in decoding]
-        room = min(PREFILL_PER_STEP if decoding else self.n_batch, self.n_batch - len(decoding))
+        room = prefill_room(
+            self.step_budget,
+            self.decode_s,
+            self.token_s,
+            decoding=len(decoding),
+            n_batch=self.n_batch,
+        )
         chunks: list[tuple[Job, int, int]] = []
         for job in [j for j in self.running if not j.pending and j.n_past < len(j.tokens)]:
             if room <= 0:
@@ -359,7 +397,9 @@ class BatchScheduler:
         if not parts:
             return
         parts.sort(key=lambda part: part[0].slot.seq if part[0].slot else 0)  # one pass
+        started = time.perf_counter()
         self._decode(parts)
+        self._learn(time.perf_counter() - started, len(decoding), sum(b - a for _, a, b in chunks))
         self.steps += 1
         last_row, row = {}, 0
         for job, tokens, _ in parts:
@@ -385,6 +425,15 @@ class BatchScheduler:
             for job, _, stop in chunks:
                 if stop == len(job.tokens):
                     self._sample(job, last_row[job])
+
+    def _learn(self, seconds: float, decoding: int, prompt_tokens: int) -> None:
+        """Update the step costs the budget plans with: a decode-only step's time, and
+        what each prompt token adds to a step (from steps with a good many of them)."""
+        if not prompt_tokens:
+            self.decode_s = _average(self.decode_s, seconds)
+        elif prompt_tokens >= MIN_PREFILL:
+            base = self.decode_s if decoding and self.decode_s is not None else 0.0
+            self.token_s = _average(self.token_s, max(seconds - base, 0.0) / prompt_tokens)
 
     def _evaluate_media(self, job: Job) -> bool:
         """Evaluate the images the prefill has reached, each whole with libmtmd (outside
