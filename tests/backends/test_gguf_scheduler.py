@@ -364,7 +364,7 @@ def test_the_step_budget_holds_beside_a_running_stream(monkeypatch: pytest.Monke
         scheduler.submit(running)
         while scheduler.steps < 3:
             time.sleep(0.005)
-        long_prompt = _prompt_tokens(fresh, _greedy("Write about ships. " * 30, 1))
+        long_prompt = _prompt_tokens(fresh, _greedy("Write about ships. " * 60, 1))
         arriving, _ = _job(fresh, long_prompt, 2)
         scheduler.submit(arriving)
         assert arriving.done.wait(60) and running.done.wait(60)
@@ -380,8 +380,9 @@ def test_the_step_budget_holds_beside_a_running_stream(monkeypatch: pytest.Monke
 
 
 def test_a_burst_of_short_prompts_joins_one_step(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Seven short prompts that arrive while one sequence generates are evaluated in the
-    same step when the budget holds them all (a fixed 128-token chunk split them)."""
+    """Seven short prompts (no shared start to copy) that arrive while one sequence
+    generates are evaluated in the same step when the budget holds them all (a fixed
+    128-token chunk split them)."""
     fresh = _fresh(parallel=8)
     try:
         scheduler = fresh.scheduler
@@ -402,9 +403,10 @@ def test_a_burst_of_short_prompts_joins_one_step(monkeypatch: pytest.MonkeyPatch
         while scheduler.steps < 2:
             time.sleep(0.005)
         hold.set()  # the seven arrive together, as a burst does
-        topics = ["a ship", "a cat", "a tree", "a city", "a song", "a storm", "a clock"]
+        # distinct from their first token: nothing to copy from one another
+        topics = ["Ships", "Cats", "Trees", "Cities", "Songs", "Storms", "Clocks"]
         burst = [
-            _job(fresh, _prompt_tokens(fresh, _greedy(f"Write about {t}.", 1)), 2)[0]
+            _job(fresh, fresh._tokens(f"{t} are the subject. " * 6, special=False), 2)[0]
             for t in topics
         ]
         prompts = sum(len(job.tokens) for job in burst)
@@ -416,5 +418,11 @@ def test_a_burst_of_short_prompts_joins_one_step(monkeypatch: pytest.MonkeyPatch
     finally:
         fresh.close()
     assert prompts > PREFILL_PER_STEP  # (so a fixed chunk would have split them)
-    together = [call for call in calls if all(any(j is job for j, _ in call) for job in burst)]
+    # a call holding every burst prompt whole (a prompt's rows; a decode step has one)
+    whole = [
+        call
+        for call in calls
+        if all(sum(1 for j, _ in call if j is job) == len(job.tokens) for job in burst)
+    ]
+    together = whole
     assert together, "the burst's prompts were split over several steps"

@@ -291,9 +291,9 @@ class BatchScheduler:
         if reusable[best.seq] - keep > self.copy_cost:
             self._copy_stream(best, slot)
             slot.cached, keep = best.cached, reusable[best.seq]
-        for other in self.running:
+        for other in self.running:  # (worth waiting for only when it saves a copy's cost)
             shared = self._reusable(job, other.tokens + other.decoded)
-            if shared > max(keep, job.share):
+            if shared > max(keep + self.copy_cost, job.share):
                 job.source, job.share = other, shared
         slot.job, job.slot = job, slot
         if not self.ctx.kv_cache_seq_rm(slot.seq, keep, -1):
