@@ -199,17 +199,19 @@ async def timed_stream(host: str, port: int, request: bytes) -> list[float]:
 
 
 async def mixed_phase(
-    base_url: str, decoders: int, long_prompts: int, words: int, tokens: int
+    base_url: str, decoders: int, long_prompts: int, words: int, tokens: int, salt: str
 ) -> dict[str, float]:
     """``decoders`` streams of ``tokens`` tokens start together; one second in, and
     every second after, a long prompt (``words`` words) arrives. The running streams'
-    gaps between tokens (p50, p99, max) and the long prompts' time to first token."""
+    gaps between tokens (p50, p99, max) and the long prompts' time to first token.
+    ``salt`` starts every long prompt, so no server has it cached from an earlier
+    round (each starts anew after the chat template's shared head)."""
     host, port = base_url.removeprefix("http://").split(":")
     text = " ".join((LONG * (words // len(LONG.split()) + 1)).split()[:words])
 
     async def late(i: int) -> list[float]:
         await asyncio.sleep(1.0 + i)
-        ask = [{"role": "user", "content": f"{text}\nQuestion {i}: summarise the log."}]
+        ask = [{"role": "user", "content": f"Log {salt}-{i}. {text}\nSummarise the log."}]
         return await timed_stream(host, int(port), chat_bytes(host, ask, 16))
 
     running = [
@@ -262,7 +264,8 @@ def mixed(args: argparse.Namespace) -> None:
             run(server_phase(url, 1, 8))  # warm up
         for round_ in range(args.rounds):
             for name, url in servers[:: 1 if round_ % 2 == 0 else -1]:
-                phase = mixed_phase(url, 4, args.long_prompts, args.long_words, args.tokens)
+                salt = f"{round_}{name[0]}"  # (each server its own, never seen before)
+                phase = mixed_phase(url, 4, args.long_prompts, args.long_words, args.tokens, salt)
                 results[name].append(run(phase))
             print(f"round {round_ + 1} done", flush=True)
     print(
@@ -316,6 +319,8 @@ def table(title: str, counts: list[int], phases: Phases) -> None:
         )
     rounds = {n: [round(p["x_aggregate"], 2) for p in phases[n]] for n in counts}
     print("aggregate x raw by round:", rounds)
+    p95 = {n: [round(p["ttft_p95"] * 1000) for p in phases[n]] for n in counts}
+    print("TTFT p95 (ms) by round:", p95)
 
 
 def main() -> None:

@@ -44,7 +44,7 @@ class GgufOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # prompts are evaluated beside them in chunks that keep each step within it (by the
     # step costs the scheduler measures), so a running stream waits at most about this
     # long between two tokens. Lower: smoother streams, slower new prompts.
-    step_budget_ms: Annotated[int, msgspec.Meta(ge=10)] = 250
+    step_budget_ms: Annotated[int, msgspec.Meta(ge=10)] = 1000
     verbose: bool = False
 
 

@@ -182,7 +182,7 @@ class BatchScheduler:
         n_batch: int,
         n_threads: int,
         cache_types: tuple[int, int],
-        step_budget: float = 0.25,
+        step_budget: float = 1.0,
     ):
         self.n_vocab: int = llm.n_vocab()
         # the longest a step with prompt tokens may take while others generate (seconds),
