@@ -230,10 +230,16 @@ async def mixed_phase(
 
 
 def write_config(
-    gguf: Path, parallel: int, threads: int, n_ctx: int, step_budget_ms: int | None = None
+    gguf: Path,
+    parallel: int,
+    threads: int,
+    n_ctx: int,
+    step_budget_ms: int | None = None,
+    options: list[str] | None = None,
 ) -> Path:
     path = Path(tempfile.mkdtemp()) / "plugins.toml"
     budget = f"step_budget_ms = {step_budget_ms}\n" if step_budget_ms else ""
+    budget += "".join(f"{line}\n" for line in options or [])
     path.write_text(
         '[server]\nlog_level = "warning"\n'
         f'[[models]]\nname = "smollm2"\nbackend = "gguf"\nsource = "{gguf}"\n'
@@ -251,7 +257,7 @@ def mixed(args: argparse.Namespace) -> None:
     config = load_config(ROOT / "plugins.toml")
     gguf = cached_path(config.models[0].source or "", config.data_path() / "models", ROOT)
     n_ctx = max(args.n_ctx, 2048)
-    ours = write_config(gguf, args.parallel, args.threads, n_ctx, args.step_budget_ms)
+    ours = write_config(gguf, args.parallel, args.threads, n_ctx, args.step_budget_ms, args.option)
     compare = (
         llama_server(args.llama_server, gguf, args.parallel, args.threads, n_ctx)
         if args.llama_server
@@ -341,6 +347,12 @@ def main() -> None:
     parser.add_argument("--long-prompts", type=int, default=3)
     parser.add_argument("--long-words", type=int, default=1100, help="about 1,500 tokens")
     parser.add_argument("--step-budget-ms", type=int, help="modelport's step budget")
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        help='another [models.options] line for modelport, e.g. cache_type_v="f16"',
+    )
     args = parser.parse_args()
     if args.mixed:
         mixed(args)
