@@ -277,6 +277,25 @@ def test_images_reach_the_vision_model(client: anthropic.Anthropic) -> None:
             ],
         )
     assert info.value.body["error"]["message"].startswith("messages.0.content.1")  # type: ignore[index]
+    # a URL source goes through core's image fetching and its rules (no private hosts)
+    with pytest.raises(anthropic.BadRequestError) as private:
+        client.messages.create(
+            model="tiny-vision",
+            max_tokens=8,
+            messages=[
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "image",
+                            "source": {"type": "url", "url": "http://127.0.0.1:9/a.png"},
+                        },
+                        {"type": "text", "text": "What is this?"},
+                    ],
+                }
+            ],
+        )
+    assert private.value.body["error"]["message"].startswith("messages.0.content.0")  # type: ignore[index]
 
 
 def test_documents_are_read_as_text(client: anthropic.Anthropic) -> None:
