@@ -114,15 +114,26 @@ class SqlRecords(RecordStore):
         super().__init__(**bounds)
         self.table = table
         self._lock = threading.Lock()
+        self._db: Any = None  # the connection, opened on first use
 
     @abc.abstractmethod
     def _transaction(self, fn: Callable[[Any], T]) -> T:
         """``fn(cursor)`` in one transaction (committed, or rolled back on error)."""
 
-    @abc.abstractmethod
     def _upsert(self) -> str:
         """Insert a record, or replace its body, model and metadata (keeping when it was
         first stored); returns ``created_at``."""
+        return self._sql(
+            f"INSERT INTO {self.table} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET body = excluded.body, model = excluded.model, "
+            "metadata = excluded.metadata RETURNING created_at"
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
     async def _run(self, fn: Callable[[Any], T]) -> T:
         def locked() -> T:
@@ -221,7 +232,6 @@ class SqliteRecords(SqlRecords):
     def __init__(self, path: Path, table: str, **bounds: Any):
         super().__init__(table, **bounds)
         self.path = path
-        self._db: sqlite3.Connection | None = None
 
     def _connect(self) -> sqlite3.Connection:
         if self._db is None:
@@ -244,25 +254,13 @@ class SqliteRecords(SqlRecords):
                         f"ALTER TABLE {t} ADD COLUMN {column} TEXT NOT NULL DEFAULT {default}"
                     )
             self._db = db
-        return self._db
+        connection: sqlite3.Connection = self._db
+        return connection
 
     def _transaction(self, fn: Callable[[Any], T]) -> T:
         db = self._connect()
         with db:
             return fn(db.cursor())
-
-    def _upsert(self) -> str:
-        return (
-            f"INSERT INTO {self.table} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (id) DO UPDATE SET body = excluded.body, model = excluded.model, "
-            "metadata = excluded.metadata RETURNING created_at"
-        )
-
-    def close(self) -> None:
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
 
 
 class PostgresRecords(SqlRecords):
@@ -274,7 +272,6 @@ class PostgresRecords(SqlRecords):
     def __init__(self, url: str, table: str, **bounds: Any):
         super().__init__(table, **bounds)
         self.url = url
-        self._db: Any = None
 
     def _connect(self) -> Any:
         if self._db is None or self._db.closed:
@@ -311,19 +308,6 @@ class PostgresRecords(SqlRecords):
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
-
-    def _upsert(self) -> str:
-        return (
-            f"INSERT INTO {self.table} ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s) "
-            "ON CONFLICT (id) DO UPDATE SET body = EXCLUDED.body, model = EXCLUDED.model, "
-            "metadata = EXCLUDED.metadata RETURNING created_at"
-        )
-
-    def close(self) -> None:
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
 
 
 # Where a store's records are: the path of an SQLite file, a ``postgresql://`` URL, or
