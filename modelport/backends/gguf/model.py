@@ -384,11 +384,18 @@ class GgufModel:
 
         return await run_blocking(work)
 
+    @functools.cached_property
+    def _rerank_template(self) -> str | None:
+        """The GGUF's rerank prompt template (``{query}``, ``{document}``), if any."""
+        model = _llama.model_handle(self.llm).model
+        template = self._llama_cpp.llama_model_chat_template(model, b"rerank")
+        return None if template is None else bytes(template).decode()
+
     def _rerank_tokens(self, query: str, document: str) -> list[int]:
         fim = self._llama_cpp
-        template = fim.llama_model_chat_template(_llama.model_handle(self.llm).model, b"rerank")
+        template = self._rerank_template
         if template is not None:
-            text = template.decode().replace("{query}", query).replace("{document}", document)
+            text = template.replace("{query}", query).replace("{document}", document)
             return list(self.llm.tokenize(text.encode(), add_bos=False, special=True))
         vocab = _llama.vocab(self.llm)
         eos = fim.llama_vocab_eos(vocab)
