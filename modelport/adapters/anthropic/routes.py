@@ -15,6 +15,7 @@ from modelport.core.errors import BackendError, ModelportError
 from modelport.core.types import ChatEvent, Started
 
 from ..openai.common import HttpRequest, decode, service_of
+from ..openai.disconnect import CLIENT_CLOSED_REQUEST, first_event, while_connected
 from ..openai.errors import error_body
 from . import mapping, render, wire
 
@@ -23,21 +24,26 @@ __all__ = ["BODIES", "ROUTES"]
 JSON = "application/json"
 
 
-async def _first(events: AsyncGenerator[ChatEvent, None], origins: mapping.Origins) -> Started:
-    """The generation's ``Started``: early failures (unknown model, a feature the model
-    lacks, a full queue, a prompt over the context) keep their HTTP status."""
+async def _first(
+    request: HttpRequest, events: AsyncGenerator[ChatEvent, None], origins: mapping.Origins
+) -> Started | None:
+    """The generation's ``Started`` (:func:`first_event`: early failures, such as an
+    unknown model, a feature the model lacks, a full queue or a prompt over the context,
+    keep their HTTP status, named as the client sent them); None when the client went
+    away meanwhile."""
     try:
-        first = await anext(events)
+        first = await first_event(request, events)
     except ModelportError as exc:
-        await events.aclose()
         raise origins.renamed(exc) from None
-    except BaseException:
-        await events.aclose()
-        raise
-    if not isinstance(first, Started):
+    if first is not None and not isinstance(first, Started):
         await events.aclose()
         raise BackendError("the generation did not start with Started")
     return first
+
+
+async def _rest(events: AsyncGenerator[ChatEvent, None]) -> list[ChatEvent]:
+    async with contextlib.aclosing(events):
+        return [event async for event in events]
 
 
 def _omit_thinking(body: wire.MessagesRequest) -> bool:
@@ -73,21 +79,22 @@ async def messages(request: HttpRequest) -> Response[bytes] | Stream:
     body = decode(await request.body(), wire.MessagesRequest)
     chat, origins = mapping.chat_request(body, body.max_tokens)
     events = service_of(request).chat(chat)
-    started = await _first(events, origins)
+    started = await _first(request, events, origins)
+    if started is None:
+        return Response(b"", status_code=CLIENT_CLOSED_REQUEST)
     if body.stream:
         return Stream(
             _stream(body, started, events, origins),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    collected: list[ChatEvent] = [started]
     try:
-        async for event in events:
-            collected.append(event)
+        rest = await while_connected(request, _rest(events))
     except ModelportError as exc:
         raise origins.renamed(exc) from None
-    finally:
-        await events.aclose()
+    if rest is None:
+        return Response(b"", status_code=CLIENT_CLOSED_REQUEST)
+    collected = [started, *rest]
     answer = render.message(body.model, collected, omit_thinking=_omit_thinking(body))
     return Response(answer, media_type=JSON)
 
@@ -100,8 +107,10 @@ async def count_tokens(request: HttpRequest) -> Response[bytes]:
     body = decode(await request.body(), wire.CountTokensRequest)
     chat, origins = mapping.chat_request(body, 1)
     events = service_of(request).chat(chat)
-    started = await _first(events, origins)
+    started = await _first(request, events, origins)
     await events.aclose()
+    if started is None:
+        return Response(b"", status_code=CLIENT_CLOSED_REQUEST)
     return Response(
         _encoder.encode(CountTokensOut(input_tokens=started.prompt_tokens)), media_type=JSON
     )
