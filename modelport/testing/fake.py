@@ -25,6 +25,7 @@ from modelport.core import (
     EmbedResult,
     Feature,
     Finish,
+    FinishReason,
     LoadContext,
     Started,
     TextDelta,
@@ -83,7 +84,7 @@ class FakeModel:
                 if self.options.delay:
                     await asyncio.sleep(self.options.delay)
                 yield TextDelta(text=word)
-            reason = "length" if limit < len(words) else "stop"
+            reason: FinishReason = "length" if limit < len(words) else "stop"
             yield Finish(
                 reason=reason,
                 usage=Usage(prompt_tokens=len(prompt.split()), completion_tokens=limit),

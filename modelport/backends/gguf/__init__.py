@@ -45,6 +45,15 @@ class GgufOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # step costs the scheduler measures), so a running stream waits at most about this
     # long between two tokens. Lower: smoother streams, slower new prompts.
     step_budget_ms: Annotated[int, msgspec.Meta(ge=10)] = 1000
+    # Speculative decoding by prompt lookup: a generating sequence that repeats an earlier
+    # passage of its context sends the tokens that followed it as drafts with its next
+    # token, checked in the same call (output unchanged). Drafts are sent only while they
+    # pay for their rows, by the measured step costs and acceptance. Off by default: on
+    # a 2-core CPU a row more costs 0.8 to 0.9 of a step and drafts do not pay (0.89 to
+    # 1.02 x off, benchmarks/README.md); worth trying where rows are cheap (a GPU).
+    speculative: Literal["prompt-lookup", "off"] = "off"
+    # The most drafts a sequence sends in one step.
+    draft_max: Annotated[int, msgspec.Meta(ge=1, le=64)] = 8
     verbose: bool = False
 
 

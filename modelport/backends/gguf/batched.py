@@ -49,6 +49,7 @@ from modelport.plugin import coalesced_emits, flush_emits
 
 from . import _llama
 from .engine import Step, logprob_step
+from .speculative import Drafter, StepCosts, plan_drafts
 
 if TYPE_CHECKING:
     from .vision import Media
@@ -141,6 +142,8 @@ class Job:
         self.pending: list[int] = []  # the sampled token to decode next step
         self.source: Job | None = None  # a running job whose evaluated tokens to copy
         self.share = 0  # how many of its tokens
+        self.drafter: Drafter | None = None  # prompt lookup, when speculation is on
+        self.drafts: list[int] = []  # proposals decoded after ``pending`` this step
 
     def evaluated(self) -> list[int]:
         """The tokens whose KV this sequence holds."""
@@ -183,8 +186,13 @@ class BatchScheduler:
         n_threads: int,
         cache_types: tuple[int, int],
         step_budget: float = 1.0,
+        draft_max: int = 0,
     ):
         self.n_vocab: int = llm.n_vocab()
+        # prompt-lookup drafts a sequence may send with its token per step (0: off), and
+        # the decode step's cost by rows that decides whether they are worth it
+        self.draft_max = draft_max
+        self.costs = StepCosts()
         # the longest a step with prompt tokens may take while others generate (seconds),
         # and the measured costs it is planned with (moving averages)
         self.step_budget = step_budget
@@ -213,6 +221,7 @@ class BatchScheduler:
         self.inbox: queue.Queue[Job | None] = queue.Queue()
         self.steps = 0
         self.evaluated = 0  # prompt tokens evaluated, for tests and metrics
+        self.drafted = self.accepted = 0  # drafts sent, and taken
         self._stop = False
         self.thread = threading.Thread(target=self._run, name="modelport-gguf-batch", daemon=True)
         self.thread.start()
@@ -300,6 +309,8 @@ class BatchScheduler:
             self.ctx.kv_cache_seq_rm(slot.seq, -1, -1)
             keep = 0
         job.n_past = job.reused = keep
+        if self.draft_max:
+            job.drafter = Drafter(job.tokens)
         self.running.append(job)
 
     def _copy_stream(self, source: Slot, target: Slot) -> None:
@@ -374,13 +385,13 @@ class BatchScheduler:
         while others generate, see ``prefill_room``; a whole batch when none does). An
         image is evaluated by libmtmd before the call."""
         decoding = [job for job in self.running if job.pending]
-        parts: list[tuple[Job, list[int], bool]] = [(job, job.pending, False) for job in decoding]
+        self._plan_drafts(decoding)
+        parts: list[tuple[Job, list[int], bool]] = [
+            (job, job.pending + job.drafts, bool(job.drafts)) for job in decoding
+        ]
+        rows = sum(len(tokens) for _, tokens, _ in parts)
         room = prefill_room(
-            self.step_budget,
-            self.decode_s,
-            self.token_s,
-            decoding=len(decoding),
-            n_batch=self.n_batch,
+            self.step_budget, self.decode_s, self.token_s, decoding=rows, n_batch=self.n_batch
         )
         chunks: list[tuple[Job, int, int]] = []
         for job in [j for j in self.running if not j.pending and j.n_past < len(j.tokens)]:
@@ -399,7 +410,7 @@ class BatchScheduler:
         parts.sort(key=lambda part: part[0].slot.seq if part[0].slot else 0)  # one pass
         started = time.perf_counter()
         self._decode(parts)
-        self._learn(time.perf_counter() - started, len(decoding), sum(b - a for _, a, b in chunks))
+        self._learn(time.perf_counter() - started, rows, sum(b - a for _, a, b in chunks))
         self.steps += 1
         last_row, row = {}, 0
         for job, tokens, _ in parts:
@@ -421,16 +432,18 @@ class BatchScheduler:
             self.evaluated += stop - start
         with coalesced_emits():  # one wake-up of the server for the whole step
             for job in decoding:
-                self._sample(job, last_row[job])
+                self._sample(job, last_row[job] - len(job.drafts))
             for job, _, stop in chunks:
                 if stop == len(job.tokens):
                     self._sample(job, last_row[job])
 
     def _learn(self, seconds: float, decoding: int, prompt_tokens: int) -> None:
-        """Update the step costs the budget plans with: a decode-only step's time, and
-        what each prompt token adds to a step (from steps with a good many of them)."""
+        """Update the step costs the budget and the drafts plan with: a decode-only
+        step's time (by its rows, ``decoding``), and what each prompt token adds to a
+        step (from steps with a good many of them)."""
         if not prompt_tokens:
             self.decode_s = _average(self.decode_s, seconds)
+            self.costs.add(decoding, seconds)
         elif prompt_tokens >= MIN_PREFILL:
             base = self.decode_s if decoding and self.decode_s is not None else 0.0
             self.token_s = _average(self.token_s, max(seconds - base, 0.0) / prompt_tokens)
@@ -467,18 +480,68 @@ class BatchScheduler:
         batch.n_tokens = n
         self.ctx.decode(self.batch)
 
+    def _plan_drafts(self, decoding: list[Job]) -> None:
+        """Each generating sequence's drafts for this step: its drafter's proposals, as
+        many as raise the step's expected tokens per second (``plan_drafts``), none for
+        a sequence whose next tokens are forced or that nears the end of its context."""
+        offers: list[tuple[float, list[int]]] = []
+        for job in decoding:
+            drafter, proposal = job.drafter, []
+            if drafter is not None and not job.forced:
+                proposal = drafter.propose(self.draft_max)
+                drafter.guess = proposal[0] if proposal else None
+                proposal = proposal[: max(self.n_ctx_seq - job.n_past - 3, 0)]
+            offers.append((drafter.acceptance if drafter else 0.0, proposal))
+        counts = plan_drafts(
+            [(rate, len(proposal)) for rate, proposal in offers],
+            len(decoding),
+            self.costs,
+            self.n_batch - len(decoding),
+        )
+        for job, (_, proposal), count in zip(decoding, offers, counts, strict=True):
+            job.drafts = proposal[:count]
+
     def _sample(self, job: Job, row: int) -> None:
+        """Sample the job's next token from ``row``. While it equals the job's next draft
+        (whose KV the same call wrote, in the next row), that draft is taken and the
+        token after it is sampled from the draft's row; the cells of drafts not taken are
+        removed."""
+        drafts, taken, checked = job.drafts, 0, 0
         try:  # a failure here (a sampler, a callback) ends this sequence only
-            token = job.forced.pop(0) if job.forced else int(job.sampler.sample(self.ctx, row))
-            if job.logprobs is None:
-                step = Step(token)
-            else:
-                logits = self.ctx.get_logits_ith(row)
-                step = logprob_step(logits, self.n_vocab, token, job.logprobs)
-            stop = job.on_step(step) or job.cancelled.is_set()
+            while True:
+                if job.forced:
+                    token = job.forced.pop(0)
+                else:
+                    token = int(job.sampler.sample(self.ctx, row + taken))
+                if job.logprobs is None:
+                    step = Step(token)
+                else:
+                    logits = self.ctx.get_logits_ith(row + taken)
+                    step = logprob_step(logits, self.n_vocab, token, job.logprobs)
+                stop = job.on_step(step) or job.cancelled.is_set()
+                if stop or taken == len(drafts):
+                    break
+                checked += 1
+                if token != drafts[taken]:
+                    break
+                taken += 1
         except Exception as exc:  # noqa: BLE001 - handed to the waiting request
             self._finish(job, exc)
             return
+        job.drafts = []
+        self.drafted += len(drafts)
+        self.accepted += taken
+        job.n_past += taken
+        job.decoded += drafts[:taken]
+        if taken < len(drafts):
+            assert job.slot is not None
+            self.ctx.kv_cache_seq_rm(job.slot.seq, job.n_past, -1)
+        if job.drafter is not None:
+            job.drafter.extend([*drafts[:taken], token])
+            if drafts:
+                job.drafter.observe(taken, checked)
+            elif job.drafter.guess is not None and not stop:
+                job.drafter.observe(int(token == job.drafter.guess), 1)
         if stop or job.n_past + 1 >= self.n_ctx_seq:
             self._finish(job)
         else:

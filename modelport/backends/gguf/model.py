@@ -652,6 +652,7 @@ def _scheduler(llm: Any, llama_cpp: Any, ctx: LoadContext, n_threads: int) -> Ba
         n_batch=options.n_batch,
         n_threads=n_threads,
         step_budget=options.step_budget_ms / 1000,
+        draft_max=options.draft_max if options.speculative == "prompt-lookup" else 0,
     )
     types = (options.cache_type_k, options.cache_type_v)
 
