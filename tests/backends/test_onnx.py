@@ -1,5 +1,6 @@
 """The onnx backend's pure parts: sentence-transformers config, pooling, providers, options,
-and the conversion cache (the real models run in tests/e2e/test_e2e_runtime_swap.py)."""
+the conversion cache and the int8 copy (the real models run in
+tests/e2e/test_e2e_runtime_swap.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modelport.backends.onnx import OnnxOptions, twins
+import modelport.backends.onnx as onnx_backend
+from modelport.backends.onnx import OnnxOptions, quantized, twins
 from modelport.backends.onnx.providers import CPU, choose_providers, genai_device
 from modelport.backends.onnx.sentence_config import SentenceConfig, normalized, pool
 from modelport.core import LoadContext, MissingDependency
@@ -185,3 +187,109 @@ def test_prepare_does_nothing_for_models_that_need_no_conversion(tmp_path: Path)
     options = OnnxOptions(task="embed")
     ctx = LoadContext(name="m", path=tmp_path, options=options, cache_dir=tmp_path)
     assert twins.prepare(ctx) is None
+
+
+# --- the int8 copy ----------------------------------------------------------------------
+
+
+def _matmul_model(path: Path, seed: int = 0) -> None:
+    """A one-MatMul ONNX model (x @ W, W 64 x 32): what dynamic quantization rewrites."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = np.random.default_rng(seed).standard_normal((64, 32)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 32])],
+        [numpy_helper.from_array(weights, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+
+
+def test_an_int8_copy_is_made_once_and_computes_what_the_float_model_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import onnx
+    import onnxruntime
+
+    source = tmp_path / "model" / "model.onnx"
+    source.parent.mkdir()
+    _matmul_model(source)
+    ctx = LoadContext(
+        name="m", path=source.parent, options=OnnxOptions(task="embed"), cache_dir=tmp_path / "c"
+    )
+    copy = quantized.int8_copy(source, ctx)
+    assert copy.parent == tmp_path / "c" / "onnx" and "-int8-" in copy.name
+    ops = {node.op_type for node in onnx.load(copy).graph.node}
+    assert "MatMul" not in ops and ops & {"MatMulInteger", "DynamicQuantizeLinear"}
+    assert not list(copy.parent.glob(".*partial*"))
+    x = np.random.default_rng(1).standard_normal((4, 64)).astype(np.float32)
+    exact = onnxruntime.InferenceSession(str(source)).run(None, {"x": x})[0]
+    approx = onnxruntime.InferenceSession(str(copy)).run(None, {"x": x})[0]
+    cosine = (
+        (exact * approx).sum(1) / np.linalg.norm(exact, axis=1) / np.linalg.norm(approx, axis=1)
+    )
+    assert cosine.min() > 0.99
+
+    def no_quantizing(*_: object, **__: object) -> None:
+        raise AssertionError("quantized again")
+
+    import onnxruntime.quantization
+
+    monkeypatch.setattr(onnxruntime.quantization, "quantize_dynamic", no_quantizing)
+    assert quantized.int8_copy(source, ctx) == copy  # (cached)
+    _matmul_model(source, seed=2)  # a changed model is a new copy
+    with pytest.raises(AssertionError, match="quantized again"):
+        quantized.int8_copy(source, ctx)
+
+
+def test_quantize_is_for_embedding_models() -> None:
+    ctx = LoadContext(
+        name="m", path=Path("."), options=OnnxOptions(task="generate", quantize="int8")
+    )
+    with pytest.raises(ConfigError, match="quantize applies to embedding models"):
+        onnx_backend._load(ctx)
+
+
+def test_a_matmul_after_a_gelu_stays_in_float(tmp_path: Path) -> None:
+    """GELU spelled out (x * 0.5 * (1 + erf(x / sqrt 2))), as exporters write it, then two
+    MatMuls: the one it feeds is left out of quantization, the one on the input is not."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    w1 = rng.standard_normal((16, 16)).astype(np.float32)
+    w2 = rng.standard_normal((16, 8)).astype(np.float32)
+    constants = {"w1": w1, "w2": w2, "root2": np.float32(2**0.5), "one": np.float32(1.0)}
+    constants["half"] = np.float32(0.5)
+    nodes = [
+        helper.make_node("MatMul", ["x", "w1"], ["h"], name="first"),
+        helper.make_node("Div", ["h", "root2"], ["scaled"]),
+        helper.make_node("Erf", ["scaled"], ["erf"]),
+        helper.make_node("Add", ["erf", "one"], ["shifted"]),
+        helper.make_node("Mul", ["h", "shifted"], ["gated"]),
+        helper.make_node("Mul", ["gated", "half"], ["gelu"]),
+        helper.make_node("MatMul", ["gelu", "w2"], ["y"], name="after_gelu"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "gelu",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 8])],
+        [numpy_helper.from_array(np.asarray(v), k) for k, v in constants.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    source = tmp_path / "m" / "model.onnx"
+    source.parent.mkdir()
+    onnx.save(model, source)
+    assert quantized._after_gelu(source) == ["after_gelu"]
+    ctx = LoadContext(
+        name="m", path=source.parent, options=OnnxOptions(task="embed"), cache_dir=tmp_path
+    )
+    kept = [n.name for n in onnx.load(quantized.int8_copy(source, ctx)).graph.node]
+    assert "after_gelu" in kept and "first" not in kept

@@ -13,7 +13,13 @@ from modelport.core.errors import ConfigError
 def test_repository_config_decodes() -> None:
     config = load_config(ROOT / "plugins.toml")
     names = [m.name for m in config.models]
-    assert names == ["smollm2", "all-minilm", "smollm2-onnx", "all-minilm-onnx"]
+    assert names == [
+        "smollm2",
+        "all-minilm",
+        "smollm2-onnx",
+        "all-minilm-onnx",
+        "all-minilm-onnx-int8",
+    ]
     assert config.models[0].aliases == ["smollm2:135m"]
     assert Path(config.base_dir) == ROOT
 

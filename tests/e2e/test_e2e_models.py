@@ -16,7 +16,13 @@ pytestmark = pytest.mark.e2e
 def test_list_models(client: openai.OpenAI, base_url: str) -> None:
     models = client.models.list()
     ids = [m.id for m in models.data]
-    assert ids == ["smollm2", "all-minilm", "smollm2-onnx", "all-minilm-onnx"]
+    assert ids == [
+        "smollm2",
+        "all-minilm",
+        "smollm2-onnx",
+        "all-minilm-onnx",
+        "all-minilm-onnx-int8",
+    ]
     for m in models.data:
         assert m.object == "model"
         assert m.owned_by == "modelport"

@@ -47,6 +47,21 @@ def test_same_embeddings_from_both_runtimes(client: openai.OpenAI) -> None:
     assert np.allclose(np.linalg.norm([d.embedding for d in ort.data], axis=1), 1.0, atol=1e-5)
 
 
+def test_int8_embeddings_stay_within_cosine_0_99_of_sentence_transformers(
+    client: openai.OpenAI,
+) -> None:
+    """The int8 copy (made from the twin on first use): every vector within cosine 0.99
+    of sentence-transformers', not the float twin's numbers (it is quantized), and the
+    same neighbours: each sentence's paraphrase is still its nearest."""
+    st = _unit(_embed(client, "all-minilm", SENTENCES))
+    float_twin = _unit(_embed(client, "all-minilm-onnx", SENTENCES))
+    int8 = _unit(_embed(client, "all-minilm-onnx-int8", SENTENCES))
+    assert (st * int8).sum(axis=1).min() >= 0.99
+    assert (float_twin * int8).sum(axis=1).min() < 0.9999  # (really quantized)
+    similar = int8 @ int8.T
+    assert similar[0, 1] > max(similar[0, 2], similar[0, 3]) + 0.3  # two guitar sentences
+
+
 def test_onnx_embeddings_take_tokens_and_dimensions(client: openai.OpenAI) -> None:
     by_tokens = client.embeddings.create(model="all-minilm-onnx", input=[[7592, 2088]])
     by_text = _embed(client, "all-minilm-onnx", "hello world")

@@ -25,6 +25,7 @@ from modelport.plugin import (
 
 from . import OnnxOptions
 from .providers import choose_providers
+from .quantized import int8_copy
 from .sentence_config import SentenceConfig, normalized, pool
 from .twins import model_folder
 
@@ -90,7 +91,10 @@ class OnnxEmbedder:
         )
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_length)
-        session = _session(ort, _model_file(folder, options.file), options, ctx.name)
+        model_file = _model_file(folder, options.file)
+        if options.quantize == "int8":
+            model_file = int8_copy(model_file, ctx)
+        session = _session(ort, model_file, options, ctx.name)
         return cls(session, tokenizer, sentence, options, _pad_id(tokenizer, tokenizer_dir))
 
     @property
