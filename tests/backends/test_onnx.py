@@ -293,3 +293,16 @@ def test_a_matmul_after_a_gelu_stays_in_float(tmp_path: Path) -> None:
     )
     kept = [n.name for n in onnx.load(quantized.int8_copy(source, ctx)).graph.node]
     assert "after_gelu" in kept and "first" not in kept
+
+
+def test_convert_makes_the_int8_copy_ahead_of_loading(tmp_path: Path) -> None:
+    """``modelport convert`` (the backend's prepare step) makes the int8 copy that loading
+    then finds, for a folder that is ONNX already."""
+    source = tmp_path / "model" / "model.onnx"
+    source.parent.mkdir()
+    _matmul_model(source)
+    options = OnnxOptions(task="embed", quantize="int8")
+    ctx = LoadContext(name="m", path=source.parent, options=options, cache_dir=tmp_path / "c")
+    copy = onnx_backend._prepare(ctx)
+    assert copy is not None and copy.is_file()
+    assert quantized.int8_copy(source, ctx) == copy

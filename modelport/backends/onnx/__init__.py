@@ -90,9 +90,17 @@ def _load(ctx: LoadContext) -> object:
 
 
 def _prepare(ctx: LoadContext) -> Path | None:
+    """``modelport convert``: the ONNX twin, and an embedding model's int8 copy."""
     from .twins import prepare
 
-    return prepare(ctx)
+    twin = prepare(ctx)
+    folder = twin or ctx.path
+    if ctx.options.quantize != "int8" or ctx.options.task != "embed" or folder is None:
+        return twin
+    from .embedder import model_file
+    from .quantized import int8_copy
+
+    return int8_copy(model_file(folder, ctx.options.file), ctx)
 
 
 @hookimpl

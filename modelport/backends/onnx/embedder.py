@@ -29,7 +29,7 @@ from .quantized import int8_copy
 from .sentence_config import SentenceConfig, normalized, pool
 from .twins import model_folder
 
-__all__ = ["OnnxEmbedder"]
+__all__ = ["OnnxEmbedder", "model_file"]
 
 log = logging.getLogger("modelport.backends.onnx")
 
@@ -91,10 +91,10 @@ class OnnxEmbedder:
         )
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_length)
-        model_file = _model_file(folder, options.file)
+        onnx_file = model_file(folder, options.file)
         if options.quantize == "int8":
-            model_file = int8_copy(model_file, ctx)
-        session = _session(ort, model_file, options, ctx.name)
+            onnx_file = int8_copy(onnx_file, ctx)
+        session = _session(ort, onnx_file, options, ctx.name)
         return cls(session, tokenizer, sentence, options, _pad_id(tokenizer, tokenizer_dir))
 
     @property
@@ -196,7 +196,7 @@ def _session(ort: Any, model_file: Path, options: OnnxOptions, name: str) -> Any
     return session
 
 
-def _model_file(folder: Path, file: str | None) -> Path:
+def model_file(folder: Path, file: str | None) -> Path:
     if file is not None:
         path = folder / file
         if not path.is_file():
