@@ -18,6 +18,10 @@ the servers take turns going first; the table shows medians over rounds.
 
     .venv/bin/python benchmarks/stream_load.py --streams 1,8,16,32 --rounds 3
     .venv/bin/python benchmarks/stream_load.py --streams 1,8 --llama-server build/bin/llama-server
+
+``--mixed`` measures streams decoding while long prompts arrive instead, and
+``--conversations`` users continuing multi-turn chats (each turn resends the history):
+time to first token of the first turns and of the later ones.
 """
 
 from __future__ import annotations
@@ -295,6 +299,130 @@ def mixed(args: argparse.Namespace) -> None:
         )
 
 
+# --- conversations: users continuing multi-turn chats --------------------------------
+
+FOLLOW_UPS = [
+    "Tell me more about that.",
+    "Give me an example.",
+    "What would change in winter?",
+    "Summarise it in two sentences.",
+    "What should I remember most?",
+]
+
+
+async def chat_turn(
+    host: str, port: int, messages: list[dict[str, str]], tokens: int
+) -> tuple[float, str]:
+    """One streamed turn: time to the first content, and the answer's text."""
+    reader, writer = await asyncio.open_connection(host, port)
+    start = time.perf_counter()
+    writer.write(chat_bytes(host, messages, tokens))
+    first, text, tail = None, "", b""
+    try:
+        while True:
+            data = await reader.read(1 << 16)
+            if not data:
+                break
+            frames = (tail + data).split(b"\n")
+            tail = frames.pop()
+            for frame in frames:
+                if not frame.startswith(b"data: {"):
+                    continue
+                for choice in json.loads(frame[6:]).get("choices") or []:
+                    piece = (choice.get("delta") or {}).get("content")
+                    if piece:
+                        first = first or time.perf_counter()
+                        text += piece
+            if b"data: [DONE]" in data:
+                break
+    finally:
+        writer.close()
+    assert first is not None, "no content streamed"
+    return first - start, text
+
+
+async def conversation_phase(
+    base_url: str, users: int, turns: int, tokens: int, salt: str
+) -> dict[str, float]:
+    """``users`` conversations at once, each ``turns`` turns long: every turn sends the
+    whole history (the answers as streamed) and a follow-up. TTFT of the first turns and
+    of the later ones (p50, p95). ``salt`` makes each user's opening its own, so no
+    server has it cached from an earlier round."""
+    host, port = base_url.removeprefix("http://").split(":")
+
+    async def user(i: int) -> list[float]:
+        topic = TOPICS[i % len(TOPICS)]
+        history = [{"role": "user", "content": f"Note {salt}-{i}. Tell me about {topic}."}]
+        ttfts = []
+        for turn in range(turns):
+            ttft, answer = await chat_turn(host, int(port), history, tokens)
+            ttfts.append(ttft)
+            follow = FOLLOW_UPS[turn % len(FOLLOW_UPS)]
+            history += [
+                {"role": "assistant", "content": answer},
+                {"role": "user", "content": follow},
+            ]
+        return ttfts
+
+    results = await asyncio.gather(*(user(i) for i in range(users)))
+    first = [r[0] for r in results]
+    later = [t for r in results for t in r[1:]]
+    return {
+        "first_p50": percentile(first, 0.5),
+        "first_p95": percentile(first, 0.95),
+        "later_p50": percentile(later, 0.5),
+        "later_p95": percentile(later, 0.95),
+    }
+
+
+def conversations(args: argparse.Namespace) -> None:
+    """The conversation matrix: each round, modelport and llama-server take turns."""
+    from modelport.core.config import load_config
+    from modelport.core.sources import cached_path
+
+    config = load_config(ROOT / "plugins.toml")
+    gguf = cached_path(config.models[0].source or "", config.data_path() / "models", ROOT)
+    n_ctx = max(args.n_ctx, 2048)
+    ours = write_config(gguf, args.parallel, args.threads, n_ctx, args.step_budget_ms, args.option)
+    compare = (
+        llama_server(args.llama_server, gguf, args.parallel, args.threads, n_ctx)
+        if args.llama_server
+        else contextlib.nullcontext(None)
+    )
+    results: dict[str, list[dict[str, float]]] = {"modelport": [], "llama-server": []}
+    with serving(ours, args.base_url) as base_url, compare as other_url:
+        servers = [("modelport", base_url)] + ([("llama-server", other_url)] if other_url else [])
+        for _, url in servers:
+            run(server_phase(url, 1, 8))  # warm up
+        for round_ in range(args.rounds):
+            for name, url in servers[:: 1 if round_ % 2 == 0 else -1]:
+                phase = conversation_phase(
+                    url, args.users, args.turns, args.tokens, f"{round_}{name[0]}"
+                )
+                results[name].append(run(phase))
+            print(f"round {round_ + 1} done", flush=True)
+    print(
+        f"\nconversations: {args.users} users at once, {args.turns} turns each, "
+        f"{args.tokens} tokens an answer, {args.parallel} slots, {args.threads} threads, "
+        f"{args.rounds} rounds (medians)\n"
+    )
+    print("| server | turn 1 TTFT p50 (ms) | p95 | later turns TTFT p50 (ms) | p95 |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, rounds in results.items():
+        if rounds:
+            med = {k: statistics.median(r[k] for r in rounds) * 1000 for k in rounds[0]}
+            print(
+                f"| {name} | {med['first_p50']:.0f} | {med['first_p95']:.0f} "
+                f"| {med['later_p50']:.0f} | {med['later_p95']:.0f} |"
+            )
+    for name, rounds in results.items():
+        if rounds:
+            print(
+                f"{name} later-turn TTFT p95 by round (ms):",
+                [round(r["later_p95"] * 1000) for r in rounds],
+            )
+
+
 @contextlib.contextmanager
 def llama_server(binary: str, gguf: Path, parallel: int, threads: int, n_ctx: int) -> Iterator[str]:
     """llama.cpp's own server on the same file: ``parallel`` slots of ``n_ctx`` each."""
@@ -344,6 +472,13 @@ def main() -> None:
         action="store_true",
         help="mixed load instead: 4 streams decoding while long prompts arrive (n-ctx 2048+)",
     )
+    parser.add_argument(
+        "--conversations",
+        action="store_true",
+        help="conversations instead: users continuing multi-turn chats (n-ctx 2048+)",
+    )
+    parser.add_argument("--users", type=int, default=8)
+    parser.add_argument("--turns", type=int, default=4)
     parser.add_argument("--long-prompts", type=int, default=3)
     parser.add_argument("--long-words", type=int, default=1100, help="about 1,500 tokens")
     parser.add_argument("--step-budget-ms", type=int, help="modelport's step budget")
@@ -356,6 +491,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.mixed:
         mixed(args)
+        return
+    if args.conversations:
+        conversations(args)
         return
     counts = [int(s) for s in args.streams.split(",")]
 

@@ -335,6 +335,51 @@ def test_a_prefix_held_by_a_far_slot_is_copied_next_to_the_running_ones(
     assert d_steps == c_steps
 
 
+def test_as_many_conversations_as_slots_each_keep_their_history(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three conversations on three slots (0, 1, 2). A's next turn runs in slot 0; C's
+    arrives and takes slot 1, next to it, with its history swapped in from slot 2 (B's
+    moves to slot 2, not overwritten); once C's is done, B's takes slot 1 the same way,
+    and C's new history moves to slot 2. Each next turn reuses its whole first turn,
+    every call is one pass, and the slots end holding all three conversations."""
+    fresh = _fresh(parallel=3)
+    try:
+        scheduler = fresh.scheduler
+        assert scheduler is not None
+        calls = _record_calls(scheduler, monkeypatch)
+        first = {t: _prompt_tokens(fresh, _greedy(_long(t), 1)) for t in ("ants", "bees", "cats")}
+        turns = [_job(fresh, tokens, 4)[0] for tokens in first.values()]
+        for job in turns:
+            scheduler.submit(job)
+        for job in turns:
+            assert job.done.wait(60) and job.error is None
+        assert [job.slot.seq for job in turns if job.slot] == [0, 1, 2]
+        more = fresh._tokens(" And then?", special=False)
+        a2, _ = _job(fresh, first["ants"] + more, 400)
+        c2, _ = _job(fresh, first["cats"] + more, 2)
+        b2, _ = _job(fresh, first["bees"] + more, 2)
+        scheduler.submit(a2)
+        while not a2.decoded:
+            time.sleep(0.005)
+        scheduler.submit(c2)
+        assert c2.done.wait(60) and c2.error is None
+        scheduler.submit(b2)
+        assert b2.done.wait(60) and b2.error is None
+        a2.cancelled.set()
+        assert a2.done.wait(60)
+    finally:
+        fresh.close()
+    _one_pass_each(calls)
+    assert {seq for rows in calls for job, seq in rows if job is c2} == {1}
+    assert {seq for rows in calls for job, seq in rows if job is b2} == {1}
+    for job, topic in ((a2, "ants"), (b2, "bees"), (c2, "cats")):
+        assert job.reused >= len(first[topic]), topic
+    ends = (a2, b2, c2)
+    held = [slot.cached[: len(job.tokens)] for slot, job in zip(scheduler.slots, ends, strict=True)]
+    assert held == [job.tokens for job in ends]
+
+
 def test_prefill_room_keeps_a_step_within_its_budget() -> None:
     # 8 streams decoding in 30 ms, 0.5 ms a prompt token: a 250 ms budget leaves 440
     assert prefill_room(0.25, 0.03, 0.0005, decoding=8, n_batch=512) == 440

@@ -33,8 +33,12 @@ call's rows in one pass only if their streams are consecutive and in increasing 
 splits the call at every gap or step back (8 rows in shuffled order took twice as long as
 in order). So rows go in slot order, and the running sequences are kept in consecutive
 slots: a new one takes a free slot next to them (a better prefix held by another free slot
-is copied over, a whole-stream copy of a few milliseconds), and when one leaves from the
-middle and nobody waits to take its place, the one in the highest slot moves into the gap.
+is moved over), and when one leaves from the middle and nobody waits to take its place,
+the one in the highest slot moves into the gap. A move is a swap of two streams through a
+spare one (three whole-stream copies of a few milliseconds each), so the cache it
+replaces is kept too: with as many conversations as slots, every next turn still finds
+its history (a plain copy lost one conversation's cache per move, and its next turn
+evaluated the whole history again).
 """
 
 from __future__ import annotations
@@ -205,9 +209,11 @@ class BatchScheduler:
         # a prefix from another slot only when it saves several times that
         self.copy_cost = n_ctx // 128
         params = type(llm.context_params).from_buffer_copy(llm.context_params)
-        params.n_ctx = n_ctx * parallel  # split into one stream of n_ctx per slot
+        # one stream of n_ctx per slot, and a spare one: the third place of a swap
+        self.spare = parallel
+        params.n_ctx = n_ctx * (parallel + 1)
         params.n_batch = params.n_ubatch = self.n_batch  # one decode call, one ubatch
-        params.n_seq_max = parallel
+        params.n_seq_max = parallel + 1
         params.n_threads = params.n_threads_batch = n_threads
         params.kv_unified = False
         params.flash_attn_type = 1  # LLAMA_FLASH_ATTN_TYPE_ENABLED: faster on CPU too
@@ -288,8 +294,8 @@ class BatchScheduler:
 
     def _place(self, job: Job) -> None:
         """Give the job a free slot next to the running ones, starting from the longest
-        prefix of its prompt on offer: the slot's own, another free slot's (copied over
-        when that saves more than the copy costs), or a running job's (it then follows
+        prefix of its prompt on offer: the slot's own, another free slot's (swapped in
+        when that saves more than a copy costs), or a running job's (it then follows
         that job and copies its tokens once they are evaluated)."""
         free = [s for s in self.slots if s.job is None]
         busy = {j.slot.seq for j in self.running if j.slot is not None}
@@ -298,8 +304,8 @@ class BatchScheduler:
         keep = reusable[slot.seq]
         best = max(free, key=lambda s: (reusable[s.seq], -s.freed_at))
         if reusable[best.seq] - keep > self.copy_cost:
-            self._copy_stream(best, slot)
-            slot.cached, keep = best.cached, reusable[best.seq]
+            self._swap_streams(best, slot)  # (what the slot held stays, in best's place)
+            keep = reusable[best.seq]
         for other in self.running:  # (worth waiting for only when it saves a copy's cost)
             shared = self._reusable(job, other.tokens + other.decoded)
             if shared > max(keep + self.copy_cost, job.share):
@@ -313,6 +319,22 @@ class BatchScheduler:
             job.drafter = Drafter(job.tokens)
         self.running.append(job)
 
+    def _swap_streams(self, a: Slot, b: Slot) -> None:
+        """Exchange two free slots' KV streams and what they are known to hold, through
+        the spare stream (three whole-stream copies, done in this order by llama.cpp at
+        the start of the next decode call): moving one slot's cache next to the running
+        ones keeps the cache it replaces (the next turn of another conversation)."""
+        ctx, spare = self.ctx, self.spare
+        ctx.kv_cache_seq_rm(spare, -1, -1)
+        ctx.kv_cache_seq_cp(a.seq, spare, -1, -1)
+        ctx.kv_cache_seq_rm(a.seq, -1, -1)
+        ctx.kv_cache_seq_cp(b.seq, a.seq, -1, -1)
+        ctx.kv_cache_seq_rm(b.seq, -1, -1)
+        ctx.kv_cache_seq_cp(spare, b.seq, -1, -1)
+        ctx.kv_cache_seq_rm(spare, -1, -1)
+        a.cached, b.cached = b.cached, a.cached
+        a.freed_at, b.freed_at = b.freed_at, a.freed_at
+
     def _copy_stream(self, source: Slot, target: Slot) -> None:
         """Make ``target``'s KV stream a copy of ``source``'s (done by llama.cpp at the
         start of the next decode call, before anything is written)."""
@@ -321,7 +343,7 @@ class BatchScheduler:
 
     def _compact(self) -> None:
         """Close gaps between running slots: the job in the highest one moves into the
-        lowest free slot below it (its old slot keeps the KV as a cache)."""
+        lowest free slot below it, whose cache moves to the job's old slot (a swap)."""
         while True:
             busy = {j.slot.seq: j for j in self.running if j.slot is not None}
             if runs(set(busy)) <= 1:
@@ -330,9 +352,9 @@ class BatchScheduler:
             job = busy[max(busy)]
             old = job.slot
             assert old is not None
-            self._copy_stream(old, gap)
+            old.job = None
+            self._swap_streams(old, gap)
             gap.job, job.slot = job, gap
-            old.job, old.cached, old.freed_at = None, job.evaluated(), self.steps
 
     def _drop_cancelled(self) -> None:
         for job in list(self.running):
