@@ -119,6 +119,16 @@ class ServerConfig(_Section, frozen=True, kw_only=True):
     # Show each model's state and queue counts on the public `/health`; `false` reduces it
     # to `{"status": ...}` for a server exposed beyond a trusted network.
     health_details: bool = True
+    # The web console at `/` (its files under `/console/`): a playground, the models and
+    # their state, and charts of `/metrics`.
+    console: bool = True
+    # With API keys configured, serve the console's page without one (it then asks for a
+    # key for its API calls). By default the page needs the key too: the browser asks for
+    # it (any user name, the key as password).
+    public_console: bool = False
+    # Let clients load and unload models (`POST /console/models/load` and `/unload`, the
+    # console's buttons). A `load = "eager"` model is never unloaded, nor one serving.
+    model_control: bool = True
 
     def responses_max_age_seconds(self) -> float | None:
         return parse_duration(self.responses_max_age)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-import json
 import logging
 import sys
 import time
@@ -22,6 +21,7 @@ import msgspec
 import openai
 import pytest
 
+from fixtures.tiny_diffusers import build_tiny_pipeline
 from helpers import ServerProcess, assert_valid, run_example
 from modelport.backends.diffusers import DiffusersOptions
 from modelport.backends.diffusers.model import DiffusersImageModel
@@ -61,102 +61,6 @@ load = "eager"
 steps = 900
 sizes = ["32x32"]
 """
-
-
-def _bytes_to_unicode() -> list[str]:
-    """GPT-2/CLIP's byte → printable character table (the BPE alphabet)."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1)]
-    printable += range(ord("®"), ord("ÿ") + 1)
-    chars, extra = [], 0
-    for byte in range(256):
-        if byte in printable:
-            chars.append(chr(byte))
-        else:
-            chars.append(chr(256 + extra))
-            extra += 1
-    return chars
-
-
-def _tiny_tokenizer(root: Path) -> object:
-    """A CLIP tokenizer over single bytes (no merges), written to disk and read back."""
-    from transformers import CLIPTokenizer
-
-    alphabet = _bytes_to_unicode()
-    tokens = [*alphabet, *(c + "</w>" for c in alphabet), "<|startoftext|>", "<|endoftext|>"]
-    root.mkdir(parents=True)
-    (root / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(tokens)}))
-    (root / "merges.txt").write_text("#version: 0.2\n")
-    return CLIPTokenizer(str(root / "vocab.json"), str(root / "merges.txt"), model_max_length=77)
-
-
-def build_tiny_pipeline(target: Path) -> Path:
-    """A randomly initialised StableDiffusionPipeline small enough for CPU tests."""
-    import torch
-    from diffusers import (
-        AutoencoderKL,
-        DDIMScheduler,
-        StableDiffusionPipeline,
-        UNet2DConditionModel,
-    )
-    from transformers import CLIPTextConfig, CLIPTextModel
-
-    torch.manual_seed(0)
-    tokenizer = _tiny_tokenizer(target.parent / "tokenizer-source")
-    vocab = tokenizer.get_vocab()  # type: ignore[attr-defined]
-    unet = UNet2DConditionModel(
-        block_out_channels=(4, 8),
-        layers_per_block=1,
-        sample_size=16,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=32,
-        norm_num_groups=2,
-    )
-    vae = AutoencoderKL(
-        block_out_channels=[4, 8],
-        in_channels=3,
-        out_channels=3,
-        latent_channels=4,
-        down_block_types=["DownEncoderBlock2D"] * 2,
-        up_block_types=["UpDecoderBlock2D"] * 2,
-        norm_num_groups=2,
-    )
-    end = vocab["<|endoftext|>"]
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=len(vocab),
-            hidden_size=32,
-            intermediate_size=37,
-            num_attention_heads=4,
-            num_hidden_layers=2,
-            max_position_embeddings=77,
-            bos_token_id=vocab["<|startoftext|>"],
-            eos_token_id=end,
-            pad_token_id=end,
-        )
-    )
-    scheduler = DDIMScheduler(
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        clip_sample=False,
-        set_alpha_to_one=False,
-        steps_offset=1,
-    )
-    pipeline = StableDiffusionPipeline(
-        unet=unet,
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        scheduler=scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-    pipeline.save_pretrained(str(target))
-    return target
 
 
 @pytest.fixture(scope="session")

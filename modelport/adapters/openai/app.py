@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import hmac
 import logging
 from typing import TYPE_CHECKING, Any, cast
 
 from litestar import Litestar, Response
 from litestar.config.cors import CORSConfig
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.openapi import OpenAPIConfig
 
 from modelport.core.adapters import AdapterContext, AdapterSpec
@@ -25,9 +27,11 @@ from .common import HttpRequest
 if TYPE_CHECKING:
     from litestar.types import ASGIApp
 
+from . import console
 from . import plugin as openai_plugin
 from .errors import envelope, error_body, http_error
-from .metrics import METRICS_PATH, Gather, Metrics, metrics
+from .metrics import HISTORY_PATH, METRICS_PATH, Gather, History, Metrics, metrics
+from .metrics import history as metrics_history
 from .observe import RequestObserver
 from .openapi import document_bodies
 
@@ -97,24 +101,43 @@ class _Errors:
         return self._answer(request, exc.status_code, body, dict(exc.headers or {}))
 
 
-def _auth_guard(keys: list[str], public_docs: bool, public_metrics: bool) -> Any:
+def _auth_guard(keys: list[str], server: ServerConfig) -> Any:
     async def before_request(request: HttpRequest) -> None:
         path = request.url.path
-        if path in PUBLIC_PATHS or (public_docs and path.startswith(DOCS_PREFIX)):
+        if path in PUBLIC_PATHS or (server.public_docs and path.startswith(DOCS_PREFIX)):
             return
-        if public_metrics and path == METRICS_PATH:
+        if server.public_metrics and path in (METRICS_PATH, HISTORY_PATH):
+            return
+        page = server.console and console.is_page(path)
+        if page and server.public_console:
             return
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer":
+        if scheme.lower() == "basic":  # (a browser asked for the console's page)
+            token = _basic_password(token)
+        elif scheme.lower() != "bearer":
             token = request.headers.get("x-api-key", "")  # (Anthropic's clients send it)
         if not any(hmac.compare_digest(token.strip().encode(), k.encode()) for k in keys):
+            if page:  # the browser asks for the key: any user name, the key as password
+                raise NotAuthorizedException(
+                    "the console needs an API key: any user name, the key as password",
+                    headers={"WWW-Authenticate": 'Basic realm="modelport", charset="UTF-8"'},
+                )
             raise Unauthorized(
                 "missing or invalid API key; send 'Authorization: Bearer <key>' "
                 "(or 'x-api-key: <key>')"
             )
 
     return before_request
+
+
+def _basic_password(credentials: str) -> str:
+    """The password of HTTP Basic credentials (``user:password`` in base64), or ""."""
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    return decoded.partition(":")[2]
 
 
 def _body_limit(limit: int) -> Any:
@@ -158,19 +181,31 @@ def create_app(
     if store is None:  # (a store named by an unset variable stops start-up)
         store = store_location(config)
     if keys:
-        hooks.insert(0, _auth_guard(keys, server.public_docs, server.public_metrics))
+        hooks.insert(0, _auth_guard(keys, server))
+
+    history = History(meters.answer)
+    tasks: list[asyncio.Task[None]] = []
 
     async def startup(app: Litestar) -> None:
         _log_access_policy(keys, server)
         await manager.start()
+        tasks.append(asyncio.create_task(history.run(), name="modelport-metrics-history"))
 
     async def shutdown(app: Litestar) -> None:
+        for task in tasks:
+            task.cancel()
         await manager.close()
 
     adapters = _adapters(plugins, config)
     errors = _Errors(adapters)
     app = Litestar(
-        route_handlers=[*(route for adapter in adapters for route in adapter.routes), metrics],
+        route_handlers=[
+            *(route for adapter in adapters for route in adapter.routes),
+            metrics,
+            metrics_history,
+            *(console.PAGES if server.console else ()),
+            *(console.ACTION_ROUTES if server.model_control else ()),
+        ],
         exception_handlers={
             ModelportError: errors.on_error,
             HTTPException: errors.on_http_error,
@@ -182,7 +217,7 @@ def create_app(
         cors_config=_cors(server.cors_origins),
         openapi_config=OpenAPIConfig(title="modelport", version="0.1.0", path=DOCS_PREFIX),
         request_max_body_size=server.max_body_bytes,
-        state=_state(service, plugins, config, meters, adapters, store),
+        state=_state(service, plugins, config, meters, history, adapters, store),
         debug=False,
         logging_config=None,  # `modelport serve` configures logging (request ids, JSON)
     )
@@ -203,8 +238,10 @@ def create_app(
 def _public_routes(server: ServerConfig) -> list[str]:
     """The paths served without an API key when keys are configured."""
     paths = sorted(PUBLIC_PATHS)
+    if server.console and server.public_console:
+        paths += ["/", "/console/*"]
     if server.public_metrics:
-        paths.append(METRICS_PATH)
+        paths += [METRICS_PATH, HISTORY_PATH]
     if server.public_docs:
         paths.append(f"{DOCS_PREFIX}/*")
     return paths
@@ -247,6 +284,7 @@ def _state(
     plugins: Plugins,
     config: Config,
     meters: Metrics,
+    history: History,
     adapters: list[AdapterSpec],
     store: Location,
 ) -> Any:
@@ -259,6 +297,7 @@ def _state(
         "plugins": plugins,
         "config": config,
         "metrics": meters,
+        "history": history,
         "store": store,
     }
     context = AdapterContext(service=service, config=config, plugins=plugins, store=store)

@@ -115,9 +115,9 @@ def decode(body: bytes, type_: type[T]) -> T:
         if not text:
             text, where = str(exc), "$`"
         path = where.rstrip("`").removeprefix("$").removeprefix(".")
-        missing = re.search(r"missing required field `([^`]+)`", text)
-        if missing:
-            path = f"{path}.{missing.group(1)}".lstrip(".")
+        named = re.search(r"(?:missing required|unknown) field `([^`]+)`", text)
+        if named:
+            path = f"{path}.{named.group(1)}".lstrip(".")
         code = next((c for pattern, c in _CODES if pattern.search(text)), "invalid_value")
         raise InvalidRequest(
             f"{text} - at `{path or '$'}`", param=path or None, code=code

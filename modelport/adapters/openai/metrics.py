@@ -10,6 +10,8 @@
 
 Each app has its own registry, so several apps in one process (tests) never collide.
 ``/metrics`` sits behind the API key like every route, unless ``[server] public_metrics``.
+``/metrics/history`` (the same rule) keeps the last 15 minutes of a few totals, sampled
+every 5 s, for the console's charts: a page opened now shows the minutes before it.
 
 An app that is one replica of several (on Ray) answers for all of them: it hands its
 own :meth:`Metrics.snapshot` to ``gather``, which returns the exposition of every
@@ -20,6 +22,10 @@ replicas (except a model's loaded and failed flags: the largest).
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 
 import msgspec
@@ -27,15 +33,21 @@ from litestar import Response, get
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.parser import text_string_to_metric_families
 
 from modelport.core.manager import ModelManager
 from modelport.core.types import Usage
 
 from .common import HttpRequest
 
-__all__ = ["METRICS_PATH", "Gather", "Metrics", "merge", "metrics"]
+__all__ = ["HISTORY_PATH", "METRICS_PATH", "Gather", "History", "Metrics", "merge", "metrics"]
+
+log = logging.getLogger("modelport.http")
 
 METRICS_PATH = "/metrics"
+HISTORY_PATH = "/metrics/history"
+HISTORY_INTERVAL = 5.0  # seconds between samples
+HISTORY_SAMPLES = 180  # 15 minutes
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 TTFT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -224,3 +236,58 @@ async def metrics(request: HttpRequest) -> Response[bytes]:
     """Prometheus text exposition of this server's metrics (every replica's, on Ray)."""
     registry: Metrics = request.app.state.metrics
     return Response(await registry.answer(), media_type=CONTENT_TYPE_LATEST)
+
+
+class History:
+    """A few totals of ``/metrics`` every ``interval`` seconds, the last ``size`` kept:
+    requests, generated tokens, time to first token (sum and count) and queue depth."""
+
+    def __init__(
+        self,
+        read: Callable[[], Awaitable[bytes]],
+        interval: float = HISTORY_INTERVAL,
+        size: int = HISTORY_SAMPLES,
+    ):
+        self.read = read
+        self.interval = interval
+        self.samples: collections.deque[dict[str, float]] = collections.deque(maxlen=size)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                self.samples.append(totals(await self.read()))
+            except Exception:  # (a missed sample is a gap in a chart)
+                log.debug("metrics history: a sample failed", exc_info=True)
+            await asyncio.sleep(self.interval)
+
+
+TOTALS = {
+    "modelport_requests": "requests",
+    "modelport_generated_tokens": "tokens",
+    "modelport_queue_depth": "queued",
+    "modelport_active_requests": "active",
+}
+
+
+def totals(exposition: bytes) -> dict[str, float]:
+    """The history's totals in one ``/metrics`` answer, with the time it was taken."""
+    out = {"time": time.time(), "requests": 0.0, "tokens": 0.0, "queued": 0.0, "active": 0.0}
+    out |= {"ttft_sum": 0.0, "ttft_count": 0.0}
+    for family in text_string_to_metric_families(exposition.decode()):
+        for sample in family.samples:
+            if family.name in TOTALS and not sample.name.endswith("_created"):
+                out[TOTALS[family.name]] += sample.value
+            elif sample.name == "modelport_time_to_first_token_seconds_sum":
+                out["ttft_sum"] += sample.value
+            elif sample.name == "modelport_time_to_first_token_seconds_count":
+                out["ttft_count"] += sample.value
+    return out
+
+
+@get(HISTORY_PATH, include_in_schema=False)
+async def history(request: HttpRequest) -> Response[bytes]:
+    """The last minutes of a few totals (the console's charts): one sample every few
+    seconds, each cumulative since start-up (rates are the differences)."""
+    kept: History = request.app.state.history
+    body = {"interval": kept.interval, "samples": list(kept.samples)}
+    return Response(msgspec.json.encode(body), media_type="application/json")

@@ -48,6 +48,13 @@ def _model_object(entry: ModelEntry) -> ModelObject:
             "serves": sorted(entry.capabilities),
             "features": sorted(entry.features),
             "state": entry.state,
+            # Why it failed to load (None unless its state is "failed").
+            "error": entry.error,
+            # Requests holding one of its slots, and waiting for one.
+            "active": entry.active,
+            "queued": entry.waiting,
+            # "eager" (loaded at start-up, never unloaded) or "lazy" (on first use).
+            "load": entry.config.load,
             # How a reasoning model marks its thinking (None: it does not reason).
             "reasoning": reasoning,
         },
