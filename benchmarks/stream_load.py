@@ -35,7 +35,7 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -253,8 +253,12 @@ def write_config(
     return path
 
 
-def mixed(args: argparse.Namespace) -> None:
-    """The mixed-load matrix: each round, modelport and llama-server take turns."""
+def take_turns(
+    args: argparse.Namespace, phase: Callable[[str, str], Awaitable[dict[str, float]]]
+) -> dict[str, list[dict[str, float]]]:
+    """``phase(url, salt)`` on modelport and (with ``--llama-server``) llama-server, the
+    same file, threads, slots and context (2,048 at least), taking turns in each round;
+    ``salt`` is new for each server and round (nothing of it cached)."""
     from modelport.core.config import load_config
     from modelport.core.sources import cached_path
 
@@ -274,10 +278,19 @@ def mixed(args: argparse.Namespace) -> None:
             run(server_phase(url, 1, 8))  # warm up
         for round_ in range(args.rounds):
             for name, url in servers[:: 1 if round_ % 2 == 0 else -1]:
-                salt = f"{round_}{name[0]}"  # (each server its own, never seen before)
-                phase = mixed_phase(url, 4, args.long_prompts, args.long_words, args.tokens, salt)
-                results[name].append(run(phase))
+                results[name].append(run(phase(url, f"{round_}{name[0]}")))
             print(f"round {round_ + 1} done", flush=True)
+    return results
+
+
+def mixed(args: argparse.Namespace) -> None:
+    """The mixed-load matrix: each round, modelport and llama-server take turns."""
+    results = take_turns(
+        args,
+        lambda url, salt: mixed_phase(
+            url, 4, args.long_prompts, args.long_words, args.tokens, salt
+        ),
+    )
     print(
         f"\nmixed load: 4 streams of {args.tokens} tokens, {args.long_prompts} prompts of "
         f"{args.long_words} words 1 s apart; {args.threads} threads, {args.rounds} rounds "
@@ -377,30 +390,10 @@ async def conversation_phase(
 
 def conversations(args: argparse.Namespace) -> None:
     """The conversation matrix: each round, modelport and llama-server take turns."""
-    from modelport.core.config import load_config
-    from modelport.core.sources import cached_path
-
-    config = load_config(ROOT / "plugins.toml")
-    gguf = cached_path(config.models[0].source or "", config.data_path() / "models", ROOT)
-    n_ctx = max(args.n_ctx, 2048)
-    ours = write_config(gguf, args.parallel, args.threads, n_ctx, args.step_budget_ms, args.option)
-    compare = (
-        llama_server(args.llama_server, gguf, args.parallel, args.threads, n_ctx)
-        if args.llama_server
-        else contextlib.nullcontext(None)
+    results = take_turns(
+        args,
+        lambda url, salt: conversation_phase(url, args.users, args.turns, args.tokens, salt),
     )
-    results: dict[str, list[dict[str, float]]] = {"modelport": [], "llama-server": []}
-    with serving(ours, args.base_url) as base_url, compare as other_url:
-        servers = [("modelport", base_url)] + ([("llama-server", other_url)] if other_url else [])
-        for _, url in servers:
-            run(server_phase(url, 1, 8))  # warm up
-        for round_ in range(args.rounds):
-            for name, url in servers[:: 1 if round_ % 2 == 0 else -1]:
-                phase = conversation_phase(
-                    url, args.users, args.turns, args.tokens, f"{round_}{name[0]}"
-                )
-                results[name].append(run(phase))
-            print(f"round {round_ + 1} done", flush=True)
     print(
         f"\nconversations: {args.users} users at once, {args.turns} turns each, "
         f"{args.tokens} tokens an answer, {args.parallel} slots, {args.threads} threads, "

@@ -424,6 +424,31 @@ def test_the_step_budget_holds_beside_a_running_stream(monkeypatch: pytest.Monke
             assert any(j is running for j, _ in call), "the running stream skipped a step"
 
 
+def test_a_burst_into_an_idle_scheduler_starts_in_one_step(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Six prompts reaching an idle scheduler 1 ms apart (as a burst's requests do, each
+    parsed in turn) start in the same first step: the first waits for the rest."""
+    fresh = _fresh(parallel=8)
+    try:
+        scheduler = fresh.scheduler
+        assert scheduler is not None
+        calls = _record_calls(scheduler, monkeypatch)
+        topics = ["Ships", "Cats", "Trees", "Cities", "Songs", "Storms"]
+        burst = [
+            _job(fresh, fresh._tokens(f"{t} are the subject. " * 4, special=False), 2)[0]
+            for t in topics
+        ]
+        for job in burst:
+            scheduler.submit(job)
+            time.sleep(0.001)
+        for job in burst:
+            assert job.done.wait(60) and job.error is None
+    finally:
+        fresh.close()
+    assert {id(job) for job, _ in calls[0]} == {id(job) for job in burst}
+
+
 def test_a_burst_of_short_prompts_joins_one_step(monkeypatch: pytest.MonkeyPatch) -> None:
     """Seven short prompts (no shared start to copy) that arrive while one sequence
     generates are evaluated in the same step when the budget holds them all (a fixed

@@ -64,6 +64,10 @@ __all__ = ["BatchScheduler", "Job", "prefill_room"]
 # measured (then the step budget decides), and the fewest it ever takes.
 PREFILL_PER_STEP = 128
 MIN_PREFILL = 32
+# An idle scheduler's first arrival waits for the rest of a burst: while requests keep
+# coming at most GATHER_GAP apart, for at most GATHER_MAX (seconds).
+GATHER_GAP = 0.003
+GATHER_MAX = 0.015
 
 
 def prefill_room(
@@ -209,11 +213,13 @@ class BatchScheduler:
         # a prefix from another slot only when it saves several times that
         self.copy_cost = n_ctx // 128
         params = type(llm.context_params).from_buffer_copy(llm.context_params)
-        # one stream of n_ctx per slot, and a spare one: the third place of a swap
+        # one stream of n_ctx per slot, and with several slots a spare one: the third
+        # place of a swap (one slot never swaps)
         self.spare = parallel
-        params.n_ctx = n_ctx * (parallel + 1)
+        streams = parallel + 1 if parallel > 1 else 1
+        params.n_ctx = n_ctx * streams
         params.n_batch = params.n_ubatch = self.n_batch  # one decode call, one ubatch
-        params.n_seq_max = parallel + 1
+        params.n_seq_max = streams
         params.n_threads = params.n_threads_batch = n_threads
         params.kv_unified = False
         params.flash_attn_type = 1  # LLAMA_FLASH_ATTN_TYPE_ENABLED: faster on CPU too
@@ -270,9 +276,22 @@ class BatchScheduler:
                 self._release(job, RuntimeError("the model was unloaded"))
 
     def _admit(self, *, block: bool) -> None:
+        """Take queued jobs into free slots. An idle scheduler (``block``) waits for the
+        first, then for the rest of a burst: while others keep arriving at most
+        ``GATHER_GAP`` apart, for at most ``GATHER_MAX`` (a burst's requests reach it a
+        few milliseconds apart, each parsed by the server in turn), so they start in one
+        step instead of the first alone and the rest a whole prompt step later."""
+        deadline = None
         while any(slot.job is None for slot in self.slots):
             try:
-                job = self.inbox.get(block=block)
+                if block:
+                    job = self.inbox.get()
+                    deadline = time.perf_counter() + GATHER_MAX
+                elif deadline is not None:
+                    wait = min(GATHER_GAP, deadline - time.perf_counter())
+                    job = self.inbox.get(timeout=wait) if wait > 0 else self.inbox.get_nowait()
+                else:
+                    job = self.inbox.get_nowait()
             except queue.Empty:
                 return
             if job is None:
