@@ -19,9 +19,10 @@ the servers take turns going first; the table shows medians over rounds.
     .venv/bin/python benchmarks/stream_load.py --streams 1,8,16,32 --rounds 3
     .venv/bin/python benchmarks/stream_load.py --streams 1,8 --llama-server build/bin/llama-server
 
-``--mixed`` measures streams decoding while long prompts arrive instead, and
+``--mixed`` measures streams decoding while long prompts arrive instead,
 ``--conversations`` users continuing multi-turn chats (each turn resends the history):
-time to first token of the first turns and of the later ones.
+time to first token of the first turns and of the later ones, and ``--shared`` eight
+requests at once with one long system prompt.
 """
 
 from __future__ import annotations
@@ -312,6 +313,60 @@ def mixed(args: argparse.Namespace) -> None:
         )
 
 
+# --- a shared system prompt: many users, one long prefix ------------------------------
+
+
+async def shared_phase(
+    base_url: str, streams: int, words: int, tokens: int, salt: str
+) -> dict[str, float]:
+    """``streams`` requests at once with the same long system prompt (``words`` words,
+    begun with ``salt`` so no server has it cached) and a question each: time to first
+    token (p50, p95) and aggregate content frames per second."""
+    host, port = base_url.removeprefix("http://").split(":")
+    handbook = " ".join((LONG * (words // len(LONG.split()) + 1)).split()[:words])
+    system = f"Handbook {salt}. Answer from this handbook only. {handbook}"
+    asks = [
+        [{"role": "system", "content": system},
+         {"role": "user", "content": f"What does the handbook say about {TOPICS[i % 8]}?"}]
+        for i in range(streams)
+    ]  # fmt: skip
+    start = time.perf_counter()
+    results = await asyncio.gather(
+        *(timed_stream(host, int(port), chat_bytes(host, ask, tokens)) for ask in asks)
+    )
+    wall = time.perf_counter() - start
+    ttfts = [times[0] for times in results if times]
+    return {
+        "ttft_p50": percentile(ttfts, 0.5),
+        "ttft_p95": percentile(ttfts, 0.95),
+        "aggregate": sum(len(times) for times in results) / wall,
+    }
+
+
+def shared(args: argparse.Namespace) -> None:
+    """The shared-prompt matrix: each round, modelport and llama-server take turns."""
+    results = take_turns(
+        args, lambda url, salt: shared_phase(url, 8, args.long_words, args.tokens, salt)
+    )
+    print(
+        f"\nshared system prompt: 8 requests at once, a {args.long_words}-word system prompt, "
+        f"{args.tokens} tokens each, {args.parallel} slots, {args.threads} threads, "
+        f"{args.rounds} rounds (medians)\n"
+    )
+    print("| server | TTFT p50 (ms) | TTFT p95 (ms) | aggregate frames/s |")
+    print("| --- | --- | --- | --- |")
+    for name, rounds in results.items():
+        if rounds:
+            med = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
+            print(
+                f"| {name} | {med['ttft_p50'] * 1000:.0f} | {med['ttft_p95'] * 1000:.0f} "
+                f"| {med['aggregate']:.1f} |"
+            )
+    for name, rounds in results.items():
+        if rounds:
+            print(f"{name} TTFT p95 by round (ms):", [round(r["ttft_p95"] * 1000) for r in rounds])
+
+
 # --- conversations: users continuing multi-turn chats --------------------------------
 
 FOLLOW_UPS = [
@@ -470,6 +525,11 @@ def main() -> None:
         action="store_true",
         help="conversations instead: users continuing multi-turn chats (n-ctx 2048+)",
     )
+    parser.add_argument(
+        "--shared",
+        action="store_true",
+        help="a shared system prompt instead: 8 requests with one long prefix (--long-words)",
+    )
     parser.add_argument("--users", type=int, default=8)
     parser.add_argument("--turns", type=int, default=4)
     parser.add_argument("--long-prompts", type=int, default=3)
@@ -487,6 +547,9 @@ def main() -> None:
         return
     if args.conversations:
         conversations(args)
+        return
+    if args.shared:
+        shared(args)
         return
     counts = [int(s) for s in args.streams.split(",")]
 
