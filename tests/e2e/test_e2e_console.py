@@ -200,9 +200,12 @@ def test_the_metrics_page_draws_its_charts(browser: WebDriver, base_url: str) ->
 def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A server with an API key whose console page is public (the page asks for a key),
     a reasoning model (SmolLM2 whose thinking the server closes when its budget, 8
-    tokens at effort "low", is spent), and a tiny random diffusers pipeline."""
+    tokens at effort "low", is spent), a tiny random diffusers pipeline, and a model
+    whose file is not a GGUF (it fails to load)."""
     tmp = tmp_path_factory.mktemp("console-keys")
     pipeline = build_tiny_pipeline(tmp / "tiny-sd")
+    broken = tmp / "broken.gguf"
+    broken.write_bytes(b"GGUF but not really a model")
     config = smollm2_config(tmp, options="n_ctx = 1024\n")
     text = config.read_text().replace(
         "[server]\n",
@@ -215,6 +218,7 @@ def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         "[models.reasoning.budgets]\nlow = 8\n[models.options]\nn_ctx = 1024\n"
         f'[[models]]\nname = "tiny-sd"\nbackend = "diffusers"\nsource = "{pipeline}"\n'
         '[models.options]\nsteps = 2\nsizes = ["64x64"]\n'
+        f'[[models]]\nname = "broken"\nbackend = "gguf"\nsource = "{broken}"\n'
     )
     with ServerProcess(config, env={"MP_CONSOLE_KEY": KEY}) as proc:
         yield proc
@@ -230,7 +234,7 @@ def test_with_api_keys_the_page_asks_for_one(browser: WebDriver, keyed: ServerPr
     _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "dialog#key-dialog[open]"))
     _type(browser, "key-input", KEY)
     browser.find_element(By.ID, "key-save").click()
-    _wait(browser, lambda d: len(Select(d.find_element(By.ID, "model")).options) == 3)
+    _wait(browser, lambda d: len(Select(d.find_element(By.ID, "model")).options) == 4)
     assert Select(browser.find_element(By.ID, "model")).first_selected_option.text == "smollm2"
     assert browser.execute_script("return sessionStorage.getItem('modelport-api-key')") == KEY
 
@@ -286,3 +290,23 @@ def test_a_rerank_in_the_page(browser: WebDriver, base_url: str) -> None:
     ranked = browser.find_element(By.CSS_SELECTOR, ".rank").text.splitlines()
     assert "guitar" in ranked[1] and "stock market" in ranked[3], ranked
     _shot(browser, "rerank")
+
+
+def test_a_model_that_fails_to_load_shows_its_error(
+    browser: WebDriver, keyed: ServerProcess
+) -> None:
+    """Load pressed on a model whose file is not a GGUF: the row turns to failed with
+    the loader's error, and the page goes on serving the others."""
+    _open(browser, keyed.base_url)
+    browser.find_element(By.ID, "tab-models").click()
+    _wait(browser, lambda d: _row(d, "broken"))
+    _press(browser, "broken")
+
+    def failed(d: WebDriver) -> list[str] | None:
+        row = _row(d, "broken")
+        return row if row and row[4].startswith("failed") else None
+
+    row = _wait(browser, failed, 60)
+    assert isinstance(row, list) and len(row[4].splitlines()) >= 2, row  # (the error text)
+    assert (_row(browser, "smollm2") or [""] * 5)[4].startswith(("loaded", "unloaded"))
+    _shot(browser, "failed-model")
