@@ -118,6 +118,19 @@ def test_a_chat_streams_into_the_page(browser: WebDriver, base_url: str) -> None
     _shot(browser, "chat")
 
 
+def test_a_completion_streams_into_the_page(browser: WebDriver, base_url: str) -> None:
+    _open(browser, base_url)
+    _choose(browser, "smollm2", "completion")
+    _type(browser, "temperature", "0")
+    _type(browser, "max_tokens", "12")
+    _type(browser, "input", "The three primary colours are")
+    browser.find_element(By.ID, "send").click()
+    _wait(browser, lambda d: "finish: length" in d.find_element(By.ID, "stats").text)
+    assert not _errors(browser)
+    assert browser.find_element(By.CSS_SELECTOR, ".msg.completion .body").text.strip()
+    assert "12 completion" in browser.find_element(By.ID, "stats").text
+
+
 def test_switching_to_embeddings(browser: WebDriver, base_url: str) -> None:
     _open(browser, base_url)
     _choose(browser, "all-minilm", "embeddings")
