@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
+from modelport.core import ChatRequest, Finish, TextDelta
 from modelport.core.config import load_config
 from modelport.core.sources import cached_path
 from modelport.testing.server import ServerProcess, free_port
@@ -115,3 +116,15 @@ def tiktoken_offline() -> None:
     assert spec is not None and spec.submodule_search_locations, "litellm is not installed"
     bundled = Path(spec.submodule_search_locations[0]) / "litellm_core_utils" / "tokenizers"
     os.environ["TIKTOKEN_CACHE_DIR"] = str(bundled)
+
+
+async def chat_text(model: Any, request: ChatRequest) -> tuple[str, Finish]:
+    """A loaded model's answer to ``request`` in process: its text and its Finish."""
+    text, finish = "", None
+    async for event in model.chat(request):
+        if isinstance(event, TextDelta):
+            text += event.text
+        elif isinstance(event, Finish):
+            finish = event
+    assert finish is not None
+    return text, finish

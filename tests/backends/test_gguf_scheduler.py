@@ -13,7 +13,7 @@ from typing import TypeVar
 import pytest
 
 from fixtures.tiny_vision import build_tiny_vision
-from helpers import smollm2_gguf
+from helpers import chat_text, smollm2_gguf
 from modelport.backends.gguf import GgufOptions
 from modelport.backends.gguf.batched import (
     MIN_PREFILL,
@@ -45,15 +45,7 @@ def _request(text: str, seed: int) -> ChatRequest:
     )
 
 
-async def _run(model: GgufModel, request: ChatRequest) -> tuple[str, Finish]:
-    text, finish = "", None
-    async for event in model.chat(request):
-        if isinstance(event, TextDelta):
-            text += event.text
-        elif isinstance(event, Finish):
-            finish = event
-    assert finish is not None
-    return text, finish
+_run = chat_text
 
 
 def _long(topic: str) -> str:

@@ -7,11 +7,11 @@ import asyncio
 
 import pytest
 
-from helpers import smollm2_gguf
+from helpers import chat_text, smollm2_gguf
 from modelport.backends.gguf import GgufOptions
 from modelport.backends.gguf.model import GgufModel
 from modelport.backends.gguf.speculative import Drafter, StepCosts, plan_drafts
-from modelport.core import ChatRequest, Finish, LoadContext, Message, Sampling, TextDelta
+from modelport.core import ChatRequest, LoadContext, Message, Sampling, TextDelta
 
 DOCUMENT = """The harbour of Port Ellery was built in 1821 to shelter the herring fleet \
 from the autumn gales. Its two granite piers, the north pier and the east pier, enclose a \
@@ -105,9 +105,25 @@ def _load(speculative: str, parallel: int = 2) -> GgufModel:
     )
 
 
+class PinnedCosts(StepCosts):
+    """Step costs as on a machine where a row more costs a fifth of a step, whatever
+    this one measures: whether drafts are sent then depends on acceptance alone, so
+    the tests do not depend on the machine's speed (the planning is tested above)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        for rows in range(1, 10):
+            super().add(rows, 0.010 + 0.002 * (rows - 1))
+
+    def add(self, rows: int, seconds: float) -> None:
+        pass
+
+
 @pytest.fixture(scope="module")
 def on() -> GgufModel:
     loaded = _load("prompt-lookup")
+    assert loaded.scheduler is not None
+    loaded.scheduler.costs = PinnedCosts()
     yield loaded
     loaded.close()
 
@@ -129,13 +145,7 @@ def _request(text: str, **sampling: float | int) -> ChatRequest:
 
 async def _text(model: GgufModel, request: ChatRequest) -> tuple[str, str, int]:
     """The text, finish reason and completion tokens (what was cached may differ)."""
-    text, finish = "", None
-    async for event in model.chat(request):
-        if isinstance(event, TextDelta):
-            text += event.text
-        elif isinstance(event, Finish):
-            finish = event
-    assert finish is not None
+    text, finish = await chat_text(model, request)
     return text, finish.reason, finish.usage.completion_tokens
 
 
