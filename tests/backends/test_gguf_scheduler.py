@@ -14,7 +14,7 @@ import pytest
 
 from fixtures.tiny_vision import build_tiny_vision
 from helpers import chat_text, smollm2_gguf
-from modelport.backends.gguf import GgufOptions
+from modelport.backends.gguf import GgufOptions, batched
 from modelport.backends.gguf.batched import (
     MIN_PREFILL,
     PREFILL_PER_STEP,
@@ -419,8 +419,12 @@ def test_the_step_budget_holds_beside_a_running_stream(monkeypatch: pytest.Monke
 def test_a_burst_into_an_idle_scheduler_starts_in_one_step(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Six prompts reaching an idle scheduler 1 ms apart (as a burst's requests do, each
-    parsed in turn) start in the same first step: the first waits for the rest."""
+    """Six prompts reaching an idle scheduler a few ms apart (as a burst's requests do,
+    each parsed in turn) start in the same first step: the first waits for the rest.
+    (The window is widened here, 50 ms gaps and 0.5 s at most, so a loaded machine's
+    late sleeps cannot split the burst; without any window it is split.)"""
+    monkeypatch.setattr(batched, "GATHER_GAP", 0.05)
+    monkeypatch.setattr(batched, "GATHER_MAX", 0.5)
     fresh = _fresh(parallel=8)
     try:
         scheduler = fresh.scheduler
@@ -433,7 +437,7 @@ def test_a_burst_into_an_idle_scheduler_starts_in_one_step(
         ]
         for job in burst:
             scheduler.submit(job)
-            time.sleep(0.001)
+            time.sleep(0.005)
         for job in burst:
             assert job.done.wait(60) and job.error is None
     finally:
