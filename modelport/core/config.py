@@ -127,7 +127,8 @@ class ServerConfig(_Section, frozen=True, kw_only=True):
     # it (any user name, the key as password).
     public_console: bool = False
     # Let clients load and unload models (`POST /console/models/load` and `/unload`, the
-    # console's buttons). A `load = "eager"` model is never unloaded, nor one serving.
+    # console's buttons). A `load = "eager"` model cannot be unloaded this way, nor one
+    # that is serving.
     model_control: bool = True
 
     def responses_max_age_seconds(self) -> float | None:

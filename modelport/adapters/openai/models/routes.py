@@ -53,7 +53,8 @@ def _model_object(entry: ModelEntry) -> ModelObject:
             # Requests holding one of its slots, and waiting for one.
             "active": entry.active,
             "queued": entry.waiting,
-            # "eager" (loaded at start-up, never unloaded) or "lazy" (on first use).
+            # "eager" (loaded at start-up; the console cannot unload it) or "lazy" (on
+            # first use).
             "load": entry.config.load,
             # How a reasoning model marks its thinking (None: it does not reason).
             "reasoning": reasoning,
