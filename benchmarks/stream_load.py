@@ -203,6 +203,11 @@ async def timed_stream(host: str, port: int, request: bytes) -> list[float]:
     return times
 
 
+def long_text(words: int) -> str:
+    """``words`` words of ``LONG``, repeated as needed."""
+    return " ".join((LONG * (words // len(LONG.split()) + 1)).split()[:words])
+
+
 async def mixed_phase(
     base_url: str, decoders: int, long_prompts: int, words: int, tokens: int, salt: str
 ) -> dict[str, float]:
@@ -212,7 +217,7 @@ async def mixed_phase(
     ``salt`` starts every long prompt, so no server has it cached from an earlier
     round (each starts anew after the chat template's shared head)."""
     host, port = base_url.removeprefix("http://").split(":")
-    text = " ".join((LONG * (words // len(LONG.split()) + 1)).split()[:words])
+    text = long_text(words)
 
     async def late(i: int) -> list[float]:
         await asyncio.sleep(1.0 + i)
@@ -284,6 +289,33 @@ def take_turns(
     return results
 
 
+# a column of a server table: its header, the phase result's key, a scale, decimals
+Column = tuple[str, str, float, int]
+
+
+def server_table(
+    results: dict[str, list[dict[str, float]]],
+    columns: list[Column],
+    by_round: Column | None = None,
+) -> None:
+    """One row per server: the median over rounds of each column; then, for one of
+    them, every round's value."""
+    print("| server | " + " | ".join(header for header, *_ in columns) + " |")
+    print("| --- |" + " --- |" * len(columns))
+    measured = {name: rounds for name, rounds in results.items() if rounds}
+    for name, rounds in measured.items():
+        cells = [
+            f"{statistics.median(r[key] for r in rounds) * scale:.{digits}f}"
+            for _, key, scale, digits in columns
+        ]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    if by_round is not None:
+        header, key, scale, digits = by_round
+        for name, rounds in measured.items():
+            values = ", ".join(f"{r[key] * scale:.{digits}f}" for r in rounds)
+            print(f"{name} {header} by round: [{values}]")
+
+
 def mixed(args: argparse.Namespace) -> None:
     """The mixed-load matrix: each round, modelport and llama-server take turns."""
     results = take_turns(
@@ -297,20 +329,16 @@ def mixed(args: argparse.Namespace) -> None:
         f"{args.long_words} words 1 s apart; {args.threads} threads, {args.rounds} rounds "
         "(medians; gaps between a running stream's tokens, TTFT of the long prompts)\n"
     )
-    print(
-        "| server | gap p50 (ms) | gap p99 (ms) | gap max (ms) "
-        "| long TTFT p50 (s) | long TTFT p95 (s) |"
+    server_table(
+        results,
+        [
+            ("gap p50 (ms)", "gap_p50", 1000, 0),
+            ("gap p99 (ms)", "gap_p99", 1000, 0),
+            ("gap max (ms)", "gap_max", 1000, 0),
+            ("long TTFT p50 (s)", "long_ttft_p50", 1, 2),
+            ("long TTFT p95 (s)", "long_ttft_p95", 1, 2),
+        ],
     )
-    print("| --- | --- | --- | --- | --- | --- |")
-    for name, rounds in results.items():
-        if not rounds:
-            continue
-        med = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
-        print(
-            f"| {name} | {med['gap_p50'] * 1000:.0f} | {med['gap_p99'] * 1000:.0f} "
-            f"| {med['gap_max'] * 1000:.0f} | {med['long_ttft_p50']:.2f} "
-            f"| {med['long_ttft_p95']:.2f} |"
-        )
 
 
 # --- a shared system prompt: many users, one long prefix ------------------------------
@@ -323,7 +351,7 @@ async def shared_phase(
     begun with ``salt`` so no server has it cached) and a question each: time to first
     token (p50, p95) and aggregate content frames per second."""
     host, port = base_url.removeprefix("http://").split(":")
-    handbook = " ".join((LONG * (words // len(LONG.split()) + 1)).split()[:words])
+    handbook = long_text(words)
     system = f"Handbook {salt}. Answer from this handbook only. {handbook}"
     asks = [
         [{"role": "system", "content": system},
@@ -353,18 +381,13 @@ def shared(args: argparse.Namespace) -> None:
         f"{args.tokens} tokens each, {args.parallel} slots, {args.threads} threads, "
         f"{args.rounds} rounds (medians)\n"
     )
-    print("| server | TTFT p50 (ms) | TTFT p95 (ms) | aggregate frames/s |")
-    print("| --- | --- | --- | --- |")
-    for name, rounds in results.items():
-        if rounds:
-            med = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
-            print(
-                f"| {name} | {med['ttft_p50'] * 1000:.0f} | {med['ttft_p95'] * 1000:.0f} "
-                f"| {med['aggregate']:.1f} |"
-            )
-    for name, rounds in results.items():
-        if rounds:
-            print(f"{name} TTFT p95 by round (ms):", [round(r["ttft_p95"] * 1000) for r in rounds])
+    p95 = ("TTFT p95 (ms)", "ttft_p95", 1000, 0)
+    columns = [
+        ("TTFT p50 (ms)", "ttft_p50", 1000, 0),
+        p95,
+        ("aggregate frames/s", "aggregate", 1, 1),
+    ]
+    server_table(results, columns, by_round=p95)
 
 
 # --- conversations: users continuing multi-turn chats --------------------------------
@@ -454,21 +477,13 @@ def conversations(args: argparse.Namespace) -> None:
         f"{args.tokens} tokens an answer, {args.parallel} slots, {args.threads} threads, "
         f"{args.rounds} rounds (medians)\n"
     )
-    print("| server | turn 1 TTFT p50 (ms) | p95 | later turns TTFT p50 (ms) | p95 |")
-    print("| --- | --- | --- | --- | --- |")
-    for name, rounds in results.items():
-        if rounds:
-            med = {k: statistics.median(r[k] for r in rounds) * 1000 for k in rounds[0]}
-            print(
-                f"| {name} | {med['first_p50']:.0f} | {med['first_p95']:.0f} "
-                f"| {med['later_p50']:.0f} | {med['later_p95']:.0f} |"
-            )
-    for name, rounds in results.items():
-        if rounds:
-            print(
-                f"{name} later-turn TTFT p95 by round (ms):",
-                [round(r["later_p95"] * 1000) for r in rounds],
-            )
+    columns = [
+        ("turn 1 TTFT p50 (ms)", "first_p50", 1000, 0),
+        ("p95", "first_p95", 1000, 0),
+        ("later turns TTFT p50 (ms)", "later_p50", 1000, 0),
+        ("p95", "later_p95", 1000, 0),
+    ]
+    server_table(results, columns, by_round=("later-turn TTFT p95 (ms)", "later_p95", 1000, 0))
 
 
 @contextlib.contextmanager

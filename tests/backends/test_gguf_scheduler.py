@@ -98,6 +98,11 @@ def _job(model: GgufModel, tokens: list[int], budget: int) -> tuple[Job, list[St
     return job, steps
 
 
+def _slots(calls: list[list[tuple[Job, int]]], of: Job) -> list[int]:
+    """The slot of each of ``of``'s rows, call after call."""
+    return [seq for rows in calls for job, seq in rows if job is of]
+
+
 def _one_pass_each(calls: list[list[tuple[Job, int]]]) -> None:
     """Each call's rows are in slot order over consecutive slots: llama.cpp evaluates
     them in one pass over the weights (it splits a call at every gap or step back)."""
@@ -280,11 +285,12 @@ def test_rows_go_in_slot_order_and_the_last_sequence_moves_into_a_gap(
         fresh.close()
     _one_pass_each(calls)
 
-    def slots(of: Job) -> list[int]:
-        return [seq for rows in calls for job, seq in rows if job is of]
-
-    assert set(slots(a)) == {0} and set(slots(b)) == {1} and set(slots(e)) == {0}
-    assert slots(c)[0] == 2 and slots(c)[-1] == 1
+    assert (
+        set(_slots(calls, a)) == {0}
+        and set(_slots(calls, b)) == {1}
+        and set(_slots(calls, e)) == {0}
+    )
+    assert _slots(calls, c)[0] == 2 and _slots(calls, c)[-1] == 1
     alone, _ = _alone(request, lambda cold: _logprobs(cold, request))
     assert len(alone) == 24
     assert [step.logprob for step in c_steps[:24]] == alone
@@ -320,8 +326,8 @@ def test_a_prefix_held_by_a_far_slot_is_copied_next_to_the_running_ones(
     finally:
         fresh.close()
     _one_pass_each(calls)
-    assert {seq for rows in calls for job, seq in rows if job is c} == {2}
-    assert {seq for rows in calls for job, seq in rows if job is d} == {1}
+    assert set(_slots(calls, c)) == {2}
+    assert set(_slots(calls, d)) == {1}
     assert len(prompt) > 150 and d.reused == len(prompt) - 1
     assert sum(1 for rows in calls for job, _ in rows if job is d) == 2  # last token, 1 step
     assert d_steps == c_steps
@@ -363,8 +369,8 @@ def test_as_many_conversations_as_slots_each_keep_their_history(
     finally:
         fresh.close()
     _one_pass_each(calls)
-    assert {seq for rows in calls for job, seq in rows if job is c2} == {1}
-    assert {seq for rows in calls for job, seq in rows if job is b2} == {1}
+    assert set(_slots(calls, c2)) == {1}
+    assert set(_slots(calls, b2)) == {1}
     for job, topic in ((a2, "ants"), (b2, "bees"), (c2, "cats")):
         assert job.reused >= len(first[topic]), topic
     ends = (a2, b2, c2)
