@@ -426,7 +426,8 @@ class BatchScheduler:
         while others generate, see ``prefill_room``; a whole batch when none does). An
         image is evaluated by libmtmd before the call."""
         decoding = [job for job in self.running if job.pending]
-        self._plan_drafts(decoding)
+        if self.draft_max:
+            self._plan_drafts(decoding)
         parts: list[tuple[Job, list[int], bool]] = [
             (job, job.pending + job.drafts, bool(job.drafts)) for job in decoding
         ]
@@ -484,7 +485,8 @@ class BatchScheduler:
         step (from steps with a good many of them)."""
         if not prompt_tokens:
             self.decode_s = _average(self.decode_s, seconds)
-            self.costs.add(decoding, seconds)
+            if self.draft_max:
+                self.costs.add(decoding, seconds)
         elif prompt_tokens >= MIN_PREFILL:
             base = self.decode_s if decoding and self.decode_s is not None else 0.0
             self.token_s = _average(self.token_s, max(seconds - base, 0.0) / prompt_tokens)
