@@ -80,7 +80,10 @@ function show(view) {
     section.hidden = section.id !== `view-${view}`;
   }
   if (view === "models") refreshModels();
-  if (view === "metrics") resizeCharts();
+  if (view === "metrics") {
+    resizeCharts();
+    sampleMetrics();
+  }
 }
 
 // --- models -------------------------------------------------------------------------------
@@ -574,8 +577,7 @@ window.addEventListener("DOMContentLoaded", () => {
   setupKeyDialog();
   setupPlayground();
   refreshModels();
-  sampleMetrics();
-  setInterval(sampleMetrics, 5000);
+  setInterval(() => { if (!$("view-metrics").hidden) sampleMetrics(); }, 5000);
   setInterval(() => { if (!$("view-models").hidden) refreshModels(); }, 3000);
   window.addEventListener("resize", resizeCharts);
 });
