@@ -25,14 +25,15 @@ from stream_load import run, server_phase, write_config
 from _server import ROOT, process, serving
 
 
-def ray_config(plain: Path) -> Path:
+def ray_config(plain: Path, stream_interval: str | None) -> Path:
     """The plain config on Ray, on a local cluster of this machine's CPUs: one ingress
     replica, one model replica (reserving one CPU for Ray's scheduling; it runs as many
-    threads as the plain one)."""
+    threads as the plain one); ``stream_interval`` as given (else the default)."""
     path = plain.with_name("plugins-ray.toml")
-    text = plain.read_text().replace(
-        "[[models]]", "[server.ray]\ningress_replicas = 1\ningress_cpus = 0.1\n[[models]]", 1
-    )
+    ray = "[server.ray]\ningress_replicas = 1\ningress_cpus = 0.1\n"
+    if stream_interval is not None:
+        ray += f'stream_interval = "{stream_interval}"\n'
+    text = plain.read_text().replace("[[models]]", ray + "[[models]]", 1)
     text += "[models.deploy.ray_actor_options]\nnum_cpus = 1\n"
     path.write_text(text)
     return path
@@ -46,6 +47,9 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=8, help="the model's slots")
     parser.add_argument("--n-ctx", type=int, default=1024, help="context per slot")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--stream-interval", help='[server.ray] stream_interval ("0": every event alone)'
+    )
     args = parser.parse_args()
     counts = [int(s) for s in args.streams.split(",")]
 
@@ -55,7 +59,7 @@ def main() -> None:
     config = load_config(ROOT / "plugins.toml")
     gguf = cached_path(config.models[0].source or "", config.data_path() / "models", ROOT)
     plain = write_config(gguf, args.parallel, args.threads, args.n_ctx)
-    on_ray = ray_config(plain)
+    on_ray = ray_config(plain, args.stream_interval)
     command = [sys.executable, "-m", "modelport.adapters.cli", "serve", "--config", str(on_ray)]
     env = {"RAY_USAGE_STATS_ENABLED": "0"}
     os.environ.update(env)
@@ -79,7 +83,8 @@ def main() -> None:
 
     print(
         f"\n{os.cpu_count()} CPUs, {args.threads} threads, {args.tokens} tokens, "
-        f"parallel={args.parallel}, {args.rounds} rounds (medians)\n"
+        f"parallel={args.parallel}, stream_interval={args.stream_interval or 'default'}, "
+        f"{args.rounds} rounds (medians)\n"
     )
     print(
         "| streams | plain tok/s | Ray tok/s | Ray x plain | plain TTFT p50 / p95 (ms) "
@@ -110,6 +115,11 @@ def main() -> None:
         for n in counts
     }
     print("Ray x plain by round:", by_round)
+    ttfts = {
+        name: {n: [round(p["ttft_p95"] * 1000) for p in results[name][n]] for n in counts}
+        for name in results
+    }
+    print("TTFT p95 (ms) by round:", ttfts)
 
 
 if __name__ == "__main__":

@@ -74,6 +74,14 @@ class RayConfig(_Section, frozen=True, kw_only=True):
     ingress_cpus: Annotated[float, msgspec.Meta(ge=0)] = 0.5
     # CPUs of a local cluster (unset: every CPU of the machine).
     num_cpus: Positive | None = None
+    # How often a model's replica sends a stream's events to the ingress: the first at
+    # once, then what came since together, at most one message per interval ("0": each
+    # event on its own). Every message costs both processes CPU: at 20 ms a reader sees
+    # no difference, and a stream of 200 tokens/s sends a quarter of the messages.
+    stream_interval: Duration = "20ms"
+
+    def stream_interval_seconds(self) -> float:
+        return parse_duration(self.stream_interval) or 0.0
 
 
 class ServerConfig(_Section, frozen=True, kw_only=True):

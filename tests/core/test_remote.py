@@ -1,7 +1,8 @@
 """The seam of Ray mode without Ray: a RemoteModel talking to a ModelHost through a
 handle of Ray Serve's shape, in one process. Events, results and errors cross as bytes
-and come back as core's own types; a closed stream cancels the host's generation;
-back-pressure is a 429 to retry."""
+and come back as core's own types; a stream's events go in lists, at most one a
+``stream_interval``; a closed stream cancels the host's generation; back-pressure is a
+429 to retry."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from modelport.core.remote import (
     RemoteModel,
     _decode,
     _encoder,
+    batched,
 )
 from modelport.core.types import (
     ChatRequest,
@@ -94,10 +96,10 @@ class _Handle:
         return _Method(getattr(self.host, name), self.stream, self)
 
 
-async def _connected() -> tuple[RemoteModel, _Handle]:
+async def _connected(interval: str = "0") -> tuple[RemoteModel, _Handle]:
     plugins = load_plugins(entry_points=False, extra=[("fake", FakePlugin())])
     plugins.collect_backends()
-    config = decode_config(CONFIG)
+    config = decode_config(f'[server.ray]\nstream_interval = "{interval}"\n' + CONFIG)
     host = ModelHost(config, "fake", plugins)
     await host.start()
     handle = _Handle(host)
@@ -132,7 +134,7 @@ def test_errors_keep_their_class_and_failures_are_named() -> None:
         host_error = ContextLengthExceeded("too long", param="messages")
 
         async def failing(body: bytes) -> AsyncIterator[bytes]:
-            yield _encoder.encode(RemoteError.of(host_error))
+            yield _encoder.encode([RemoteError.of(host_error)])
 
         handle.host.chat = failing  # type: ignore[method-assign]
         with pytest.raises(ContextLengthExceeded) as info:
@@ -160,5 +162,89 @@ def test_closing_the_stream_cancels_it_on_the_host() -> None:
         await anext(stream)
         await stream.aclose()  # type: ignore[attr-defined]
         assert handle._child.last is not None and handle._child.last.cancelled
+
+    asyncio.run(main())
+
+
+async def _timed(times: list[float], closed: list[bool]) -> AsyncIterator[int]:
+    """Events at ``times`` (seconds from the start); ``closed`` records its cleanup."""
+    start = asyncio.get_running_loop().time()
+    try:
+        for i, at in enumerate(times):
+            await asyncio.sleep(max(0.0, start + at - asyncio.get_running_loop().time()))
+            yield i
+    finally:
+        closed.append(True)
+
+
+def test_events_go_in_lists_at_most_one_per_interval() -> None:
+    """The first event at once, alone; those that follow within the interval together
+    when it has passed; an event after a quiet spell at once again."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        sent: list[tuple[list[int], float]] = []
+        times = [0.0, 0.01, 0.02, 0.03, 0.04, 0.3, 0.31]
+        async for batch in batched(_timed(times, []), 0.1):
+            sent.append((batch, loop.time() - start))
+        assert [batch for batch, _ in sent] == [[0], [1, 2, 3, 4], [5], [6]]
+        assert sent[0][1] < 0.05  # the first at once
+        assert 0.1 <= sent[1][1] < 0.2  # the rest when the interval has passed
+        assert 0.3 <= sent[2][1] < 0.35  # after a quiet spell, at once
+        assert sent[3][1] >= 0.4  # one list per interval, again
+        assert [b async for b in batched(_timed(times[:3], []), 0)] == [[0], [1], [2]]
+        # an event that is not output (a stream's opening) does not hold the next
+        start = loop.time()
+        sent.clear()
+        async for batch in batched(_timed([0.0, 0.02, 0.04], []), 0.1, lambda e: e > 0):
+            sent.append((batch, loop.time() - start))
+        assert [batch for batch, _ in sent] == [[0], [1], [2]]
+        assert sent[1][1] < 0.05 and sent[2][1] >= 0.12
+
+    asyncio.run(main())
+
+
+def test_an_error_comes_after_the_events_before_it_and_closing_stops_the_source() -> None:
+    async def failing() -> AsyncIterator[int]:
+        yield 1
+        yield 2
+        raise ContextLengthExceeded("too long")
+
+    async def main() -> None:
+        got: list[int] = []
+        with pytest.raises(ContextLengthExceeded):
+            async for batch in batched(failing(), 0.05):
+                got += batch
+        assert got == [1, 2]
+        closed: list[bool] = []
+        stream = batched(_timed([0.0, 0.01, 5.0], closed), 0.05)
+        assert await anext(stream) == [0]
+        await stream.aclose()  # type: ignore[attr-defined]
+        assert closed == [True]  # the source was cancelled, not left to run
+
+    asyncio.run(main())
+
+
+def test_a_streams_events_cross_in_lists_through_the_host() -> None:
+    """With the fake model's 10 ms a token and a 50 ms interval, ten tokens cross in a
+    few messages, and come out as the same events one by one."""
+
+    async def main() -> None:
+        model, handle = await _connected(interval="50ms")
+        bodies: list[bytes] = []
+        chat = handle.host.chat
+
+        async def counting(body: bytes) -> AsyncIterator[bytes]:
+            async for chunk in chat(body):
+                bodies.append(chunk)
+                yield chunk
+
+        handle.host.chat = counting  # type: ignore[method-assign]
+        words = " ".join(f"w{i}" for i in range(10))
+        events = [e async for e in model.chat(_ask(words, max_tokens=10))]
+        assert "".join(e.text for e in events if isinstance(e, TextDelta)) == words
+        assert isinstance(events[-1], Finish)
+        assert 2 <= len(bodies) <= 5, len(bodies)  # not one message per event (12 events)
 
     asyncio.run(main())
