@@ -451,6 +451,38 @@ def test_a_burst_into_an_idle_scheduler_starts_in_one_step(
     assert {id(job) for job, _ in calls[0]} == {id(job) for job in burst}
 
 
+def test_the_same_burst_again_finds_each_prompt_in_its_slot(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Eight prompts at once into an idle scheduler, then the same eight again in
+    another order: each is placed into the slot that holds it and evaluates only its last
+    token. (Placed one by one, each took the slot next to the one before it whatever
+    that slot held: their shared opening was reused, their own few last tokens, fewer
+    than a swap of caches is worth, were evaluated again.)"""
+    monkeypatch.setattr(batched, "GATHER_GAP", 0.05)
+    monkeypatch.setattr(batched, "GATHER_MAX", 0.5)
+    fresh = _fresh(parallel=8)
+    topics = ["Ships", "Cats", "Trees", "Cities", "Songs", "Storms", "Bridges", "Clocks"]
+    head = "Every user sends this same opening, and then the subject of their story: "
+    prompts = [fresh._tokens(f"{head}{t}.", special=False) for t in topics]
+    try:
+        scheduler = fresh.scheduler
+        assert scheduler is not None
+        calls = _record_calls(scheduler, monkeypatch)
+        again = [prompts[i] for i in (3, 0, 6, 1, 7, 2, 5, 4)]
+        for order in (prompts, again):
+            burst = [_job(fresh, tokens, 2)[0] for tokens in order]
+            for job in burst:
+                scheduler.submit(job)
+            for job in burst:
+                assert job.done.wait(60) and job.error is None
+        first_call_of_second_burst = calls[-2]
+    finally:
+        fresh.close()
+    assert [job.reused for job in burst] == [len(tokens) - 1 for tokens in again]
+    assert len(first_call_of_second_burst) == 8  # one row each, one step
+
+
 def test_a_burst_of_short_prompts_joins_one_step(monkeypatch: pytest.MonkeyPatch) -> None:
     """Seven short prompts (no shared start to copy) that arrive while one sequence
     generates are evaluated in the same step when the budget holds them all (a fixed

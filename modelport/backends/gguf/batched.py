@@ -282,7 +282,9 @@ class BatchScheduler:
         few milliseconds apart, each parsed by the server in turn), so they start in one
         step instead of the first alone and the rest a whole prompt step later."""
         deadline = None
-        while any(slot.job is None for slot in self.slots):
+        arrived: list[Job] = []
+        free = sum(slot.job is None for slot in self.slots)
+        while len(arrived) < free:
             try:
                 if block:
                     job = self.inbox.get()
@@ -293,15 +295,50 @@ class BatchScheduler:
                 else:
                     job = self.inbox.get_nowait()
             except queue.Empty:
-                return
+                break
             if job is None:
+                self._place_all(arrived)  # (and released with the running ones)
                 self._drain()
                 return
             block = False
             if job.cancelled.is_set():
                 self._release(job)
                 continue
-            self._place(job)
+            arrived.append(job)
+        self._place_all(arrived)
+
+    def _place_all(self, jobs: list[Job]) -> None:
+        """Place the jobs admitted together. A burst into an idle scheduler is placed as
+        a whole: into the run of free slots whose caches it reuses most, each job into
+        the slot of that run holding the most of its prompt (placed one by one, each
+        would take the slot next to the ones before it, whatever that slot holds, and
+        lose its own cache: the same prompts sent again were evaluated again)."""
+        if len(jobs) > 1 and not self.running:
+            for job, slot in self._matched(jobs):
+                self._place(job, slot)
+        else:
+            for job in jobs:
+                self._place(job)
+
+    def _matched(self, jobs: list[Job]) -> list[tuple[Job, Slot]]:
+        """Each job (in arrival order) with a slot of one run of ``len(jobs)`` slots
+        (every slot free): the run and the matching with the most prompt tokens
+        reused, greedily by the largest reuse (least recently freed slots on a tie)."""
+        reuse = [[self._reusable(job, slot.cached) for slot in self.slots] for job in jobs]
+        chosen: tuple[int, dict[int, int]] = (-1, {})
+        for start in range(len(self.slots) - len(jobs) + 1):
+            pairs = sorted(
+                ((j, i) for j in range(len(jobs)) for i in range(start, start + len(jobs))),
+                key=lambda p: (-reuse[p[0]][p[1]], self.slots[p[1]].freed_at, p[1]),
+            )
+            match: dict[int, int] = {}  # job -> slot
+            for j, i in pairs:
+                if j not in match and i not in match.values():
+                    match[j] = i
+            total = sum(reuse[j][i] for j, i in match.items())
+            if total > chosen[0]:
+                chosen = (total, match)
+        return [(job, self.slots[chosen[1][j]]) for j, job in enumerate(jobs)]
 
     @staticmethod
     def _reusable(job: Job, evaluated: Sequence[int]) -> int:
@@ -311,20 +348,24 @@ class BatchScheduler:
             return 0  # every prompt row's logits are needed
         return job.usable(common_prefix(evaluated, job.tokens, len(job.tokens) - 1))
 
-    def _place(self, job: Job) -> None:
-        """Give the job a free slot next to the running ones, starting from the longest
-        prefix of its prompt on offer: the slot's own, another free slot's (swapped in
-        when that saves more than a copy costs), or a running job's (it then follows
-        that job and copies its tokens once they are evaluated)."""
-        free = [s for s in self.slots if s.job is None]
-        busy = {j.slot.seq for j in self.running if j.slot is not None}
-        reusable = {s.seq: self._reusable(job, s.cached) for s in free}
-        slot = min(free, key=lambda s: (runs(busy | {s.seq}), -reusable[s.seq], s.freed_at))
-        keep = reusable[slot.seq]
-        best = max(free, key=lambda s: (reusable[s.seq], -s.freed_at))
-        if reusable[best.seq] - keep > self.copy_cost:
-            self._swap_streams(best, slot)  # (what the slot held stays, in best's place)
-            keep = reusable[best.seq]
+    def _place(self, job: Job, slot: Slot | None = None) -> None:
+        """Give the job ``slot``, or a free slot next to the running ones, starting from
+        the longest prefix of its prompt on offer: the slot's own, another free slot's
+        (swapped in when that saves more than a copy costs; not when the slot is
+        given), or a running job's (it then follows that job and copies its tokens once
+        they are evaluated)."""
+        if slot is not None:
+            keep = self._reusable(job, slot.cached)
+        else:
+            free = [s for s in self.slots if s.job is None]
+            busy = {j.slot.seq for j in self.running if j.slot is not None}
+            reusable = {s.seq: self._reusable(job, s.cached) for s in free}
+            slot = min(free, key=lambda s: (runs(busy | {s.seq}), -reusable[s.seq], s.freed_at))
+            keep = reusable[slot.seq]
+            best = max(free, key=lambda s: (reusable[s.seq], -s.freed_at))
+            if reusable[best.seq] - keep > self.copy_cost:
+                self._swap_streams(best, slot)  # (what the slot held stays, in best's place)
+                keep = reusable[best.seq]
         for other in self.running:  # (worth waiting for only when it saves a copy's cost)
             shared = self._reusable(job, other.tokens + other.decoded)
             if shared > max(keep + self.copy_cost, job.share):
