@@ -378,6 +378,43 @@ def test_as_many_conversations_as_slots_each_keep_their_history(
     assert held == [job.tokens for job in ends]
 
 
+def test_returning_conversations_in_a_burst_find_their_histories(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Eight conversations on eight slots. Three whose histories lie apart (slots 1, 4
+    and 6) come back at once into the idle scheduler: they run side by side (one pass
+    a step), each with its whole history reused (swapped in from outside the run where
+    it lies outside), and no other history is lost: the five others then come back at
+    once and reuse theirs too."""
+    monkeypatch.setattr(batched, "GATHER_GAP", 0.05)
+    monkeypatch.setattr(batched, "GATHER_MAX", 0.5)
+    fresh = _fresh(parallel=8)
+    topics = ["ants", "bees", "cats", "dogs", "eels", "figs", "gnus", "hens"]
+    try:
+        scheduler = fresh.scheduler
+        assert scheduler is not None
+        first = {t: _prompt_tokens(fresh, _greedy(_long(t), 1)) for t in topics}
+        turns = {t: _job(fresh, tokens, 2)[0] for t, tokens in first.items()}
+        for job in turns.values():
+            scheduler.submit(job)
+        for job in turns.values():
+            assert job.done.wait(60) and job.error is None
+        at = {job.slot.seq: t for t, job in turns.items() if job.slot is not None}
+        calls = _record_calls(scheduler, monkeypatch)
+        more = fresh._tokens(" And then?", special=False)
+        apart = [at[1], at[4], at[6]]
+        for group in (apart, [t for t in topics if t not in apart]):
+            again = {t: _job(fresh, first[t] + more, 2)[0] for t in group}
+            for job in again.values():
+                scheduler.submit(job)
+            for t, job in again.items():
+                assert job.done.wait(60) and job.error is None
+                assert job.reused >= len(first[t]), t
+    finally:
+        fresh.close()
+    _one_pass_each(calls)
+
+
 def test_prefill_room_keeps_a_step_within_its_budget() -> None:
     # 8 streams decoding in 30 ms, 0.5 ms a prompt token: a 250 ms budget leaves 440
     assert prefill_room(0.25, 0.03, 0.0005, decoding=8, n_batch=512) == 440

@@ -309,36 +309,47 @@ class BatchScheduler:
 
     def _place_all(self, jobs: list[Job]) -> None:
         """Place the jobs admitted together. A burst into an idle scheduler is placed as
-        a whole: into the run of free slots whose caches it reuses most, each job into
-        the slot of that run holding the most of its prompt (placed one by one, each
-        would take the slot next to the ones before it, whatever that slot holds, and
-        lose its own cache: the same prompts sent again were evaluated again)."""
+        a whole: into the run of slots, and each job into the slot of that run, that
+        reuse the most of their prompts, a cache outside the run swapped in where that
+        saves more than the swap costs (placed one by one, each would take the slot
+        next to the ones before it, whatever that slot holds: the same prompts sent
+        again lost their caches when their last tokens were too few to pay a swap)."""
         if len(jobs) > 1 and not self.running:
-            for job, slot in self._matched(jobs):
-                self._place(job, slot)
+            for job, slot, outside in self._matched(jobs):
+                self._place(job, slot, outside)
         else:
             for job in jobs:
                 self._place(job)
 
-    def _matched(self, jobs: list[Job]) -> list[tuple[Job, Slot]]:
+    def _matched(self, jobs: list[Job]) -> list[tuple[Job, Slot, list[Slot]]]:
         """Each job (in arrival order) with a slot of one run of ``len(jobs)`` slots
-        (every slot free): the run and the matching with the most prompt tokens
-        reused, greedily by the largest reuse (least recently freed slots on a tie)."""
+        (every slot free) and the slots outside the run: the run and the matching that
+        reuse the most (a job's worth in a slot: what the slot holds of its prompt, or
+        the most any slot outside holds less a swap's cost), matched greedily by worth
+        (least recently freed slots on a tie)."""
         reuse = [[self._reusable(job, slot.cached) for slot in self.slots] for job in jobs]
-        chosen: tuple[int, dict[int, int]] = (-1, {})
+        chosen: tuple[int, dict[int, int], range] = (-1, {}, range(0))
         for start in range(len(self.slots) - len(jobs) + 1):
+            run = range(start, start + len(jobs))
+            away = [
+                max((r for i, r in enumerate(row) if i not in run), default=0) - self.copy_cost
+                for row in reuse
+            ]
+            worth = [[max(row[i], away[j]) for i in range(len(row))] for j, row in enumerate(reuse)]
             pairs = sorted(
-                ((j, i) for j in range(len(jobs)) for i in range(start, start + len(jobs))),
-                key=lambda p: (-reuse[p[0]][p[1]], self.slots[p[1]].freed_at, p[1]),
+                ((j, i) for j in range(len(jobs)) for i in run),
+                key=lambda p: (-worth[p[0]][p[1]], self.slots[p[1]].freed_at, p[1]),
             )
             match: dict[int, int] = {}  # job -> slot
             for j, i in pairs:
                 if j not in match and i not in match.values():
                     match[j] = i
-            total = sum(reuse[j][i] for j, i in match.items())
+            total = sum(worth[j][i] for j, i in match.items())
             if total > chosen[0]:
-                chosen = (total, match)
-        return [(job, self.slots[chosen[1][j]]) for j, job in enumerate(jobs)]
+                chosen = (total, match, run)
+        _, match, run = chosen
+        outside = [slot for slot in self.slots if slot.seq not in run]
+        return [(job, self.slots[match[j]], outside) for j, job in enumerate(jobs)]
 
     @staticmethod
     def _reusable(job: Job, evaluated: Sequence[int]) -> int:
@@ -348,21 +359,22 @@ class BatchScheduler:
             return 0  # every prompt row's logits are needed
         return job.usable(common_prefix(evaluated, job.tokens, len(job.tokens) - 1))
 
-    def _place(self, job: Job, slot: Slot | None = None) -> None:
+    def _place(self, job: Job, slot: Slot | None = None, others: Sequence[Slot] = ()) -> None:
         """Give the job ``slot``, or a free slot next to the running ones, starting from
         the longest prefix of its prompt on offer: the slot's own, another free slot's
-        (swapped in when that saves more than a copy costs; not when the slot is
-        given), or a running job's (it then follows that job and copies its tokens once
-        they are evaluated)."""
-        if slot is not None:
-            keep = self._reusable(job, slot.cached)
-        else:
-            free = [s for s in self.slots if s.job is None]
+        (any free slot's, or one of ``others`` when the slot is given: swapped in when
+        that saves more than a copy costs), or a running job's (it then follows that
+        job and copies its tokens once they are evaluated)."""
+        if slot is None:
+            others = [s for s in self.slots if s.job is None]
             busy = {j.slot.seq for j in self.running if j.slot is not None}
-            reusable = {s.seq: self._reusable(job, s.cached) for s in free}
-            slot = min(free, key=lambda s: (runs(busy | {s.seq}), -reusable[s.seq], s.freed_at))
-            keep = reusable[slot.seq]
-            best = max(free, key=lambda s: (reusable[s.seq], -s.freed_at))
+            reusable = {s.seq: self._reusable(job, s.cached) for s in others}
+            slot = min(others, key=lambda s: (runs(busy | {s.seq}), -reusable[s.seq], s.freed_at))
+        else:
+            reusable = {s.seq: self._reusable(job, s.cached) for s in (slot, *others)}
+        keep = reusable[slot.seq]
+        if others:
+            best = max(others, key=lambda s: (reusable[s.seq], -s.freed_at))
             if reusable[best.seq] - keep > self.copy_cost:
                 self._swap_streams(best, slot)  # (what the slot held stays, in best's place)
                 keep = reusable[best.seq]
