@@ -196,8 +196,10 @@ async def batched(
         try:
             async for event in events:
                 queue.put_nowait((event, None, False))
-        except Exception as exc:  # noqa: BLE001 - raised again by the reader, in order
-            queue.put_nowait((None, exc, True))
+        except BaseException as exc:  # raised again by the reader, after the events
+            queue.put_nowait((None, exc, True))  # (a reader never waits on a dead pump)
+            if not isinstance(exc, Exception):
+                raise
         else:
             queue.put_nowait((None, None, True))
 
