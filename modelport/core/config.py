@@ -76,12 +76,19 @@ class RayConfig(_Section, frozen=True, kw_only=True):
     num_cpus: Positive | None = None
     # How often a model's replica sends a stream's events to the ingress: the first at
     # once, then what came since together, at most one message per interval ("0": each
-    # event on its own). Every message costs both processes CPU: at 20 ms a reader sees
-    # no difference, and a stream of 200 tokens/s sends a quarter of the messages.
+    # event on its own). Every message costs the ingress and Ray's proxy CPU, so with n
+    # streams running on a replica each waits n x this (about one message per interval
+    # from the replica in all), up to stream_interval_max.
     stream_interval: Duration = "20ms"
+    # The longest a replica holds a stream's events however many streams it runs (at
+    # 100 ms text still arrives ten times a second).
+    stream_interval_max: Duration = "100ms"
 
-    def stream_interval_seconds(self) -> float:
-        return parse_duration(self.stream_interval) or 0.0
+    def stream_interval_seconds(self, streams: int = 1) -> float:
+        """A stream's interval while the replica runs ``streams`` streams."""
+        base = parse_duration(self.stream_interval) or 0.0
+        most = parse_duration(self.stream_interval_max) or 0.0
+        return min(max(most, base), base * max(1, streams))
 
 
 class ServerConfig(_Section, frozen=True, kw_only=True):

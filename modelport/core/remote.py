@@ -11,8 +11,9 @@ responses) and the adapters cannot tell it from a local model.
 Everything crosses processes as msgspec MessagePack of core's own types: requests,
 events (streamed as they are produced, in lists: a model's replica sends what a stream
 produced within ``[server.ray] stream_interval`` as one message, the first event at
-once), results, and errors (a ``RemoteError`` naming the ``ModelportError`` class,
-raised again on the caller's side).
+once, the interval growing with the streams the replica runs), results, and errors
+(a ``RemoteError`` naming the ``ModelportError`` class, raised again on the caller's
+side).
 A handle is anything with Ray Serve's ``DeploymentHandle`` shape:
 ``handle.options(stream=True).chat.remote(body)`` is an async iterator of bytes with
 ``cancel()``, ``await handle.embed.remote(body)`` bytes, ``handle.info.remote().result()``.
@@ -23,7 +24,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+import math
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any, Literal, TypeVar
 
 import msgspec
@@ -177,15 +179,18 @@ class RemoteModel:
 
 
 async def batched(
-    events: AsyncIterator[T], interval: float, output: Callable[[T], bool] = lambda _: True
-) -> AsyncIterator[list[T]]:
-    """``events`` in lists, at most one list of ``output`` per ``interval`` seconds: an
-    event that finds the last such list sent longer ago than that goes at once; the ones
-    that follow it wait for the interval to pass and go together. (A model's replica
-    sends each list as one message: fewer messages cost both processes less CPU; a
-    stream's opening event is not output, so its first token is never held.) Closing
-    this closes ``events``; an error from ``events`` comes after the events before it."""
-    if interval <= 0:
+    events: AsyncIterator[T],
+    interval: Callable[[], float],
+    output: Callable[[T], bool] = lambda _: True,
+) -> AsyncGenerator[list[T], None]:
+    """``events`` in lists, at most one list of ``output`` per ``interval()`` seconds
+    (asked again for each list): an event that finds the last such list sent longer ago
+    than that goes at once; the ones that follow it wait for the interval to pass and go
+    together. (A model's replica sends each list as one message: fewer messages cost
+    both processes less CPU; a stream's opening event is not output, so its first token
+    is never held.) Closing this closes ``events``; an error from ``events`` comes after
+    the events before it. An interval of 0 when the stream starts: every event alone."""
+    if interval() <= 0:
         async with contextlib.aclosing(events):  # type: ignore[type-var]
             async for event in events:
                 yield [event]
@@ -205,11 +210,11 @@ async def batched(
 
     loop = asyncio.get_running_loop()
     task = asyncio.create_task(pump())
-    sent = -interval
+    sent = -math.inf
     try:
         while True:
             held = [await queue.get()]
-            wait = sent + interval - loop.time()
+            wait = sent + interval() - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)
             while not queue.empty():
@@ -239,13 +244,20 @@ class ModelHost:
     slots (``parallel``) and bounded queue, as in a local server."""
 
     def __init__(self, config: Config, name: str, plugins: Plugins):
-        self.interval = config.server.ray.stream_interval_seconds()
+        self.ray = config.server.ray
+        self.streams = 0  # streams running here (their interval grows with them)
         model = next(m for m in config.models if m.name == name)
         only = msgspec.structs.replace(
             config, models=[msgspec.structs.replace(model, load="eager", keep_alive="-1")]
         )
         self.manager = ModelManager(only, plugins)
         self.entry = self.manager.resolve(name)
+
+    def interval(self) -> float:
+        """How long a stream's events are held for company now (``[server.ray]
+        stream_interval``, times the streams running here, at most
+        ``stream_interval_max``)."""
+        return self.ray.stream_interval_seconds(self.streams)
 
     async def start(self) -> None:
         """Pull the model's source if needed, and load it."""
@@ -266,8 +278,14 @@ class ModelHost:
             request = msgspec.msgpack.decode(body, type=kind)
             async with self.manager.use(self.entry) as model:
                 events = getattr(model, method)(request)
-                async for batch in batched(events, self.interval, _output):
-                    yield _encoder.encode(batch)
+                self.streams += 1
+                try:
+                    batches = batched(events, self.interval, _output)
+                    async with contextlib.aclosing(batches):  # (stops the model's now)
+                        async for batch in batches:
+                            yield _encoder.encode(batch)
+                finally:
+                    self.streams -= 1
         except Exception as exc:
             if not isinstance(exc, ModelportError):
                 log.exception("model %r failed", self.entry.name)

@@ -57,7 +57,9 @@ class _Stream:
         return await anext(self.chunks)
 
     def cancel(self) -> None:
+        """As Ray does: the host's generator is stopped where it is."""
         self.cancelled = True
+        self.closing = asyncio.ensure_future(self.chunks.aclose())  # type: ignore[attr-defined]
 
 
 class _Method:
@@ -96,10 +98,14 @@ class _Handle:
         return _Method(getattr(self.host, name), self.stream, self)
 
 
-async def _connected(interval: str = "0") -> tuple[RemoteModel, _Handle]:
+async def _connected(
+    interval: str = "0", most: str = "100ms", parallel: int = 1
+) -> tuple[RemoteModel, _Handle]:
     plugins = load_plugins(entry_points=False, extra=[("fake", FakePlugin())])
     plugins.collect_backends()
-    config = decode_config(f'[server.ray]\nstream_interval = "{interval}"\n' + CONFIG)
+    ray = f'[server.ray]\nstream_interval = "{interval}"\nstream_interval_max = "{most}"\n'
+    model = CONFIG.replace('backend = "fake"', f'backend = "fake"\nparallel = {parallel}')
+    config = decode_config(ray + model)
     host = ModelHost(config, "fake", plugins)
     await host.start()
     handle = _Handle(host)
@@ -186,18 +192,18 @@ def test_events_go_in_lists_at_most_one_per_interval() -> None:
         start = loop.time()
         sent: list[tuple[list[int], float]] = []
         times = [0.0, 0.01, 0.02, 0.03, 0.04, 0.3, 0.31]
-        async for batch in batched(_timed(times, []), 0.1):
+        async for batch in batched(_timed(times, []), lambda: 0.1):
             sent.append((batch, loop.time() - start))
         assert [batch for batch, _ in sent] == [[0], [1, 2, 3, 4], [5], [6]]
         assert sent[0][1] < 0.05  # the first at once
         assert 0.1 <= sent[1][1] < 0.2  # the rest when the interval has passed
         assert 0.3 <= sent[2][1] < 0.35  # after a quiet spell, at once
         assert sent[3][1] >= 0.4  # one list per interval, again
-        assert [b async for b in batched(_timed(times[:3], []), 0)] == [[0], [1], [2]]
+        assert [b async for b in batched(_timed(times[:3], []), lambda: 0)] == [[0], [1], [2]]
         # an event that is not output (a stream's opening) does not hold the next
         start = loop.time()
         sent.clear()
-        async for batch in batched(_timed([0.0, 0.02, 0.04], []), 0.1, lambda e: e > 0):
+        async for batch in batched(_timed([0.0, 0.02, 0.04], []), lambda: 0.1, lambda e: e > 0):
             sent.append((batch, loop.time() - start))
         assert [batch for batch, _ in sent] == [[0], [1], [2]]
         assert sent[1][1] < 0.05 and sent[2][1] >= 0.12
@@ -214,13 +220,13 @@ def test_an_error_comes_after_the_events_before_it_and_closing_stops_the_source(
     async def main() -> None:
         got: list[int] = []
         with pytest.raises(ContextLengthExceeded):
-            async for batch in batched(failing(), 0.05):
+            async for batch in batched(failing(), lambda: 0.05):
                 got += batch
         assert got == [1, 2]
         closed: list[bool] = []
-        stream = batched(_timed([0.0, 0.01, 5.0], closed), 0.05)
+        stream = batched(_timed([0.0, 0.01, 5.0], closed), lambda: 0.05)
         assert await anext(stream) == [0]
-        await stream.aclose()  # type: ignore[attr-defined]
+        await stream.aclose()
         assert closed == [True]  # the source was cancelled, not left to run
 
     asyncio.run(main())
@@ -246,5 +252,30 @@ def test_a_streams_events_cross_in_lists_through_the_host() -> None:
         assert "".join(e.text for e in events if isinstance(e, TextDelta)) == words
         assert isinstance(events[-1], Finish)
         assert 2 <= len(bodies) <= 5, len(bodies)  # not one message per event (12 events)
+
+    asyncio.run(main())
+
+
+def test_the_interval_grows_with_the_streams_a_replica_runs() -> None:
+    """n streams at once: n x stream_interval each, at most stream_interval_max (so the
+    replica's messages per second stay about the same as streams are added)."""
+    ray = decode_config(CONFIG).server.ray
+    assert [ray.stream_interval_seconds(n) for n in (0, 1, 2, 4, 5, 8)] == pytest.approx(
+        [0.02, 0.02, 0.04, 0.08, 0.1, 0.1]
+    )
+
+    async def main() -> None:
+        model, handle = await _connected(interval="30ms", most="1s", parallel=3)
+        host = handle.host
+        assert host.interval() == pytest.approx(0.03)
+        words = " ".join(f"w{i}" for i in range(20))
+        streams = [model.chat(_ask(words, max_tokens=20)) for _ in range(3)]
+        for stream in streams:
+            await anext(stream)  # (each has started on the host)
+        assert host.streams == 3 and host.interval() == pytest.approx(0.09)
+        for stream in streams:
+            await stream.aclose()  # type: ignore[attr-defined]
+        await asyncio.sleep(0.05)  # (the host's generators finish closing)
+        assert host.streams == 0 and host.interval() == pytest.approx(0.03)
 
     asyncio.run(main())
