@@ -264,7 +264,10 @@ def take_turns(
 ) -> dict[str, list[dict[str, float]]]:
     """``phase(url, salt)`` on modelport and (with ``--llama-server``) llama-server, the
     same file, threads, slots and context (2,048 at least), taking turns in each round;
-    ``salt`` is new for each server and round (nothing of it cached)."""
+    ``salt`` is new in each round (nothing of it cached) and the same for both servers,
+    so both get the same texts (a conversation's cost depends on its words: where a
+    model's answer is tokenized otherwise when sent back, the history after that point
+    is evaluated again, on both servers)."""
     from modelport.core.config import load_config
     from modelport.core.sources import cached_path
 
@@ -284,7 +287,7 @@ def take_turns(
             run(server_phase(url, 1, 8))  # warm up
         for round_ in range(args.rounds):
             for name, url in servers[:: 1 if round_ % 2 == 0 else -1]:
-                results[name].append(run(phase(url, f"{round_}{name[0]}")))
+                results[name].append(run(phase(url, f"r{round_}")))
             print(f"round {round_ + 1} done", flush=True)
     return results
 
