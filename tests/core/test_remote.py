@@ -191,22 +191,22 @@ def test_events_go_in_lists_at_most_one_per_interval() -> None:
         loop = asyncio.get_running_loop()
         start = loop.time()
         sent: list[tuple[list[int], float]] = []
-        times = [0.0, 0.01, 0.02, 0.03, 0.04, 0.3, 0.31]
-        async for batch in batched(_timed(times, []), lambda: 0.1):
+        times = [0.0, 0.01, 0.02, 0.03, 0.04, 0.8, 0.81]
+        async for batch in batched(_timed(times, []), lambda: 0.2):
             sent.append((batch, loop.time() - start))
         assert [batch for batch, _ in sent] == [[0], [1, 2, 3, 4], [5], [6]]
-        assert sent[0][1] < 0.05  # the first at once
-        assert 0.1 <= sent[1][1] < 0.2  # the rest when the interval has passed
-        assert 0.3 <= sent[2][1] < 0.35  # after a quiet spell, at once
-        assert sent[3][1] >= 0.4  # one list per interval, again
+        assert sent[0][1] < 0.1  # the first at once
+        assert 0.2 <= sent[1][1] < 0.35  # the rest when the interval has passed
+        assert 0.8 <= sent[2][1] < 0.95  # after a quiet spell, at once (not at 1.0)
+        assert sent[3][1] >= 1.0  # one list per interval, again
         assert [b async for b in batched(_timed(times[:3], []), lambda: 0)] == [[0], [1], [2]]
         # an event that is not output (a stream's opening) does not hold the next
         start = loop.time()
         sent.clear()
-        async for batch in batched(_timed([0.0, 0.02, 0.04], []), lambda: 0.1, lambda e: e > 0):
+        async for batch in batched(_timed([0.0, 0.02, 0.04], []), lambda: 0.2, lambda e: e > 0):
             sent.append((batch, loop.time() - start))
         assert [batch for batch, _ in sent] == [[0], [1], [2]]
-        assert sent[1][1] < 0.05 and sent[2][1] >= 0.12
+        assert sent[1][1] < 0.15 and sent[2][1] >= 0.22
 
     asyncio.run(main())
 
@@ -251,7 +251,9 @@ def test_a_streams_events_cross_in_lists_through_the_host() -> None:
         events = [e async for e in model.chat(_ask(words, max_tokens=10))]
         assert "".join(e.text for e in events if isinstance(e, TextDelta)) == words
         assert isinstance(events[-1], Finish)
-        assert 2 <= len(bodies) <= 5, len(bodies)  # not one message per event (12 events)
+        # 12 events in ~100 ms: the opening, the first token at once, then a list per
+        # 50 ms (a few more if the machine is slow; one per event without the interval)
+        assert 3 <= len(bodies) <= 8, len(bodies)
 
     asyncio.run(main())
 
