@@ -6,7 +6,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
@@ -96,6 +96,15 @@ def _job(model: GgufModel, tokens: list[int], budget: int) -> tuple[Job, list[St
 
     job = Job(list(tokens), Greedy(model.llm.n_vocab()), on_step, threading.Event(), logprobs=0)
     return job, steps
+
+
+def _run_all(scheduler: BatchScheduler, jobs: Iterable[Job]) -> None:
+    """Submit the jobs at once, and wait until each has finished without an error."""
+    jobs = list(jobs)
+    for job in jobs:
+        scheduler.submit(job)
+    for job in jobs:
+        assert job.done.wait(60) and job.error is None
 
 
 def _slots(calls: list[list[tuple[Job, int]]], of: Job) -> list[int]:
@@ -348,10 +357,7 @@ def test_as_many_conversations_as_slots_each_keep_their_history(
         calls = _record_calls(scheduler, monkeypatch)
         first = {t: _prompt_tokens(fresh, _greedy(_long(t), 1)) for t in ("ants", "bees", "cats")}
         turns = [_job(fresh, tokens, 4)[0] for tokens in first.values()]
-        for job in turns:
-            scheduler.submit(job)
-        for job in turns:
-            assert job.done.wait(60) and job.error is None
+        _run_all(scheduler, turns)
         assert [job.slot.seq for job in turns if job.slot] == [0, 1, 2]
         more = fresh._tokens(" And then?", special=False)
         a2, _ = _job(fresh, first["ants"] + more, 400)
@@ -395,20 +401,15 @@ def test_returning_conversations_in_a_burst_find_their_histories(
         assert scheduler is not None
         first = {t: _prompt_tokens(fresh, _greedy(_long(t), 1)) for t in topics}
         turns = {t: _job(fresh, tokens, 2)[0] for t, tokens in first.items()}
-        for job in turns.values():
-            scheduler.submit(job)
-        for job in turns.values():
-            assert job.done.wait(60) and job.error is None
+        _run_all(scheduler, turns.values())
         at = {job.slot.seq: t for t, job in turns.items() if job.slot is not None}
         calls = _record_calls(scheduler, monkeypatch)
         more = fresh._tokens(" And then?", special=False)
         apart = [at[1], at[4], at[6]]
         for group in (apart, [t for t in topics if t not in apart]):
             again = {t: _job(fresh, first[t] + more, 2)[0] for t in group}
-            for job in again.values():
-                scheduler.submit(job)
+            _run_all(scheduler, again.values())
             for t, job in again.items():
-                assert job.done.wait(60) and job.error is None
                 assert job.reused >= len(first[t]), t
     finally:
         fresh.close()
@@ -509,10 +510,7 @@ def test_the_same_burst_again_finds_each_prompt_in_its_slot(
         again = [prompts[i] for i in (3, 0, 6, 1, 7, 2, 5, 4)]
         for order in (prompts, again):
             burst = [_job(fresh, tokens, 2)[0] for tokens in order]
-            for job in burst:
-                scheduler.submit(job)
-            for job in burst:
-                assert job.done.wait(60) and job.error is None
+            _run_all(scheduler, burst)
         first_call_of_second_burst = calls[-2]
     finally:
         fresh.close()
