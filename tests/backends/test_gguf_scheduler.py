@@ -518,6 +518,54 @@ def test_the_same_burst_again_finds_each_prompt_in_its_slot(
     assert len(first_call_of_second_burst) == 8  # one row each, one step
 
 
+def test_a_burst_beside_a_running_sequence_finds_each_prompt_in_its_slot(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Eight prompts, then one of them again alone, and while it generates the other
+    seven again together (as requests reach a model's replica behind Ray's ingress: the
+    first a few milliseconds ahead of the rest): the seven are placed as a whole beside
+    the running one, each into the slot that holds it, and evaluate only their last
+    tokens, in one step. (Placed one by one next to each other, some took a slot that
+    held another prompt and evaluated their own last few tokens again.)"""
+    monkeypatch.setattr(batched, "GATHER_GAP", 0.05)
+    monkeypatch.setattr(batched, "GATHER_MAX", 0.5)
+    fresh = _fresh(parallel=8)
+    topics = ["Ships", "Cats", "Trees", "Cities", "Songs", "Storms", "Bridges", "Clocks"]
+    head = "Every user sends this same opening, and then the subject of their story: "
+    prompts = [fresh._tokens(f"{head}{t}.", special=False) for t in topics]
+    try:
+        scheduler = fresh.scheduler
+        assert scheduler is not None
+        _run_all(scheduler, [_job(fresh, tokens, 2)[0] for tokens in prompts])
+        calls = _record_calls(scheduler, monkeypatch)
+        hold = threading.Event()  # (set: the scheduler admits nobody new)
+        admit = scheduler._admit
+
+        def gated(*, block: bool) -> None:
+            if not (hold.is_set() and scheduler.running):
+                admit(block=block)
+
+        monkeypatch.setattr(scheduler, "_admit", gated)
+        first, _ = _job(fresh, prompts[5], 30)
+        steps = scheduler.steps
+        scheduler.submit(first)
+        while scheduler.steps < steps + 2:  # (it generates alone)
+            time.sleep(0.005)
+        hold.set()
+        again = [prompts[i] for i in (3, 0, 6, 1, 7, 2, 4)]
+        burst = [_job(fresh, tokens, 2)[0] for tokens in again]
+        for job in burst:
+            scheduler.submit(job)
+        hold.clear()
+        for job in [first, *burst]:
+            assert job.done.wait(60) and job.error is None
+    finally:
+        fresh.close()
+    assert [job.reused for job in burst] == [len(tokens) - 1 for tokens in again]
+    # the step that evaluated the seven: one row each, beside the running one's token
+    assert any(len(call) == 8 and {j for j, _ in call} == {first, *burst} for call in calls)
+
+
 def test_a_burst_of_short_prompts_joins_one_step(monkeypatch: pytest.MonkeyPatch) -> None:
     """Seven short prompts (no shared start to copy) that arrive while one sequence
     generates are evaluated in the same step when the budget holds them all (a fixed

@@ -308,13 +308,14 @@ class BatchScheduler:
         self._place_all(arrived)
 
     def _place_all(self, jobs: list[Job]) -> None:
-        """Place the jobs admitted together. A burst into an idle scheduler is placed as
-        a whole: into the run of slots, and each job into the slot of that run, that
-        reuse the most of their prompts, a cache outside the run swapped in where that
-        saves more than the swap costs (placed one by one, each would take the slot
-        next to the ones before it, whatever that slot holds: the same prompts sent
-        again lost their caches when their last tokens were too few to pay a swap)."""
-        if len(jobs) > 1 and not self.running:
+        """Place the jobs admitted together. Several are placed as a whole: into the free
+        slots that keep the running ones and them in the fewest runs (one pass over the
+        weights a step) and, among those, each job into the slot that reuses the most of
+        its prompt, a cache from another free slot swapped in where that saves more than
+        the swap costs. (Placed one by one, each would take the slot next to the ones
+        before it, whatever that slot holds: the same prompts sent again lost their
+        caches when their last tokens were too few to pay a swap.)"""
+        if len(jobs) > 1:
             for job, slot, outside in self._matched(jobs):
                 self._place(job, slot, outside)
         else:
@@ -322,33 +323,40 @@ class BatchScheduler:
                 self._place(job)
 
     def _matched(self, jobs: list[Job]) -> list[tuple[Job, Slot, list[Slot]]]:
-        """Each job (in arrival order) with a slot of one run of ``len(jobs)`` slots
-        (every slot free) and the slots outside the run: the run and the matching that
-        reuse the most (a job's worth in a slot: what the slot holds of its prompt, or
-        the most any slot outside holds less a swap's cost), matched greedily by worth
-        (least recently freed slots on a tie)."""
-        reuse = [[self._reusable(job, slot.cached) for slot in self.slots] for job in jobs]
-        chosen: tuple[int, dict[int, int], range] = (-1, {}, range(0))
-        for start in range(len(self.slots) - len(jobs) + 1):
-            run = range(start, start + len(jobs))
+        """Each job (in arrival order) with a free slot, and the free slots left over:
+        the slots are the free ones of a range of consecutive slots (as many as there
+        are jobs) that leaves the fewest runs with the running ones, and of those ranges
+        the one whose matching reuses the most (a job's worth in a slot: what the slot
+        holds of its prompt, or the most a free slot outside holds less a swap's cost),
+        matched greedily by worth (least recently freed slots on a tie)."""
+        free = [slot.seq for slot in self.slots if slot.job is None]
+        busy = {slot.seq for slot in self.slots if slot.job is not None}
+        reuse = {i: [self._reusable(job, self.slots[i].cached) for job in jobs] for i in free}
+        chosen: tuple[tuple[int, int], dict[int, int], list[int]] = ((-len(self.slots), -1), {}, [])
+        for start in range(len(free) - len(jobs) + 1):
+            group = free[start : start + len(jobs)]
             away = [
-                max((r for i, r in enumerate(row) if i not in run), default=0) - self.copy_cost
-                for row in reuse
+                max((reuse[i][j] for i in free if i not in group), default=0) - self.copy_cost
+                for j in range(len(jobs))
             ]
-            worth = [[max(row[i], away[j]) for i in range(len(row))] for j, row in enumerate(reuse)]
             pairs = sorted(
-                ((j, i) for j in range(len(jobs)) for i in run),
-                key=lambda p: (-worth[p[0]][p[1]], self.slots[p[1]].freed_at, p[1]),
+                ((j, i) for j in range(len(jobs)) for i in group),
+                key=lambda p: (
+                    -max(reuse[p[1]][p[0]], away[p[0]]),
+                    self.slots[p[1]].freed_at,
+                    p[1],
+                ),
             )
             match: dict[int, int] = {}  # job -> slot
             for j, i in pairs:
                 if j not in match and i not in match.values():
                     match[j] = i
-            total = sum(worth[j][i] for j, i in match.items())
-            if total > chosen[0]:
-                chosen = (total, match, run)
-        _, match, run = chosen
-        outside = [slot for slot in self.slots if slot.seq not in run]
+            total = sum(max(reuse[i][j], away[j]) for j, i in match.items())
+            score = (-runs(busy | set(group)), total)
+            if score > chosen[0]:
+                chosen = (score, match, group)
+        _, match, group = chosen
+        outside = [self.slots[i] for i in free if i not in group]
         return [(job, self.slots[match[j]], outside) for j, job in enumerate(jobs)]
 
     @staticmethod
