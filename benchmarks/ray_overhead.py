@@ -25,12 +25,16 @@ from stream_load import run, server_phase, write_config
 from _server import ROOT, process, serving
 
 
-def ray_config(plain: Path, stream_interval: str | None) -> Path:
+def ray_config(
+    plain: Path, stream_interval: str | None, proxy: str = "haproxy", optimized: bool = True
+) -> Path:
     """The plain config on Ray, on a local cluster of this machine's CPUs: one ingress
     replica, one model replica (reserving one CPU for Ray's scheduling; it runs as many
-    threads as the plain one); ``stream_interval`` as given (else the default)."""
+    threads as the plain one); ``stream_interval`` as given (else the default), the
+    ``proxy`` and throughput-optimized mode as given."""
     path = plain.with_name("plugins-ray.toml")
     ray = "[server.ray]\ningress_replicas = 1\ningress_cpus = 0.1\n"
+    ray += f'proxy = "{proxy}"\nthroughput_optimized = {str(optimized).lower()}\n'
     if stream_interval is not None:
         ray += f'stream_interval = "{stream_interval}"\n'
     text = plain.read_text().replace("[[models]]", ray + "[[models]]", 1)
@@ -50,6 +54,14 @@ def main() -> None:
     parser.add_argument(
         "--stream-interval", help='[server.ray] stream_interval ("0": every event alone)'
     )
+    parser.add_argument(
+        "--proxy", default="haproxy", choices=["haproxy", "ray"], help="[server.ray] proxy"
+    )
+    parser.add_argument(
+        "--no-throughput-optimized",
+        action="store_true",
+        help="[server.ray] throughput_optimized = false",
+    )
     args = parser.parse_args()
     counts = [int(s) for s in args.streams.split(",")]
 
@@ -59,7 +71,7 @@ def main() -> None:
     config = load_config(ROOT / "plugins.toml")
     gguf = cached_path(config.models[0].source or "", config.data_path() / "models", ROOT)
     plain = write_config(gguf, args.parallel, args.threads, args.n_ctx)
-    on_ray = ray_config(plain, args.stream_interval)
+    on_ray = ray_config(plain, args.stream_interval, args.proxy, not args.no_throughput_optimized)
     command = [sys.executable, "-m", "modelport.adapters.cli", "serve", "--config", str(on_ray)]
     env = {"RAY_USAGE_STATS_ENABLED": "0"}
     os.environ.update(env)
@@ -84,6 +96,7 @@ def main() -> None:
     print(
         f"\n{os.cpu_count()} CPUs, {args.threads} threads, {args.tokens} tokens, "
         f"parallel={args.parallel}, stream_interval={args.stream_interval or 'default'}, "
+        f"proxy={args.proxy}, throughput_optimized={not args.no_throughput_optimized}, "
         f"{args.rounds} rounds (medians)\n"
     )
     print(

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import psutil
 import yaml
 from jsonschema import Draft202012Validator
 
@@ -128,3 +129,12 @@ async def chat_text(model: Any, request: ChatRequest) -> tuple[str, Finish]:
             finish = event
     assert finish is not None
     return text, finish
+
+
+def listening(port: int) -> set[str]:
+    """The names of the processes listening on TCP ``port``."""
+    return {
+        psutil.Process(c.pid).name()
+        for c in psutil.net_connections("tcp")
+        if c.status == psutil.CONN_LISTEN and c.laddr.port == port and c.pid
+    }

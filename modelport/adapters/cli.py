@@ -182,7 +182,10 @@ RAY_CONFIG_HEADER = """\
 # serveConfigV2. Every deployment's options can be edited here (replicas, autoscaling,
 # ray_actor_options); `args.config` must name plugins.toml on the cluster's nodes, and
 # variables that plugins.toml reads ({ env = ... }: API keys, the store URL) must be
-# set where the application is built, or in a runtime_env.
+# set where the application is built, or in a runtime_env. Ray reads how it takes HTTP
+# when its nodes start: for HAProxy in front and the throughput-optimized mode (what
+# `modelport serve --ray` gives a cluster of its own), start every node with
+# RAY_SERVE_ENABLE_HA_PROXY=1 and RAY_SERVE_THROUGHPUT_OPTIMIZED=1 in its environment.
 """
 
 

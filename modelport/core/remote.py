@@ -126,10 +126,18 @@ class RemoteModel:
         self.reasoning = info.reasoning
 
     @classmethod
-    def connect(cls, handle: Any) -> RemoteModel:
+    def connect(cls, handle: Any, loop: asyncio.AbstractEventLoop) -> RemoteModel:
         """Blocking (a loader runs in a worker thread): waits until the model is loaded
-        on the other side, and asks what it is."""
-        return cls(handle, _decode(handle.info.remote().result(), RemoteInfo))
+        on the other side, and asks what it is. The handle is called on ``loop``, the
+        event loop it is used from (in Ray Serve's throughput-optimized mode a handle
+        routes on its replica's main loop, and works from there only)."""
+
+        async def info() -> bytes:
+            body: bytes = await handle.info.remote()
+            return body
+
+        body = asyncio.run_coroutine_threadsafe(info(), loop).result()
+        return cls(handle, _decode(body, RemoteInfo))
 
     async def _stream(self, method: str, request: object) -> AsyncIterator[ChatEvent]:
         stream = None

@@ -1,10 +1,12 @@
 """What ``modelport serve --ray`` asks of Ray, without a cluster: every deployment's
 options from plugins.toml, the Serve config file ``modelport ray-config`` writes, the
-secrets handed to the ingress, and the check that the cluster can hold the replicas."""
+secrets handed to the ingress, the check that the cluster can hold the replicas, and the
+environment a cluster of its own starts with."""
 
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +14,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from modelport.adapters.ray_serve import _check_fit, deployment_options, secrets, serve_config
+from modelport.adapters.ray_serve import (
+    _check_fit,
+    cluster_env,
+    deployment_options,
+    secrets,
+    serve_config,
+)
 from modelport.core.config import decode_config
 from modelport.core.errors import ConfigError
 
@@ -98,3 +106,49 @@ def test_ray_config_writes_a_serve_config_file(tmp_path: Path) -> None:
     names = [d["name"] for d in application["deployments"]]
     assert names == ["model-chat", "model-embed", "store", "metrics", "ingress"]
     assert document["http_options"] == {"host": "127.0.0.1", "port": 9000}
+
+
+def test_a_cluster_of_our_own_starts_with_haproxy_in_front_and_ray_reads_it() -> None:
+    """By default HAProxy takes HTTP (its stats page and exporter on free ports, not
+    Ray's fixed 8404 and 9101) and Ray Serve runs throughput-optimized; the installed
+    Ray reads these variables as meaning that (a renamed one would fail here)."""
+    env = cluster_env(decode_config(CONFIG).server.ray)
+    assert env["RAY_SERVE_ENABLE_HA_PROXY"] == env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] == "1"
+    ports = {int(env["RAY_SERVE_HAPROXY_STATS_PORT"]), int(env["RAY_SERVE_HAPROXY_METRICS_PORT"])}
+    assert len(ports) == 2 and not ports & {8404, 9101}
+    read = (
+        "from ray.serve._private import constants as c; print(c.RAY_SERVE_ENABLE_HA_PROXY, "
+        "c.RAY_SERVE_ENABLE_DIRECT_INGRESS, c.RAY_SERVE_USE_GRPC_BY_DEFAULT, "
+        "c.RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD, c.RAY_SERVE_HAPROXY_STATS_PORT)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", read],
+        env=os.environ | env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    stats = env["RAY_SERVE_HAPROXY_STATS_PORT"]
+    assert out.stdout.split() == ["True", "True", "True", "False", stats]
+    # Ray Serve's own proxy actor, as before
+    ray_proxy = CONFIG.replace(
+        "ingress_cpus = 0.5\n", 'ingress_cpus = 0.5\nproxy = "ray"\nthroughput_optimized = false\n'
+    )
+    env = cluster_env(decode_config(ray_proxy).server.ray)
+    assert env == {
+        "RAY_SERVE_THROUGHPUT_OPTIMIZED": "0",
+        "RAY_SERVE_ENABLE_HA_PROXY": "0",
+        "RAY_SERVE_ENABLE_DIRECT_INGRESS": "0",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", read],
+        env=os.environ | env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.split() == ["False", "False", "False", "True", "8404"]
+    with pytest.raises(ConfigError, match="proxy"):
+        decode_config(
+            CONFIG.replace("ingress_cpus = 0.5\n", 'ingress_cpus = 0.5\nproxy = "nginx"\n')
+        )

@@ -1,6 +1,7 @@
 """``modelport serve --ray``: the same plugins.toml on Ray Serve, on a Ray head node the
-tests start on 127.0.0.1 (4 CPUs, no dashboard): two HTTP ingress replicas, two replicas
-of smollm2 (one stream each) and one of all-minilm; driven through the official SDK."""
+tests start on 127.0.0.1 (4 CPUs, no dashboard; HAProxy in front, Ray Serve's
+throughput-optimized mode): two HTTP ingress replicas, two replicas of smollm2 (one
+stream each) and one of all-minilm; driven through the official SDK."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -18,8 +20,9 @@ import httpx
 import openai
 import pytest
 
-from helpers import ROOT, ServerProcess, free_port, smollm2_gguf
-from modelport.core.config import load_config
+from helpers import ROOT, ServerProcess, free_port, listening, smollm2_gguf
+from modelport.adapters.ray_serve import cluster_env, haproxy_files, stop_haproxy
+from modelport.core.config import RayConfig, load_config
 from modelport.core.sources import cached_path
 
 pytestmark = pytest.mark.e2e
@@ -33,7 +36,11 @@ def cluster() -> Iterator[str]:
     port = free_port()
     # a loopback test cluster: no token auth, so the server and this driver join it
     os.environ.update(RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")
-    env = dict(os.environ)
+    # started as docs/scaling.md says, with what a cluster of modelport's own gets by
+    # default: Ray Serve's throughput-optimized mode and its HAProxy ingress (its files
+    # in a folder of the test's, to stop what outlives the cluster)
+    haproxy = Path(tempfile.mkdtemp(prefix="mp-haproxy-"))
+    env = dict(os.environ) | cluster_env(RayConfig()) | haproxy_files(haproxy)
     subprocess.run(
         [ray, "start", "--head", f"--port={port}", "--num-cpus=4", "--include-dashboard=false",
          "--disable-usage-stats", "--node-ip-address=127.0.0.1"],
@@ -46,6 +53,7 @@ def cluster() -> Iterator[str]:
 
         ray_api.shutdown()  # (the kill test's own driver) before the cluster goes
         subprocess.run([ray, "stop", "--force"], capture_output=True, check=False, timeout=120)
+        stop_haproxy(haproxy)
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +174,10 @@ def _sample(text: str, name: str, **labels: str) -> float:
         if line.startswith(name + "{") and all(w in line for w in want):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+def test_haproxy_takes_http_in_front_of_the_ingress_replicas(server: ServerProcess) -> None:
+    assert listening(server.port) == {"haproxy"}
 
 
 def test_metrics_report_every_ingress_replica(server: ServerProcess) -> None:

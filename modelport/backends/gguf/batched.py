@@ -323,12 +323,13 @@ class BatchScheduler:
                 self._place(job)
 
     def _matched(self, jobs: list[Job]) -> list[tuple[Job, Slot, list[Slot]]]:
-        """Each job (in arrival order) with a free slot, and the free slots left over:
-        the slots are the free ones of a range of consecutive slots (as many as there
-        are jobs) that leaves the fewest runs with the running ones, and of those ranges
-        the one whose matching reuses the most (a job's worth in a slot: what the slot
-        holds of its prompt, or the most a free slot outside holds less a swap's cost),
-        matched greedily by worth (least recently freed slots on a tie)."""
+        """Each job (in arrival order) with a free slot, and the free slots left over.
+        The slots taken are as many free slots as there are jobs, next to each other
+        among the free ones (the running slots between them aside): of those groups, the
+        ones that leave the fewest runs with the running slots, and of these the one
+        whose matching reuses the most (a job's worth in a slot: what the slot holds of
+        its prompt, or the most a free slot outside the group holds less a swap's
+        cost), matched greedily by worth (least recently freed slots on a tie)."""
         free = [slot.seq for slot in self.slots if slot.job is None]
         busy = {slot.seq for slot in self.slots if slot.job is not None}
         reuse = {i: [self._reusable(job, self.slots[i].cached) for job in jobs] for i in free}
