@@ -92,6 +92,7 @@ DESCRIPTIONS |= {
 SECTIONS = [
     ("[server]", "server", config.ServerConfig),
     ("[server.ray]", "server.ray", config.RayConfig),
+    ("[server.ray.multiplex.<group>]", "server.ray.multiplex", config.MultiplexGroup),
     ("[plugins]", "plugins", config.PluginsConfig),
     ("[image_fetch]", "image_fetch", config.ImageFetchConfig),
     ("[[models]]", "models", config.ModelConfig),
@@ -111,12 +112,16 @@ DURATION = msgspec.inspect.type_info(config.Duration)
 
 
 def field_comments(cls: type) -> dict[str, str]:
-    """The comment lines right above each field of a Struct's class body."""
+    """The comment lines right above each field of a Struct's class body (and of the
+    config classes it derives from)."""
+    comments: dict[str, str] = {}
+    for base in reversed(cls.__mro__[1:]):
+        if base.__module__ == cls.__module__:
+            comments |= field_comments(base)
     try:
         source = textwrap.dedent(inspect.getsource(cls))
     except (OSError, TypeError):
-        return {}
-    comments: dict[str, str] = {}
+        return comments
     pending: list[str] = []
     for line in source.splitlines()[1:]:
         if line.strip().startswith("#"):

@@ -20,6 +20,7 @@ metrics to a hub deployment, which merges them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import shutil
@@ -35,7 +36,7 @@ from typing import Any
 
 import msgspec
 
-from modelport.core.config import Config, EnvRef, ModelConfig, RayConfig, load_config
+from modelport.core.config import Config, EnvRef, RayConfig, Replicas, load_config
 from modelport.core.errors import ConfigError
 from modelport.core.plugins import Plugins, load_plugins
 from modelport.core.records import store_location
@@ -45,12 +46,14 @@ from modelport.core.remote import ModelHost, RecordHost, RemoteModel, RemoteStor
 from .openai.metrics import Metrics, merge
 
 __all__ = [
+    "Hosted",
     "MetricsHub",
     "app",
     "build_app",
     "cluster_env",
     "deployment_name",
     "deployment_options",
+    "group_name",
     "haproxy_files",
     "run",
     "secrets",
@@ -66,6 +69,11 @@ _encoder = msgspec.json.Encoder()
 def deployment_name(model: str) -> str:
     """The Ray Serve deployment of a configured model."""
     return f"model-{model}"
+
+
+def group_name(group: str) -> str:
+    """The Ray Serve deployment of a ``[server.ray.multiplex]`` group."""
+    return f"multiplex-{group}"
 
 
 def _config(raw: bytes) -> Config:
@@ -88,8 +96,8 @@ def ingress_config(config: Config) -> Config:
             sha256=None,
             load="eager",
             keep_alive="-1",
-            parallel=m.parallel * m.deploy.max_replicas(),
-            max_queue=m.max_queue * m.deploy.max_replicas(),
+            parallel=m.parallel * config.deploy_of(m).max_replicas(),
+            max_queue=m.max_queue * config.deploy_of(m).max_replicas(),
         )
         for m in config.models
     ]
@@ -136,6 +144,100 @@ class MetricsHub:
 
 # How often an ingress replica sends its metrics to the hub, in seconds.
 PUSH_INTERVAL_S = 2.0
+
+
+class Hosted:
+    """A multiplexed model loaded in a group's replica, with its calls in flight. Ray
+    Serve awaits ``__del__`` when it unloads the model to make room for another: the
+    model is closed once its calls are done (a stream running on it finishes first)."""
+
+    def __init__(self, host: ModelHost):
+        self.host = host
+        self.calls = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self.__del__ = self.unload  # (what Ray Serve calls; not a finaliser of the class)
+
+    @contextlib.asynccontextmanager
+    async def use(self) -> AsyncIterator[ModelHost]:
+        self.calls += 1
+        self.idle.clear()
+        try:
+            yield self.host
+        finally:
+            self.calls -= 1
+            if not self.calls:
+                self.idle.set()
+
+    async def unload(self) -> None:
+        await self.idle.wait()
+        await self.host.close()
+
+
+def _group_deployment(max_models: int) -> Any:
+    """The deployment class of a multiplex group whose replicas hold ``max_models``
+    models each (Ray Serve's ``serve.multiplexed`` takes the number where the class is
+    made)."""
+    from ray import serve
+
+    @serve.deployment
+    class GroupDeployment:
+        """The models of one ``[server.ray.multiplex]`` group, each loaded in a replica
+        when a request for it comes (the request's multiplexed model id)."""
+
+        def __init__(self, raw: bytes, models: list[str]):
+            self.config, self.models = _config(raw), models
+            self.plugins = _plugins(self.config)
+
+        @serve.multiplexed(max_num_models_per_replica=max_models)  # type: ignore[untyped-decorator]
+        async def hosted(self, name: str) -> Hosted:
+            if name not in self.models:
+                raise ConfigError(f"model {name!r} is not in this multiplex group")
+            host = ModelHost(self.config, name, self.plugins)
+            await host.start()
+            return Hosted(host)
+
+        @contextlib.asynccontextmanager
+        async def _host(self) -> AsyncIterator[ModelHost]:
+            hosted: Hosted = await self.hosted(serve.get_multiplexed_model_id())
+            async with hosted.use() as host:
+                yield host
+
+        async def info(self) -> bytes:
+            async with self._host() as host:
+                return await host.info()
+
+        async def chat(self, body: bytes) -> AsyncIterator[bytes]:
+            async with self._host() as host:
+                async for chunk in host.chat(body):
+                    yield chunk
+
+        async def complete(self, body: bytes) -> AsyncIterator[bytes]:
+            async with self._host() as host:
+                async for chunk in host.complete(body):
+                    yield chunk
+
+        async def embed(self, body: bytes) -> bytes:
+            async with self._host() as host:
+                return await host.embed(body)
+
+        async def generate_image(self, body: bytes) -> bytes:
+            async with self._host() as host:
+                return await host.generate_image(body)
+
+        async def rerank(self, body: bytes) -> bytes:
+            async with self._host() as host:
+                return await host.rerank(body)
+
+        async def tokenize(self, body: bytes) -> bytes:
+            async with self._host() as host:
+                return await host.tokenize(body)
+
+        async def detokenize(self, body: bytes) -> bytes:
+            async with self._host() as host:
+                return await host.detokenize(body)
+
+    return GroupDeployment
 
 
 def _deployments() -> tuple[Any, Any, Any, Any]:
@@ -202,7 +304,14 @@ def _deployments() -> tuple[Any, Any, Any, Any]:
             self, raw: bytes, models: dict[str, Any], store: Any, hub: Any
         ):
             self.config = _config(raw)
-            self.models, self.store, self.hub = models, store, hub
+            self.store, self.hub = store, hub
+            # a multiplexed model's handle is its group's, asking for the model by name
+            self.models = {
+                m.name: models[m.name]
+                if m.deploy.multiplex is None
+                else models[m.name].options(multiplexed_model_id=m.name)
+                for m in self.config.models
+            }
             self.loop = asyncio.get_running_loop()  # (where the handles are used)
             self.replica = uuid.uuid4().hex
             self.meters: Metrics | None = None
@@ -237,8 +346,7 @@ def _deployments() -> tuple[Any, Any, Any, Any]:
     return ModelDeployment, StoreDeployment, MetricsDeployment, Ingress
 
 
-def _model_options(model: ModelConfig) -> dict[str, Any]:
-    deploy = model.deploy
+def _replica_options(deploy: Replicas, parallel: int, max_queue: int) -> dict[str, Any]:
     actor: dict[str, Any] = {
         "num_cpus": deploy.ray_actor_options.num_cpus,
         "num_gpus": deploy.ray_actor_options.num_gpus,
@@ -247,8 +355,8 @@ def _model_options(model: ModelConfig) -> dict[str, Any]:
         actor["memory"] = deploy.ray_actor_options.memory
     options: dict[str, Any] = {
         "ray_actor_options": actor,
-        "max_ongoing_requests": model.parallel,
-        "max_queued_requests": model.max_queue,
+        "max_ongoing_requests": parallel,
+        "max_queued_requests": max_queue,
         "health_check_period_s": deploy.health_check_period_s,
         "health_check_timeout_s": max(2 * deploy.health_check_period_s, 10.0),
     }
@@ -287,7 +395,17 @@ def deployment_options(config: Config, env: dict[str, str] | None = None) -> dic
     """Every deployment's options by name (as ``.options()`` and a Serve config file
     take them): each model's, the store's (unless ``[server] store`` names a database),
     the metrics hub's and the ingress's, whose replicas get ``env``."""
-    options = {deployment_name(m.name): _model_options(m) for m in config.models}
+    options = {
+        deployment_name(m.name): _replica_options(m.deploy, m.parallel, m.max_queue)
+        for m in config.models
+        if m.deploy.multiplex is None
+    }
+    # a group's replica holds max_models_per_replica of its models, each with its slots
+    for group, deploy in config.server.ray.multiplex.items():
+        models = [m for m in config.models if m.deploy.multiplex == group]
+        parallel = deploy.max_models_per_replica * max(m.parallel for m in models)
+        max_queue = max(m.max_queue for m in models)
+        options[group_name(group)] = _replica_options(deploy, parallel, max_queue)
     # the store and the hub: one replica each, reserving no CPU; the store's stays on
     # the head node, with its SQLite file, whenever Ray restarts it
     if config.server.store_url() is None:
@@ -309,15 +427,24 @@ def deployment_options(config: Config, env: dict[str, str] | None = None) -> dic
 
 
 def build_app(config: Config, env: dict[str, str] | None = None) -> Any:
-    """The Ray Serve application of ``config``: one deployment per model, the store,
-    the metrics hub, and the ingress bound to their handles."""
+    """The Ray Serve application of ``config``: one deployment per model (per multiplex
+    group for the group's models), the store, the metrics hub, and the ingress bound to
+    their handles."""
     model_class, store_class, hub_class, ingress_class = _deployments()
     options = deployment_options(config, env)
     raw = _encoder.encode(config)
-    handles = {}
+    handles: dict[str, Any] = {}
+    for group, deploy in config.server.ray.multiplex.items():
+        name = group_name(group)
+        members = [m.name for m in config.models if m.deploy.multiplex == group]
+        group_class = _group_deployment(deploy.max_models_per_replica)
+        bound = group_class.options(name=name, **options[name]).bind(raw, members)
+        handles |= dict.fromkeys(members, bound)
     for model in config.models:
-        name = deployment_name(model.name)
-        handles[model.name] = model_class.options(name=name, **options[name]).bind(raw, model.name)
+        if model.deploy.multiplex is None:
+            name = deployment_name(model.name)
+            bound = model_class.options(name=name, **options[name]).bind(raw, model.name)
+            handles[model.name] = bound
     store = None
     if STORE in options:
         store = store_class.options(name=STORE, **options[STORE]).bind(raw)
@@ -359,8 +486,9 @@ def _check_fit(config: Config, resources: dict[str, float], *, grows: bool) -> N
     cannot grow, a configuration error; on one that may (an autoscaler), a warning."""
     ray_config = config.server.ray
     need = {"CPU": ray_config.ingress_replicas * ray_config.ingress_cpus, "GPU": 0.0}
-    for model in config.models:
-        replicas, actor = model.deploy.initial_replicas(), model.deploy.ray_actor_options
+    deployments = [m.deploy for m in config.models if m.deploy.multiplex is None]
+    for deploy in [*deployments, *ray_config.multiplex.values()]:
+        replicas, actor = deploy.initial_replicas(), deploy.ray_actor_options
         need["CPU"] += replicas * actor.num_cpus
         need["GPU"] += replicas * actor.num_gpus
     for kind, wanted in need.items():
@@ -369,7 +497,8 @@ def _check_fit(config: Config, resources: dict[str, float], *, grows: bool) -> N
             message = (
                 f"the deployments reserve {wanted:g} {kind}s at start and the cluster has "
                 f"{have:g}: lower [models.deploy.ray_actor_options] num_{kind.lower()}s or "
-                "[server.ray] ingress_cpus (a reservation is for Ray's scheduling only: a "
+                "[server.ray] ingress_cpus (or a multiplex group's; a reservation is for "
+                "Ray's scheduling only: a "
                 "model's threads are its options)"
             )
             if not grows:

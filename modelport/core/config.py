@@ -94,6 +94,9 @@ class RayConfig(_Section, frozen=True, kw_only=True):
     # The longest a replica holds a stream's events however many streams it runs (at
     # 100 ms text still arrives ten times a second).
     stream_interval_max: Duration = "100ms"
+    # Groups of models that share one deployment ([server.ray.multiplex.<group>]): a
+    # model joins one with [models.deploy] multiplex = "<group>".
+    multiplex: dict[str, MultiplexGroup] = {}
 
     def stream_interval_seconds(self, streams: int = 1) -> float:
         """A stream's interval while the replica runs ``streams`` streams."""
@@ -349,12 +352,11 @@ class ActorOptions(_Section, frozen=True, kw_only=True):
     memory: Positive | None = None
 
 
-class DeployConfig(_Section, frozen=True, kw_only=True):
-    """How a model runs on Ray Serve (``modelport serve --ray``; ``[models.deploy]``):
-    its replicas, fixed or autoscaled, and what each reserves. Each replica serves
-    ``parallel`` requests at once and queues ``max_queue`` more."""
+class Replicas(_Section, frozen=True, kw_only=True):
+    """A Ray Serve deployment's replicas, fixed or autoscaled, and what each reserves."""
 
-    # Replicas of the model, each with the whole model loaded.
+    # Replicas, each with the whole model loaded (a multiplex group's: each with up to
+    # max_models_per_replica of its models).
     num_replicas: Positive = 1
     # Replaces num_replicas when set.
     autoscaling: AutoscalingConfig | None = None
@@ -368,6 +370,28 @@ class DeployConfig(_Section, frozen=True, kw_only=True):
 
     def initial_replicas(self) -> int:
         return max(1, self.autoscaling.min_replicas) if self.autoscaling else self.num_replicas
+
+
+class DeployConfig(Replicas, frozen=True, kw_only=True):
+    """How a model runs on Ray Serve (``modelport serve --ray``; ``[models.deploy]``):
+    its replicas, fixed or autoscaled, and what each reserves. Each replica serves
+    ``parallel`` requests at once and queues ``max_queue`` more."""
+
+    # The [server.ray.multiplex] group whose deployment serves this model; its replicas
+    # and what they reserve are then the group's (leave this table's other keys out).
+    multiplex: str | None = None
+
+
+class MultiplexGroup(Replicas, frozen=True, kw_only=True):
+    """Models that share one Ray Serve deployment (``[server.ray.multiplex.<group>]``,
+    Ray Serve's ``serve.multiplexed``): its replicas, fixed or autoscaled, and what each
+    reserves, keyed as ``[models.deploy]``. A replica loads a model of the group when a
+    request for it comes, and holds at most ``max_models_per_replica`` of them: loading
+    another unloads the one used least recently, once its requests are done. Requests
+    go to a replica that holds their model where one does."""
+
+    # The group's models a replica holds at once.
+    max_models_per_replica: Positive = 2
 
 
 class ModelConfig(_Section, frozen=True, kw_only=True):
@@ -404,6 +428,12 @@ class Config(_Section, frozen=True, kw_only=True):
 
     def data_path(self) -> Path:
         return Path(os.path.expanduser(self.server.data_dir))
+
+    def deploy_of(self, model: ModelConfig) -> Replicas:
+        """How ``model`` runs on Ray Serve: its own ``[models.deploy]``, or its
+        multiplex group's."""
+        group = model.deploy.multiplex
+        return model.deploy if group is None else self.server.ray.multiplex[group]
 
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
@@ -478,6 +508,7 @@ def decode_config(data: bytes | str, *, base_dir: Path | str = ".") -> Config:
     except msgspec.DecodeError as exc:
         raise ConfigError(f"plugins.toml is not valid TOML: {exc}") from None
     _check_names(config)
+    _check_multiplex(config)
     config.server.header_seconds(), config.server.idle_seconds()  # finite and positive
     return msgspec.structs.replace(config, base_dir=str(base_dir))
 
@@ -497,6 +528,41 @@ def _check_names(config: Config) -> None:
             parse_duration(model.keep_alive)
         except ConfigError as exc:
             raise ConfigError(f"plugins.toml: models[{i}].keep_alive: {exc}") from None
+
+
+def _check_multiplex(config: Config) -> None:
+    """Each multiplexed model names a group, and sets nothing of its own that the group
+    decides; each group has a model."""
+    groups = config.server.ray.multiplex
+    used = set()
+    for i, model in enumerate(config.models):
+        group = model.deploy.multiplex
+        if group is None:
+            continue
+        path = f"models[{i}].deploy"
+        if group not in groups:
+            known = ", ".join(sorted(groups)) or "none"
+            raise ConfigError(
+                f"plugins.toml: {path}.multiplex: no group {group!r} in "
+                f"[server.ray.multiplex] (groups: {known})",
+                param=f"{path}.multiplex",
+            )
+        own = msgspec.structs.asdict(model.deploy)
+        for key, default in msgspec.structs.asdict(Replicas()).items():
+            if own[key] != default:
+                raise ConfigError(
+                    f"plugins.toml: {path}.{key}: a multiplexed model runs on its group's "
+                    f"replicas: set {key} in [server.ray.multiplex.{group}]",
+                    param=f"{path}.{key}",
+                )
+        used.add(group)
+    for group in groups:
+        if group not in used:
+            raise ConfigError(
+                f"plugins.toml: server.ray.multiplex.{group}: no model names this group "
+                '([models.deploy] multiplex = "' + group + '")',
+                param=f"server.ray.multiplex.{group}",
+            )
 
 
 def load_config(path: str | Path) -> Config:

@@ -5,6 +5,8 @@ environment a cluster of its own starts with."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
 import os
 import subprocess
@@ -15,6 +17,7 @@ import pytest
 import yaml
 
 from modelport.adapters.ray_serve import (
+    Hosted,
     _check_fit,
     cluster_env,
     deployment_options,
@@ -152,3 +155,91 @@ def test_a_cluster_of_our_own_starts_with_haproxy_in_front_and_ray_reads_it() ->
         decode_config(
             CONFIG.replace("ingress_cpus = 0.5\n", 'ingress_cpus = 0.5\nproxy = "nginx"\n')
         )
+
+
+MULTIPLEX = """
+[server.ray.multiplex.small]
+max_models_per_replica = 2
+num_replicas = 3
+[server.ray.multiplex.small.ray_actor_options]
+num_cpus = 1
+[[models]]
+name = "a"
+backend = "gguf"
+source = "/models/a.gguf"
+parallel = 2
+[models.deploy]
+multiplex = "small"
+[[models]]
+name = "b"
+backend = "gguf"
+source = "/models/b.gguf"
+parallel = 4
+max_queue = 9
+[models.deploy]
+multiplex = "small"
+[[models]]
+name = "alone"
+backend = "gguf"
+source = "/models/c.gguf"
+"""
+
+
+def test_a_multiplex_group_is_one_deployment_for_its_models() -> None:
+    config = decode_config(MULTIPLEX)
+    options = deployment_options(config)
+    assert list(options) == ["model-alone", "multiplex-small", "store", "metrics", "ingress"]
+    group = options["multiplex-small"]
+    # two models a replica, each with its own slots: room for the larger one twice
+    assert group["num_replicas"] == 3 and group["max_ongoing_requests"] == 2 * 4
+    assert group["max_queued_requests"] == 64 and group["ray_actor_options"]["num_cpus"] == 1
+    # the group's replicas are reserved once, not once per model: 3 + 1 + 0.5 ingress
+    _check_fit(config, {"CPU": 4.5}, grows=False)
+    with pytest.raises(ConfigError, match=r"reserve 4.5 CPUs"):
+        _check_fit(config, {"CPU": 4.0}, grows=False)
+
+
+def test_multiplex_settings_that_cannot_work_are_refused() -> None:
+    second = 'max_queue = 9\n[models.deploy]\nmultiplex = "small"\n'
+    cases = {
+        # a replica count of its own, where the group's replicas serve it
+        "models[1].deploy.num_replicas": MULTIPLEX.replace(second, second + "num_replicas = 2\n"),
+        # a group that is not there
+        "models[1].deploy.multiplex": MULTIPLEX.replace(second, second.replace("small", "smal")),
+        # a group no model names
+        "server.ray.multiplex.spare": MULTIPLEX.replace(
+            "[server.ray.multiplex.small]\n",
+            "[server.ray.multiplex.spare]\n[server.ray.multiplex.small]\n",
+        ),
+    }
+    for param, text in cases.items():
+        assert text != MULTIPLEX
+        with pytest.raises(ConfigError) as info:
+            decode_config(text)
+        assert info.value.param == param, info.value
+
+
+def test_a_multiplexed_model_is_closed_once_its_calls_are_done() -> None:
+    """Ray Serve unloads the least recently used model of a replica to make room,
+    awaiting its ``__del__`` when that is a coroutine function: a stream still running
+    on it finishes first, then the model is closed."""
+
+    class Host:
+        closed = False
+
+        async def close(self) -> None:
+            self.closed = True
+
+    async def main() -> None:
+        host = Host()
+        hosted = Hosted(host)  # type: ignore[arg-type]
+        assert inspect.iscoroutinefunction(hosted.__del__)  # (what Ray Serve checks)
+        assert "__del__" not in vars(Hosted)  # (no finaliser when it is collected)
+        async with hosted.use():
+            unload = asyncio.ensure_future(hosted.__del__())
+            await asyncio.sleep(0.05)
+            assert not unload.done() and not host.closed
+        await asyncio.wait_for(unload, 1)
+        assert host.closed
+
+    asyncio.run(main())

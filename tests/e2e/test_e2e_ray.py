@@ -1,7 +1,8 @@
 """``modelport serve --ray``: the same plugins.toml on Ray Serve, on a Ray head node the
 tests start on 127.0.0.1 (4 CPUs, no dashboard; HAProxy in front, Ray Serve's
 throughput-optimized mode): two HTTP ingress replicas, two replicas of smollm2 (one
-stream each) and one of all-minilm; driven through the official SDK."""
+stream each), one of all-minilm, an autoscaled model, and a multiplex group of a chat
+and an embedding model on one replica; driven through the official SDK."""
 
 from __future__ import annotations
 
@@ -63,6 +64,8 @@ def server(cluster: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
     config.write_text(
         f'[server]\ndata_dir = "{root / "data"}"\n'
         "[server.ray]\ningress_replicas = 2\ningress_cpus = 0.1\n"
+        "[server.ray.multiplex.small]\nmax_models_per_replica = 1\n"
+        "[server.ray.multiplex.small.ray_actor_options]\nnum_cpus = 0.5\n"
         f'[[models]]\nname = "smollm2"\nbackend = "gguf"\nsource = "{smollm2_gguf()}"\n'
         "parallel = 1\n"  # one stream per replica: two streams run on both replicas
         "[models.deploy]\nnum_replicas = 2\nhealth_check_period_s = 1\n"
@@ -79,6 +82,13 @@ def server(cluster: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
         "look_back_period_s = 2\n"
         "[models.deploy.ray_actor_options]\nnum_cpus = 0.5\n"
         "[models.options]\nn_threads = 1\nn_ctx = 1024\n"
+        # two models of one multiplex group, whose one replica holds one at a time
+        f'[[models]]\nname = "mux-chat"\nbackend = "gguf"\nsource = "{smollm2_gguf()}"\n'
+        '[models.deploy]\nmultiplex = "small"\n'
+        "[models.options]\nn_threads = 1\nn_ctx = 1024\n"
+        f'[[models]]\nname = "mux-embed"\nbackend = "sentence-transformers"\n'
+        f'source = "{_minilm()}"\n[models.deploy]\nmultiplex = "small"\n'
+        "[models.options]\nthreads = 1\n"
     )
     env = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
     with ServerProcess(config, args=("--ray", "--address", cluster), env=env, timeout=240) as proc:
@@ -174,6 +184,40 @@ def _sample(text: str, name: str, **labels: str) -> float:
         if line.startswith(name + "{") and all(w in line for w in want):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+def test_a_multiplex_group_replica_holds_one_model_at_a_time_and_serves_both(
+    client: openai.OpenAI,
+) -> None:
+    """mux-chat and mux-embed share one replica that holds one of them at a time: an
+    embedding asked for while mux-chat streams waits for the stream to end (which is not
+    cut short), then the replica swaps models; mux-chat then loads again and answers."""
+    stream = client.chat.completions.create(
+        model="mux-chat",
+        messages=[{"role": "user", "content": "Write a long story about a lighthouse."}],
+        max_tokens=120,
+        temperature=0,
+        stream=True,
+    )
+    chunks = iter(stream)
+    first = next(c for c in chunks if c.choices and c.choices[0].delta.content)
+    assert first.choices[0].delta.content
+
+    def embed() -> tuple[int, float]:
+        vectors = client.embeddings.create(model="mux-embed", input="A lighthouse.")
+        return len(vectors.data[0].embedding), time.monotonic()
+
+    with ThreadPoolExecutor(1) as pool:
+        asked = pool.submit(embed)
+        rest = list(chunks)
+        ended = time.monotonic()
+        dimensions, embedded = asked.result(timeout=180)
+    assert rest[-1].choices[0].finish_reason == "length"
+    assert dimensions == 384 and embedded > ended
+    again = client.chat.completions.create(
+        model="mux-chat", messages=[{"role": "user", "content": "Hi."}], max_tokens=8
+    )
+    assert again.choices[0].message.content
 
 
 def test_haproxy_takes_http_in_front_of_the_ingress_replicas(server: ServerProcess) -> None:
