@@ -7,8 +7,16 @@ configured model, which reaches that model's deployment through a Ray Serve hand
 configured model is one deployment (``[models.deploy]``: replicas or autoscaling, what a
 replica reserves), whose replicas load the backend exactly as a local server does
 (:class:`~modelport.core.remote.ModelHost`); a replica serves ``parallel`` requests at
-once and queues ``max_queue`` more. Requests, events and results cross processes as
-msgspec MessagePack; a stream is cancelled on the model's replica when its client goes.
+once and queues ``max_queue`` more. The models of a ``[server.ray.multiplex]`` group
+share one deployment instead (Ray Serve's ``serve.multiplexed``: a replica loads a model
+of the group when a request for it comes, and holds ``max_models_per_replica`` of them).
+Requests, events and results cross processes as msgspec MessagePack; a stream is
+cancelled on the model's replica when its client goes.
+
+On a cluster it starts itself, Ray Serve's HAProxy ingress takes HTTP in front of the
+ingress replicas and its throughput-optimized mode runs (``[server.ray] proxy``,
+``throughput_optimized``): both are read by Ray from the environment its processes
+start with (:func:`cluster_env`).
 
 Stored responses, chat completions and conversations are shared by the ingress
 replicas: a store deployment (one replica, on the head node, keeping the SQLite file of

@@ -111,6 +111,20 @@ def test_ray_config_writes_a_serve_config_file(tmp_path: Path) -> None:
     assert document["http_options"] == {"host": "127.0.0.1", "port": 9000}
 
 
+def _ray_reads(env: dict[str, str]) -> list[str]:
+    """What the installed Ray Serve makes of ``env``: HAProxy, direct ingress, gRPC
+    between deployments, user code in a thread of its own, HAProxy's stats port."""
+    read = (
+        "from ray.serve._private import constants as c; print(c.RAY_SERVE_ENABLE_HA_PROXY, "
+        "c.RAY_SERVE_ENABLE_DIRECT_INGRESS, c.RAY_SERVE_USE_GRPC_BY_DEFAULT, "
+        "c.RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD, c.RAY_SERVE_HAPROXY_STATS_PORT)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", read], env=os.environ | env, capture_output=True, text=True
+    )
+    return out.stdout.split()
+
+
 def test_a_cluster_of_our_own_starts_with_haproxy_in_front_and_ray_reads_it() -> None:
     """By default HAProxy takes HTTP (its stats page and exporter on free ports, not
     Ray's fixed 8404 and 9101) and Ray Serve runs throughput-optimized; the installed
@@ -119,20 +133,8 @@ def test_a_cluster_of_our_own_starts_with_haproxy_in_front_and_ray_reads_it() ->
     assert env["RAY_SERVE_ENABLE_HA_PROXY"] == env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] == "1"
     ports = {int(env["RAY_SERVE_HAPROXY_STATS_PORT"]), int(env["RAY_SERVE_HAPROXY_METRICS_PORT"])}
     assert len(ports) == 2 and not ports & {8404, 9101}
-    read = (
-        "from ray.serve._private import constants as c; print(c.RAY_SERVE_ENABLE_HA_PROXY, "
-        "c.RAY_SERVE_ENABLE_DIRECT_INGRESS, c.RAY_SERVE_USE_GRPC_BY_DEFAULT, "
-        "c.RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD, c.RAY_SERVE_HAPROXY_STATS_PORT)"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", read],
-        env=os.environ | env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
     stats = env["RAY_SERVE_HAPROXY_STATS_PORT"]
-    assert out.stdout.split() == ["True", "True", "True", "False", stats]
+    assert _ray_reads(env) == ["True", "True", "True", "False", stats]
     # Ray Serve's own proxy actor, as before
     ray_proxy = CONFIG.replace(
         "ingress_cpus = 0.5\n", 'ingress_cpus = 0.5\nproxy = "ray"\nthroughput_optimized = false\n'
@@ -143,14 +145,7 @@ def test_a_cluster_of_our_own_starts_with_haproxy_in_front_and_ray_reads_it() ->
         "RAY_SERVE_ENABLE_HA_PROXY": "0",
         "RAY_SERVE_ENABLE_DIRECT_INGRESS": "0",
     }
-    out = subprocess.run(
-        [sys.executable, "-c", read],
-        env=os.environ | env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert out.stdout.split() == ["False", "False", "False", "True", "8404"]
+    assert _ray_reads(env) == ["False", "False", "False", "True", "8404"]
     with pytest.raises(ConfigError, match="proxy"):
         decode_config(
             CONFIG.replace("ingress_cpus = 0.5\n", 'ingress_cpus = 0.5\nproxy = "nginx"\n')

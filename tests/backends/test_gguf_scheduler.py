@@ -489,6 +489,17 @@ def test_a_burst_into_an_idle_scheduler_starts_in_one_step(
     assert {id(job) for job, _ in calls[0]} == {id(job) for job in burst}
 
 
+def _eight_stories(monkeypatch: pytest.MonkeyPatch) -> tuple[GgufModel, list[list[int]]]:
+    """Eight slots, a burst window wide enough for a slow machine, and eight prompts
+    with a long shared opening whose own last tokens are fewer than a swap is worth."""
+    monkeypatch.setattr(batched, "GATHER_GAP", 0.05)
+    monkeypatch.setattr(batched, "GATHER_MAX", 0.5)
+    fresh = _fresh(parallel=8)
+    topics = ["Ships", "Cats", "Trees", "Cities", "Songs", "Storms", "Bridges", "Clocks"]
+    head = "Every user sends this same opening, and then the subject of their story: "
+    return fresh, [fresh._tokens(f"{head}{t}.", special=False) for t in topics]
+
+
 def test_the_same_burst_again_finds_each_prompt_in_its_slot(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -497,12 +508,7 @@ def test_the_same_burst_again_finds_each_prompt_in_its_slot(
     token. (Placed one by one, each took the slot next to the one before it whatever
     that slot held: their shared opening was reused, their own few last tokens, fewer
     than a swap of caches is worth, were evaluated again.)"""
-    monkeypatch.setattr(batched, "GATHER_GAP", 0.05)
-    monkeypatch.setattr(batched, "GATHER_MAX", 0.5)
-    fresh = _fresh(parallel=8)
-    topics = ["Ships", "Cats", "Trees", "Cities", "Songs", "Storms", "Bridges", "Clocks"]
-    head = "Every user sends this same opening, and then the subject of their story: "
-    prompts = [fresh._tokens(f"{head}{t}.", special=False) for t in topics]
+    fresh, prompts = _eight_stories(monkeypatch)
     try:
         scheduler = fresh.scheduler
         assert scheduler is not None
@@ -527,12 +533,7 @@ def test_a_burst_beside_a_running_sequence_finds_each_prompt_in_its_slot(
     the running one, each into the slot that holds it, and evaluate only their last
     tokens, in one step. (Placed one by one next to each other, some took a slot that
     held another prompt and evaluated their own last few tokens again.)"""
-    monkeypatch.setattr(batched, "GATHER_GAP", 0.05)
-    monkeypatch.setattr(batched, "GATHER_MAX", 0.5)
-    fresh = _fresh(parallel=8)
-    topics = ["Ships", "Cats", "Trees", "Cities", "Songs", "Storms", "Bridges", "Clocks"]
-    head = "Every user sends this same opening, and then the subject of their story: "
-    prompts = [fresh._tokens(f"{head}{t}.", special=False) for t in topics]
+    fresh, prompts = _eight_stories(monkeypatch)
     try:
         scheduler = fresh.scheduler
         assert scheduler is not None
