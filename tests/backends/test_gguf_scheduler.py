@@ -489,6 +489,31 @@ def test_a_burst_into_an_idle_scheduler_starts_in_one_step(
     assert {id(job) for job, _ in calls[0]} == {id(job) for job in burst}
 
 
+def _burst_beside(
+    scheduler: BatchScheduler, first: Job, burst: list[Job], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``first`` alone until it has generated for two steps, then ``burst`` admitted
+    together beside it (as a burst's requests arrive); waits for every job."""
+    hold = threading.Event()  # (set: the scheduler admits nobody new)
+    admit = scheduler._admit
+
+    def gated(*, block: bool) -> None:
+        if not (hold.is_set() and scheduler.running):
+            admit(block=block)
+
+    monkeypatch.setattr(scheduler, "_admit", gated)
+    steps = scheduler.steps
+    scheduler.submit(first)
+    while scheduler.steps < steps + 2:
+        time.sleep(0.005)
+    hold.set()
+    for job in burst:
+        scheduler.submit(job)
+    hold.clear()
+    for job in [first, *burst]:
+        assert job.done.wait(60) and job.error is None
+
+
 def _eight_stories(monkeypatch: pytest.MonkeyPatch) -> tuple[GgufModel, list[list[int]]]:
     """Eight slots, a burst window wide enough for a slow machine, and eight prompts
     with a long shared opening whose own last tokens are fewer than a swap is worth."""
@@ -539,27 +564,10 @@ def test_a_burst_beside_a_running_sequence_finds_each_prompt_in_its_slot(
         assert scheduler is not None
         _run_all(scheduler, [_job(fresh, tokens, 2)[0] for tokens in prompts])
         calls = _record_calls(scheduler, monkeypatch)
-        hold = threading.Event()  # (set: the scheduler admits nobody new)
-        admit = scheduler._admit
-
-        def gated(*, block: bool) -> None:
-            if not (hold.is_set() and scheduler.running):
-                admit(block=block)
-
-        monkeypatch.setattr(scheduler, "_admit", gated)
         first, _ = _job(fresh, prompts[5], 30)
-        steps = scheduler.steps
-        scheduler.submit(first)
-        while scheduler.steps < steps + 2:  # (it generates alone)
-            time.sleep(0.005)
-        hold.set()
         again = [prompts[i] for i in (3, 0, 6, 1, 7, 2, 4)]
         burst = [_job(fresh, tokens, 2)[0] for tokens in again]
-        for job in burst:
-            scheduler.submit(job)
-        hold.clear()
-        for job in [first, *burst]:
-            assert job.done.wait(60) and job.error is None
+        _burst_beside(scheduler, first, burst, monkeypatch)
     finally:
         fresh.close()
     assert [job.reused for job in burst] == [len(tokens) - 1 for tokens in again]
@@ -578,19 +586,7 @@ def test_a_burst_of_short_prompts_joins_one_step(monkeypatch: pytest.MonkeyPatch
         monkeypatch.setattr(scheduler, "_learn", lambda *_: None)
         scheduler.decode_s, scheduler.token_s, scheduler.step_budget = 0.01, 0.0002, 0.25
         calls = _record_calls(scheduler, monkeypatch)
-        hold = threading.Event()  # (set: the scheduler admits nobody new)
-        admit = scheduler._admit
-
-        def gated(*, block: bool) -> None:
-            if not (hold.is_set() and scheduler.running):
-                admit(block=block)
-
-        monkeypatch.setattr(scheduler, "_admit", gated)
         first, _ = _job(fresh, _prompt_tokens(fresh, _greedy("Say hello.", 1)), 30)
-        scheduler.submit(first)
-        while scheduler.steps < 2:
-            time.sleep(0.005)
-        hold.set()  # the seven arrive together, as a burst does
         # distinct from their first token: nothing to copy from one another
         topics = ["Ships", "Cats", "Trees", "Cities", "Songs", "Storms", "Clocks"]
         burst = [
@@ -598,11 +594,7 @@ def test_a_burst_of_short_prompts_joins_one_step(monkeypatch: pytest.MonkeyPatch
             for t in topics
         ]
         prompts = sum(len(job.tokens) for job in burst)
-        for job in burst:
-            scheduler.submit(job)
-        hold.clear()
-        for job in [first, *burst]:
-            assert job.done.wait(60) and job.error is None
+        _burst_beside(scheduler, first, burst, monkeypatch)
     finally:
         fresh.close()
     assert prompts > PREFILL_PER_STEP  # (so a fixed chunk would have split them)
