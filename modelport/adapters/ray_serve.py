@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import shutil
 import signal
@@ -44,7 +45,7 @@ from typing import Any
 
 import msgspec
 
-from modelport.core.config import Config, EnvRef, RayConfig, Replicas, load_config
+from modelport.core.config import Config, EnvRef, Replicas, ServerConfig, load_config
 from modelport.core.errors import ConfigError
 from modelport.core.plugins import Plugins, load_plugins
 from modelport.core.records import store_location
@@ -520,11 +521,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def cluster_env(ray_config: RayConfig) -> dict[str, str]:
+def cluster_env(server: ServerConfig) -> dict[str, str]:
     """The environment of a cluster modelport starts (every Ray process of it inherits
     it): Ray Serve's throughput-optimized mode, and its HAProxy ingress or its proxy
-    actor, as ``[server.ray]`` asks. Ray reads these when its processes start: a
+    actor, as ``[server.ray]`` asks; HAProxy bounded as the server's own HTTP is (its
+    connections by ``max_connections``, a silent client closed after ``header_timeout``
+    or ``idle_timeout``, the longer). Ray reads these when its processes start: a
     cluster modelport joins runs what it was started with."""
+    ray_config = server.ray
     optimized = ray_config.throughput_optimized
     env = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1" if optimized else "0"}
     if ray_config.proxy == "haproxy":
@@ -532,6 +536,9 @@ def cluster_env(ray_config: RayConfig) -> dict[str, str]:
         # HAProxy's stats page and Prometheus exporter: free ports, not Ray's fixed ones
         env["RAY_SERVE_HAPROXY_STATS_PORT"] = str(_free_port())
         env["RAY_SERVE_HAPROXY_METRICS_PORT"] = str(_free_port())
+        env["RAY_SERVE_HAPROXY_MAXCONN"] = str(server.max_connections)
+        silent = max(server.header_seconds(), server.idle_seconds())
+        env["RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S"] = str(math.ceil(silent))
     else:
         env["RAY_SERVE_ENABLE_HA_PROXY"] = "0"
         env["RAY_SERVE_ENABLE_DIRECT_INGRESS"] = "0"  # (the proxy actor takes HTTP)
@@ -591,7 +598,7 @@ def run(config: Config, host: str, port: int, address: str | None = None) -> Non
     address = address or config.server.ray.address
     haproxy = None
     if address == "local":  # (set before Ray reads them)
-        os.environ.update(cluster_env(config.server.ray))
+        os.environ.update(cluster_env(config.server))
         if config.server.ray.proxy == "haproxy":
             _check_haproxy()
             haproxy = Path(tempfile.mkdtemp(prefix="mp-haproxy-"))  # (short: socket paths)

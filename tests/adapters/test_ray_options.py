@@ -113,11 +113,13 @@ def test_ray_config_writes_a_serve_config_file(tmp_path: Path) -> None:
 
 def _ray_reads(env: dict[str, str]) -> list[str]:
     """What the installed Ray Serve makes of ``env``: HAProxy, direct ingress, gRPC
-    between deployments, user code in a thread of its own, HAProxy's stats port."""
+    between deployments, user code in a thread of its own, HAProxy's stats port, its
+    most connections and its timeout on a silent client."""
     read = (
         "from ray.serve._private import constants as c; print(c.RAY_SERVE_ENABLE_HA_PROXY, "
         "c.RAY_SERVE_ENABLE_DIRECT_INGRESS, c.RAY_SERVE_USE_GRPC_BY_DEFAULT, "
-        "c.RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD, c.RAY_SERVE_HAPROXY_STATS_PORT)"
+        "c.RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD, c.RAY_SERVE_HAPROXY_STATS_PORT, "
+        "c.RAY_SERVE_HAPROXY_MAXCONN, c.RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S)"
     )
     out = subprocess.run(
         [sys.executable, "-c", read], env=os.environ | env, capture_output=True, text=True
@@ -129,23 +131,25 @@ def test_a_cluster_of_our_own_starts_with_haproxy_in_front_and_ray_reads_it() ->
     """By default HAProxy takes HTTP (its stats page and exporter on free ports, not
     Ray's fixed 8404 and 9101) and Ray Serve runs throughput-optimized; the installed
     Ray reads these variables as meaning that (a renamed one would fail here)."""
-    env = cluster_env(decode_config(CONFIG).server.ray)
+    env = cluster_env(decode_config(CONFIG).server)
     assert env["RAY_SERVE_ENABLE_HA_PROXY"] == env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] == "1"
     ports = {int(env["RAY_SERVE_HAPROXY_STATS_PORT"]), int(env["RAY_SERVE_HAPROXY_METRICS_PORT"])}
     assert len(ports) == 2 and not ports & {8404, 9101}
     stats = env["RAY_SERVE_HAPROXY_STATS_PORT"]
-    assert _ray_reads(env) == ["True", "True", "True", "False", stats]
+    # bounded as the server's own HTTP: max_connections, the longer of the header and
+    # idle timeouts (10 s and 15 s by default)
+    assert _ray_reads(env) == ["True", "True", "True", "False", stats, "1000", "15"]
     # Ray Serve's own proxy actor, as before
     ray_proxy = CONFIG.replace(
         "ingress_cpus = 0.5\n", 'ingress_cpus = 0.5\nproxy = "ray"\nthroughput_optimized = false\n'
     )
-    env = cluster_env(decode_config(ray_proxy).server.ray)
+    env = cluster_env(decode_config(ray_proxy).server)
     assert env == {
         "RAY_SERVE_THROUGHPUT_OPTIMIZED": "0",
         "RAY_SERVE_ENABLE_HA_PROXY": "0",
         "RAY_SERVE_ENABLE_DIRECT_INGRESS": "0",
     }
-    assert _ray_reads(env) == ["False", "False", "False", "True", "8404"]
+    assert _ray_reads(env) == ["False", "False", "False", "True", "8404", "4096", "3600"]
     with pytest.raises(ConfigError, match="proxy"):
         decode_config(
             CONFIG.replace("ingress_cpus = 0.5\n", 'ingress_cpus = 0.5\nproxy = "nginx"\n')

@@ -23,7 +23,7 @@ import pytest
 
 from helpers import ROOT, ServerProcess, free_port, listening, smollm2_gguf
 from modelport.adapters.ray_serve import cluster_env, haproxy_files, stop_haproxy
-from modelport.core.config import RayConfig, load_config
+from modelport.core.config import ServerConfig, load_config
 from modelport.core.sources import cached_path
 
 pytestmark = pytest.mark.e2e
@@ -41,7 +41,7 @@ def cluster() -> Iterator[str]:
     # default: Ray Serve's throughput-optimized mode and its HAProxy ingress (its files
     # in a folder of the test's, to stop what outlives the cluster)
     haproxy = Path(tempfile.mkdtemp(prefix="mp-haproxy-"))
-    env = dict(os.environ) | cluster_env(RayConfig()) | haproxy_files(haproxy)
+    env = dict(os.environ) | cluster_env(ServerConfig()) | haproxy_files(haproxy)
     subprocess.run(
         [ray, "start", "--head", f"--port={port}", "--num-cpus=4", "--include-dashboard=false",
          "--disable-usage-stats", "--node-ip-address=127.0.0.1"],
