@@ -577,7 +577,8 @@ def stop_haproxy(folder: Path) -> None:
     of its own: when Ray stops the manager, HAProxy outlives it and keeps the HTTP
     port.)"""
     marker = str(folder).encode()
-    for entry in Path("/proc").iterdir():
+    proc = Path("/proc")  # (Linux, where ray[serve] brings HAProxy)
+    for entry in proc.iterdir() if proc.is_dir() else ():
         if not entry.name.isdigit():
             continue
         try:
