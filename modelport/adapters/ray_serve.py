@@ -183,6 +183,48 @@ class Hosted:
         await self.host.close()
 
 
+class _Serving:
+    """A model deployment's methods over bytes, each run on the :class:`ModelHost` that
+    ``_host()`` gives: a replica's one model, or the multiplexed model a request names."""
+
+    def _host(self) -> contextlib.AbstractAsyncContextManager[ModelHost]:
+        raise NotImplementedError
+
+    async def info(self) -> bytes:
+        async with self._host() as host:
+            return await host.info()
+
+    async def chat(self, body: bytes) -> AsyncIterator[bytes]:
+        async with self._host() as host:
+            async for chunk in host.chat(body):
+                yield chunk
+
+    async def complete(self, body: bytes) -> AsyncIterator[bytes]:
+        async with self._host() as host:
+            async for chunk in host.complete(body):
+                yield chunk
+
+    async def embed(self, body: bytes) -> bytes:
+        async with self._host() as host:
+            return await host.embed(body)
+
+    async def generate_image(self, body: bytes) -> bytes:
+        async with self._host() as host:
+            return await host.generate_image(body)
+
+    async def rerank(self, body: bytes) -> bytes:
+        async with self._host() as host:
+            return await host.rerank(body)
+
+    async def tokenize(self, body: bytes) -> bytes:
+        async with self._host() as host:
+            return await host.tokenize(body)
+
+    async def detokenize(self, body: bytes) -> bytes:
+        async with self._host() as host:
+            return await host.detokenize(body)
+
+
 def _group_deployment(max_models: int) -> Any:
     """The deployment class of a multiplex group whose replicas hold ``max_models``
     models each (Ray Serve's ``serve.multiplexed`` takes the number where the class is
@@ -190,7 +232,7 @@ def _group_deployment(max_models: int) -> Any:
     from ray import serve
 
     @serve.deployment
-    class GroupDeployment:
+    class GroupDeployment(_Serving):
         """The models of one ``[server.ray.multiplex]`` group, each loaded in a replica
         when a request for it comes (the request's multiplexed model id)."""
 
@@ -212,40 +254,6 @@ def _group_deployment(max_models: int) -> Any:
             async with hosted.use() as host:
                 yield host
 
-        async def info(self) -> bytes:
-            async with self._host() as host:
-                return await host.info()
-
-        async def chat(self, body: bytes) -> AsyncIterator[bytes]:
-            async with self._host() as host:
-                async for chunk in host.chat(body):
-                    yield chunk
-
-        async def complete(self, body: bytes) -> AsyncIterator[bytes]:
-            async with self._host() as host:
-                async for chunk in host.complete(body):
-                    yield chunk
-
-        async def embed(self, body: bytes) -> bytes:
-            async with self._host() as host:
-                return await host.embed(body)
-
-        async def generate_image(self, body: bytes) -> bytes:
-            async with self._host() as host:
-                return await host.generate_image(body)
-
-        async def rerank(self, body: bytes) -> bytes:
-            async with self._host() as host:
-                return await host.rerank(body)
-
-        async def tokenize(self, body: bytes) -> bytes:
-            async with self._host() as host:
-                return await host.tokenize(body)
-
-        async def detokenize(self, body: bytes) -> bytes:
-            async with self._host() as host:
-                return await host.detokenize(body)
-
     return GroupDeployment
 
 
@@ -255,7 +263,7 @@ def _deployments() -> tuple[Any, Any, Any, Any]:
     from ray import serve
 
     @serve.deployment
-    class ModelDeployment:
+    class ModelDeployment(_Serving):
         """One configured model, loaded in each replica."""
 
         async def __init__(self, raw: bytes, name: str):  # type: ignore[misc]  # (Ray awaits it)
@@ -263,31 +271,8 @@ def _deployments() -> tuple[Any, Any, Any, Any]:
             self.host = ModelHost(config, name, _plugins(config))
             await self.host.start()
 
-        async def info(self) -> bytes:
-            return await self.host.info()
-
-        async def chat(self, body: bytes) -> AsyncIterator[bytes]:
-            async for chunk in self.host.chat(body):
-                yield chunk
-
-        async def complete(self, body: bytes) -> AsyncIterator[bytes]:
-            async for chunk in self.host.complete(body):
-                yield chunk
-
-        async def embed(self, body: bytes) -> bytes:
-            return await self.host.embed(body)
-
-        async def generate_image(self, body: bytes) -> bytes:
-            return await self.host.generate_image(body)
-
-        async def rerank(self, body: bytes) -> bytes:
-            return await self.host.rerank(body)
-
-        async def tokenize(self, body: bytes) -> bytes:
-            return await self.host.tokenize(body)
-
-        async def detokenize(self, body: bytes) -> bytes:
-            return await self.host.detokenize(body)
+        def _host(self) -> contextlib.AbstractAsyncContextManager[ModelHost]:
+            return contextlib.nullcontext(self.host)
 
     @serve.deployment
     class StoreDeployment:
